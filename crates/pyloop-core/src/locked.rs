@@ -1,0 +1,192 @@
+//! The state every seed phase shares: one deque behind one lock, taken by
+//! producers and by the loop alike, and a condition variable for the phases
+//! that sleep on one.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use crate::queue::{Closed, TryPushError};
+use crate::stats::Stats;
+use crate::sync::{AtomicUsize, Condvar, Mutex, MutexGuard, Ordering};
+
+/// What the lock protects.
+pub(crate) struct Pending<T> {
+    /// Callbacks pushed and not yet taken by the consumer, oldest first.
+    pub(crate) items: VecDeque<T>,
+    /// Set once by `close`; never cleared. Pushes fail after it.
+    pub(crate) closed: bool,
+    /// Set by a waiting consumer before it sleeps on the condition variable and
+    /// cleared by whoever wakes it. A producer that pushes and finds it set must
+    /// signal; read and written only under the lock, which is what makes the
+    /// check-then-sleep of the consumer and the push-then-check of a producer
+    /// impossible to interleave badly (no lost wake-up).
+    pub(crate) sleeping: bool,
+    /// A `wake` not yet seen by a `wait`.
+    pub(crate) woken: bool,
+}
+
+/// One deque, one lock, one condition variable, and the counters.
+pub(crate) struct LockedDeque<T> {
+    pub(crate) state: Mutex<Pending<T>>,
+    pub(crate) ready: Condvar,
+    /// `items.len()`, stored after every change under the lock, so that a
+    /// polling consumer can look without taking the lock. A hint only.
+    pub(crate) queued: AtomicUsize,
+    pub(crate) batch_limit: usize,
+    pub(crate) stats: Stats,
+}
+
+impl<T> LockedDeque<T> {
+    pub(crate) fn new(batch_limit: usize) -> Self {
+        assert!(batch_limit > 0, "the batch limit must be at least 1");
+        LockedDeque {
+            state: Mutex::new(Pending {
+                items: VecDeque::new(),
+                closed: false,
+                sleeping: false,
+                woken: false,
+            }),
+            ready: Condvar::new(),
+            queued: AtomicUsize::new(0),
+            batch_limit,
+            stats: Stats::default(),
+        }
+    }
+
+    /// Takes the lock. A panic in a callback run under it poisons the mutex;
+    /// the deque itself is never left half-changed, so the poison is ignored.
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Pending<T>> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Takes the lock for a batch, returning how long it waited for it.
+    pub(crate) fn lock_for_batch(&self) -> (MutexGuard<'_, Pending<T>>, Instant, Duration) {
+        let asked = Instant::now();
+        let guard = self.lock();
+        let got = Instant::now();
+        (guard, got, got - asked)
+    }
+
+    fn append(&self, mut state: MutexGuard<'_, Pending<T>>, item: T) -> Result<(), Closed<T>> {
+        if state.closed {
+            return Err(Closed(item));
+        }
+        state.items.push_back(item);
+        self.queued.store(state.items.len(), Ordering::Relaxed);
+        let wake = std::mem::replace(&mut state.sleeping, false);
+        drop(state);
+        if wake {
+            self.ready.notify_one();
+        }
+        Ok(())
+    }
+
+    // ANCHOR: push
+    pub(crate) fn push(&self, item: T) -> Result<(), Closed<T>> {
+        match self.state.try_lock() {
+            Ok(state) => {
+                self.stats.record_push();
+                self.append(state, item)
+            }
+            Err(_) => {
+                let asked = Instant::now();
+                let state = self.lock();
+                self.stats.record_contended_push(asked.elapsed());
+                self.append(state, item)
+            }
+        }
+    }
+    // ANCHOR_END: push
+
+    pub(crate) fn try_push(&self, item: T) -> Result<(), TryPushError<T>> {
+        let state = match self.state.try_lock() {
+            Ok(state) => state,
+            Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return Err(TryPushError::Contended(item)),
+        };
+        self.stats.record_push();
+        self.append(state, item)
+            .map_err(|Closed(item)| TryPushError::Closed(item))
+    }
+
+    pub(crate) fn wake(&self) {
+        let mut state = self.lock();
+        state.woken = true;
+        let sleeping = std::mem::replace(&mut state.sleeping, false);
+        drop(state);
+        if sleeping {
+            self.ready.notify_one();
+        }
+    }
+
+    pub(crate) fn close(&self) {
+        let mut state = self.lock();
+        state.closed = true;
+        let sleeping = std::mem::replace(&mut state.sleeping, false);
+        drop(state);
+        if sleeping {
+            self.ready.notify_one();
+        }
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.lock().closed
+    }
+
+    /// True if `wait` should return without sleeping; consumes a pending wake.
+    pub(crate) fn has_reason_to_return(state: &mut Pending<T>) -> bool {
+        !state.items.is_empty() || state.closed || std::mem::take(&mut state.woken)
+    }
+
+    /// Pops and runs up to the batch limit while holding the lock throughout:
+    /// the shape of phases 3.1.1–3.1.3.
+    pub(crate) fn run_batch_under_lock<F: FnMut(T)>(&self, mut run: F) -> usize {
+        let (mut state, got, waited) = self.lock_for_batch();
+        let mut ran = 0;
+        while ran < self.batch_limit {
+            let Some(item) = state.items.pop_front() else {
+                break;
+            };
+            run(item);
+            ran += 1;
+        }
+        self.queued.store(state.items.len(), Ordering::Relaxed);
+        let held = got.elapsed();
+        drop(state);
+        if ran > 0 {
+            self.stats.record_batch(ran, held, waited);
+        }
+        ran
+    }
+}
+
+/// Implements the [`ReadyQueue`](crate::ReadyQueue) methods that are the same
+/// for every phase built on [`LockedDeque`], delegating to the field `$field`.
+macro_rules! delegate_to_locked_deque {
+    ($field:ident) => {
+        fn push(&self, item: T) -> Result<(), $crate::Closed<T>> {
+            self.$field.push(item)
+        }
+
+        fn try_push(&self, item: T) -> Result<(), $crate::TryPushError<T>> {
+            self.$field.try_push(item)
+        }
+
+        fn wake(&self) {
+            self.$field.wake()
+        }
+
+        fn close(&self) {
+            self.$field.close()
+        }
+
+        fn is_closed(&self) -> bool {
+            self.$field.is_closed()
+        }
+
+        fn stats(&self) -> &$crate::Stats {
+            &self.$field.stats
+        }
+    };
+}
+pub(crate) use delegate_to_locked_deque;

@@ -1,0 +1,14 @@
+//! One file per phase, oldest first. Each opens with what changed since the
+//! phase before it, why, and what it costs.
+
+mod p3_1_1_batch_limit;
+mod p3_1_2_adaptive_sleep;
+mod p3_1_3_condvar_wake;
+mod p3_1_4_two_phase;
+mod p3_1_5_swap_buffer;
+
+pub use p3_1_1_batch_limit::{BatchLimitQueue, POLL_INTERVAL};
+pub use p3_1_2_adaptive_sleep::{AdaptiveSleepQueue, Backoff};
+pub use p3_1_3_condvar_wake::CondvarWakeQueue;
+pub use p3_1_4_two_phase::TwoPhaseQueue;
+pub use p3_1_5_swap_buffer::SwapBufferQueue;
