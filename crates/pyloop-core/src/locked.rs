@@ -9,6 +9,7 @@ use crate::queue::{Closed, TryPushError};
 use crate::stats::Stats;
 use crate::sync::{AtomicUsize, Condvar, Mutex, MutexGuard, Ordering};
 
+// ANCHOR: pending
 /// What the lock protects.
 pub(crate) struct Pending<T> {
     /// Callbacks pushed and not yet taken by the consumer, oldest first.
@@ -24,7 +25,9 @@ pub(crate) struct Pending<T> {
     /// A `wake` not yet seen by a `wait`.
     pub(crate) woken: bool,
 }
+// ANCHOR_END: pending
 
+// ANCHOR: locked_deque
 /// One deque, one lock, one condition variable, and the counters.
 pub(crate) struct LockedDeque<T> {
     pub(crate) state: Mutex<Pending<T>>,
@@ -35,6 +38,7 @@ pub(crate) struct LockedDeque<T> {
     pub(crate) batch_limit: usize,
     pub(crate) stats: Stats,
 }
+// ANCHOR_END: locked_deque
 
 impl<T> LockedDeque<T> {
     pub(crate) fn new(batch_limit: usize) -> Self {
@@ -67,6 +71,7 @@ impl<T> LockedDeque<T> {
         (guard, got, got - asked)
     }
 
+    // ANCHOR: append
     fn append(&self, mut state: MutexGuard<'_, Pending<T>>, item: T) -> Result<(), Closed<T>> {
         if state.closed {
             return Err(Closed(item));
@@ -80,6 +85,7 @@ impl<T> LockedDeque<T> {
         }
         Ok(())
     }
+    // ANCHOR_END: append
 
     // ANCHOR: push
     pub(crate) fn push(&self, item: T) -> Result<(), Closed<T>> {
@@ -133,11 +139,14 @@ impl<T> LockedDeque<T> {
         self.lock().closed
     }
 
+    // ANCHOR: has_reason_to_return
     /// True if `wait` should return without sleeping; consumes a pending wake.
     pub(crate) fn has_reason_to_return(state: &mut Pending<T>) -> bool {
         !state.items.is_empty() || state.closed || std::mem::take(&mut state.woken)
     }
+    // ANCHOR_END: has_reason_to_return
 
+    // ANCHOR: run_batch_under_lock
     /// Pops and runs up to the batch limit while holding the lock throughout:
     /// the shape of phases 3.1.1–3.1.3.
     pub(crate) fn run_batch_under_lock<F: FnMut(T)>(&self, mut run: F) -> usize {
@@ -158,6 +167,7 @@ impl<T> LockedDeque<T> {
         }
         ran
     }
+    // ANCHOR_END: run_batch_under_lock
 }
 
 /// Implements the [`ReadyQueue`](crate::ReadyQueue) methods that are the same

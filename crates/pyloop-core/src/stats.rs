@@ -51,6 +51,7 @@ fn nanos(d: Duration) -> u64 {
 }
 
 impl Stats {
+    // ANCHOR: record
     /// Counts one push that took the lock at once (or needed none).
     #[inline]
     pub fn record_push(&self) {
@@ -78,6 +79,7 @@ impl Stats {
         let bucket = (64 - ns.leading_zeros() as usize).min(HOLD_BUCKETS - 1);
         self.hold_histogram[bucket].fetch_add(1, Relaxed);
     }
+    // ANCHOR_END: record
 
     /// Counts one time the consumer went idle.
     pub fn record_idle_wait(&self) {

@@ -20,6 +20,7 @@ pub trait Cancellable {
 /// heap saves nothing.
 pub const COMPACT_MIN_ENTRIES: usize = 64;
 
+// ANCHOR: entry
 struct Entry<T> {
     when: f64,
     seq: u64,
@@ -46,6 +47,7 @@ impl<T> Ord for Entry<T> {
             .then_with(|| other.seq.cmp(&self.seq))
     }
 }
+// ANCHOR_END: entry
 
 // ANCHOR: timers
 /// Timers ordered by deadline then by scheduling order, with lazy cancellation.
@@ -68,6 +70,7 @@ impl<T> Default for Timers<T> {
     }
 }
 
+// ANCHOR: impl
 impl<T: Cancellable> Timers<T> {
     /// An empty heap.
     pub fn new() -> Self {
@@ -138,3 +141,4 @@ impl<T: Cancellable> Timers<T> {
         self.heap.drain().map(|e| e.item)
     }
 }
+// ANCHOR_END: impl
