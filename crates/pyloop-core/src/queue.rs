@@ -5,10 +5,12 @@ use std::time::Duration;
 
 use crate::{Phase, Stats};
 
+// ANCHOR: batch_limit
 /// The most callbacks the loop takes from the queue in one turn (phase 3.1.1's
 /// limit, kept by every later phase): after a batch the loop goes back to its
 /// timers, its own callbacks and I/O, so a flood from other threads cannot starve them.
 pub const BATCH_LIMIT: usize = 128;
+// ANCHOR_END: batch_limit
 
 /// A push refused because the queue was closed; the item comes back.
 #[derive(PartialEq, Eq)]
