@@ -1,0 +1,122 @@
+"""PyLoop: an asyncio event loop written in Rust, one loop per ready-queue phase.
+
+Use it as any asyncio loop::
+
+    import pyloop
+    pyloop.run(main())                       # or
+    asyncio.Runner(loop_factory=pyloop.new_event_loop).run(main())
+
+Every optimisation phase of the ready queue is compiled in and can be chosen
+per loop (``pyloop.new_event_loop(phase="3.1.3")``) or for the process with the
+``PYLOOP_PHASE`` environment variable. ``pyloop.phases()`` lists the tags.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from typing import Any, Awaitable, Callable, Coroutine, TypeVar
+
+from . import _native
+from ._loop import LoopMixin
+from ._native import Handle, TimerHandle
+
+__all__ = [
+    "DEFAULT_PHASE",
+    "EventLoop",
+    "EventLoopPolicy",
+    "Handle",
+    "TimerHandle",
+    "install",
+    "loop_class",
+    "new_event_loop",
+    "phases",
+    "run",
+]
+
+_T = TypeVar("_T")
+
+
+class EventLoop(LoopMixin, asyncio.AbstractEventLoop):
+    """The common base of PyLoop's loop classes (one per phase)."""
+
+
+def _make_loop_class(native: type) -> type:
+    tag = native.phase
+    name = "EventLoop_" + tag.replace(".", "_")
+    cls = type(name, (native, EventLoop), {"__module__": __name__, "__qualname__": name})
+    cls.__doc__ = f"PyLoop's event loop on ready-queue phase {tag}."
+    return cls
+
+
+_LOOP_CLASSES: dict[str, type] = {
+    native.phase: _make_loop_class(native)
+    for native in (
+        _native.BatchLimitLoop,
+        _native.AdaptiveSleepLoop,
+        _native.CondvarWakeLoop,
+        _native.TwoPhaseLoop,
+        _native.SwapBufferLoop,
+    )
+}
+
+
+def phases() -> list[str]:
+    """The tags of every phase, oldest first."""
+    return list(_native.phases())
+
+
+def _check_phase(phase: str) -> str:
+    if phase not in _LOOP_CLASSES:
+        raise ValueError(f"unknown phase {phase!r}: expected one of {', '.join(phases())}")
+    return phase
+
+
+def _default_phase() -> str:
+    from_env = os.environ.get("PYLOOP_PHASE")
+    if from_env:
+        return _check_phase(from_env.strip())
+    return _native.BUILD_DEFAULT_PHASE
+
+
+#: The phase ``new_event_loop()`` uses when given none: ``PYLOOP_PHASE`` if
+#: set, else the build's default (its ``phase-*`` cargo feature, or the newest).
+DEFAULT_PHASE: str = _default_phase()
+
+
+def loop_class(phase: str | None = None) -> type:
+    """The loop class of ``phase`` (default: ``DEFAULT_PHASE``)."""
+    return _LOOP_CLASSES[_check_phase(phase or _default_phase())]
+
+
+def new_event_loop(phase: str | None = None) -> asyncio.AbstractEventLoop:
+    """A new PyLoop event loop on ``phase`` (default: ``DEFAULT_PHASE``)."""
+    return loop_class(phase)()
+
+
+class EventLoopPolicy(asyncio.DefaultEventLoopPolicy):
+    """An event-loop policy whose new loops are PyLoop loops."""
+
+    def __init__(self, phase: str | None = None) -> None:
+        super().__init__()
+        self._phase = _check_phase(phase) if phase is not None else None
+
+    def new_event_loop(self) -> asyncio.AbstractEventLoop:
+        return new_event_loop(self._phase)
+
+
+def install(phase: str | None = None) -> None:
+    """Make PyLoop the event loop of ``asyncio.run`` and ``asyncio.new_event_loop``."""
+    asyncio.set_event_loop_policy(EventLoopPolicy(phase))
+
+
+def run(
+    main: Coroutine[Any, Any, _T] | Awaitable[_T],
+    *,
+    phase: str | None = None,
+    debug: bool | None = None,
+) -> _T:
+    """Run the coroutine ``main`` on a new PyLoop loop and close it, as ``asyncio.run``."""
+    factory: Callable[[], asyncio.AbstractEventLoop] = lambda: new_event_loop(phase)  # noqa: E731
+    with asyncio.Runner(debug=debug, loop_factory=factory) as runner:
+        return runner.run(main)

@@ -1,0 +1,401 @@
+"""The part of PyLoop's event loop written in Python.
+
+The native base class (one per phase, in ``pyloop._native``) provides the hot
+paths: ``call_soon``, ``call_soon_threadsafe``, ``call_later``, ``call_at``,
+``time``, ``stop`` and the turn of the loop. This mixin adds the rest of
+``asyncio.AbstractEventLoop`` with asyncio's semantics: running until a future
+completes, tasks and futures, the exception handler, the executor and
+asynchronous generators. Sockets, subprocesses, pipes and signals come with the
+I/O issue; until then they raise ``NotImplementedError``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import functools
+import logging
+import socket
+import sys
+import threading
+import traceback
+import warnings
+import weakref
+from asyncio import coroutines, events, futures, tasks
+from typing import Any
+
+logger = logging.getLogger("asyncio")
+
+_IO_PENDING = (
+    "{name}() is not implemented by PyLoop yet: sockets, pipes, subprocesses "
+    "and signals come with the I/O issue"
+)
+
+
+def _stop_loop_when_done(future: asyncio.Future[Any]) -> None:
+    """Done-callback of ``run_until_complete``: stop the future's loop, unless
+    the future ended with ``SystemExit`` or ``KeyboardInterrupt``, which are
+    already unwinding ``run_forever``."""
+    if not future.cancelled() and isinstance(
+        future.exception(), (SystemExit, KeyboardInterrupt)
+    ):
+        return
+    futures._get_loop(future).stop()
+
+
+def _io_not_implemented(name: str):
+    def method(self, *args, **kwargs):
+        raise NotImplementedError(_IO_PENDING.format(name=name))
+
+    method.__name__ = name
+    method.__doc__ = f"Not implemented yet: {name} comes with the I/O issue."
+    return method
+
+
+class LoopMixin:
+    """asyncio's event-loop API around a native loop of one phase."""
+
+    slow_callback_duration = 0.1
+
+    def __init__(self) -> None:
+        self._exception_handler = None
+        self._task_factory = None
+        self._default_executor: concurrent.futures.ThreadPoolExecutor | None = None
+        self._executor_shutdown_called = False
+        self._asyncgens: weakref.WeakSet = weakref.WeakSet()
+        self._asyncgens_shutdown_called = False
+        self._origin_tracking_depth: int | None = None
+        self.set_debug(coroutines._is_debug_mode())
+
+    def __repr__(self) -> str:
+        return (
+            f"<{type(self).__name__} phase={self.phase} running={self.is_running()} "
+            f"closed={self.is_closed()} debug={self.get_debug()}>"
+        )
+
+    def __del__(self, _warn=warnings.warn) -> None:
+        try:
+            closed = self.is_closed()
+        except Exception:
+            return
+        if not closed:
+            _warn(f"unclosed event loop {self!r}", ResourceWarning, source=self)
+            if not self.is_running():
+                self.close()
+
+    # -- running ---------------------------------------------------------
+
+    def _check_closed(self) -> None:
+        if self.is_closed():
+            raise RuntimeError("Event loop is closed")
+
+    def _check_running(self) -> None:
+        if self.is_running():
+            raise RuntimeError("This event loop is already running")
+        if events._get_running_loop() is not None:
+            raise RuntimeError("Cannot run the event loop while another loop is running")
+
+    def _track_coroutine_origins(self, enabled: bool) -> None:
+        if enabled and self._origin_tracking_depth is None:
+            self._origin_tracking_depth = sys.get_coroutine_origin_tracking_depth()
+            sys.set_coroutine_origin_tracking_depth(coroutines._DEBUG_STACK_DEPTH)
+        elif not enabled and self._origin_tracking_depth is not None:
+            sys.set_coroutine_origin_tracking_depth(self._origin_tracking_depth)
+            self._origin_tracking_depth = None
+
+    def run_forever(self) -> None:
+        """Run until ``stop()`` is called."""
+        self._check_closed()
+        self._check_running()
+        self._track_coroutine_origins(self.get_debug())
+        old_hooks = sys.get_asyncgen_hooks()
+        try:
+            sys.set_asyncgen_hooks(
+                firstiter=self._asyncgen_firstiter_hook,
+                finalizer=self._asyncgen_finalizer_hook,
+            )
+            events._set_running_loop(self)
+            self._run_forever_native()
+        finally:
+            events._set_running_loop(None)
+            self._track_coroutine_origins(False)
+            sys.set_asyncgen_hooks(*old_hooks)
+
+    def run_until_complete(self, future):
+        """Run until ``future`` is done and return its result (or raise)."""
+        self._check_closed()
+        self._check_running()
+        wrapped = not futures.isfuture(future)
+        future = tasks.ensure_future(future, loop=self)
+        if wrapped:
+            future._log_destroy_pending = False
+        future.add_done_callback(_stop_loop_when_done)
+        try:
+            self.run_forever()
+        except BaseException:
+            if wrapped and future.done() and not future.cancelled():
+                future.exception()
+            raise
+        finally:
+            future.remove_done_callback(_stop_loop_when_done)
+        if not future.done():
+            raise RuntimeError("Event loop stopped before Future completed.")
+        return future.result()
+
+    def close(self) -> None:
+        """Close the loop: drop pending callbacks, shut the executor down."""
+        if self.is_running():
+            raise RuntimeError("Cannot close a running event loop")
+        if self.is_closed():
+            return
+        if self.get_debug():
+            logger.debug("Close %r", self)
+        self._close_native()
+        self._executor_shutdown_called = True
+        executor = self._default_executor
+        if executor is not None:
+            self._default_executor = None
+            executor.shutdown(wait=False)
+
+    # -- futures and tasks -----------------------------------------------
+
+    def create_future(self) -> asyncio.Future[Any]:
+        """A new future attached to this loop."""
+        return futures.Future(loop=self)
+
+    def create_task(self, coro, *, name=None, context=None):
+        """Wrap a coroutine in a task scheduled on this loop."""
+        self._check_closed()
+        if self._task_factory is None:
+            task = tasks.Task(coro, loop=self, name=name, context=context)
+            if task._source_traceback:
+                del task._source_traceback[-1]
+        else:
+            if context is None:
+                task = self._task_factory(self, coro)
+            else:
+                task = self._task_factory(self, coro, context=context)
+            if name is not None:
+                try:
+                    task.set_name(name)
+                except AttributeError:
+                    pass
+        return task
+
+    def set_task_factory(self, factory) -> None:
+        """Set the factory ``create_task`` uses, or ``None`` for the default."""
+        if factory is not None and not callable(factory):
+            raise TypeError("task factory must be a callable or None")
+        self._task_factory = factory
+
+    def get_task_factory(self):
+        """The task factory, or ``None``."""
+        return self._task_factory
+
+    # -- exception handling ----------------------------------------------
+
+    def get_exception_handler(self):
+        """The exception handler, or ``None`` for the default."""
+        return self._exception_handler
+
+    def set_exception_handler(self, handler) -> None:
+        """Set ``handler(loop, context)`` as the exception handler."""
+        if handler is not None and not callable(handler):
+            raise TypeError(f"A callable object or None is expected, got {handler!r}")
+        self._exception_handler = handler
+
+    def default_exception_handler(self, context) -> None:
+        """Log the error described by ``context`` on the ``asyncio`` logger."""
+        message = context.get("message") or "Unhandled exception in event loop"
+        exception = context.get("exception")
+        exc_info = (type(exception), exception, exception.__traceback__) if exception else False
+        lines = [message]
+        for key in sorted(context):
+            if key in ("message", "exception"):
+                continue
+            value = context[key]
+            if key == "source_traceback":
+                text = "".join(traceback.format_list(value)).rstrip()
+                value = "Object created at (most recent call last):\n" + text
+            elif key == "handle_traceback":
+                text = "".join(traceback.format_list(value)).rstrip()
+                value = "Handle created at (most recent call last):\n" + text
+            else:
+                value = repr(value)
+            lines.append(f"{key}: {value}")
+        logger.error("\n".join(lines), exc_info=exc_info)
+
+    def call_exception_handler(self, context) -> None:
+        """Pass ``context`` to the exception handler; never raise but for
+        ``SystemExit`` and ``KeyboardInterrupt``."""
+        handler = self._exception_handler
+        if handler is None:
+            try:
+                self.default_exception_handler(context)
+            except (SystemExit, KeyboardInterrupt):
+                raise
+            except BaseException:
+                logger.error("Exception in default exception handler", exc_info=True)
+            return
+        try:
+            handler(self, context)
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            try:
+                self.default_exception_handler(
+                    {
+                        "message": "Unhandled error in exception handler",
+                        "exception": exc,
+                        "context": context,
+                    }
+                )
+            except (SystemExit, KeyboardInterrupt):
+                raise
+            except BaseException:
+                logger.error(
+                    "Exception in default exception handler while handling an "
+                    "unexpected error in custom exception handler",
+                    exc_info=True,
+                )
+
+    # -- executor --------------------------------------------------------
+
+    def run_in_executor(self, executor, func, *args):
+        """Run ``func(*args)`` in ``executor`` (the default one if ``None``)."""
+        self._check_closed()
+        if self.get_debug() and (
+            coroutines.iscoroutine(func) or coroutines.iscoroutinefunction(func)
+        ):
+            raise TypeError("coroutines cannot be used with run_in_executor()")
+        if executor is None:
+            executor = self._default_executor
+            if self._executor_shutdown_called:
+                raise RuntimeError("Executor shutdown has been called")
+            if executor is None:
+                executor = concurrent.futures.ThreadPoolExecutor(thread_name_prefix="pyloop")
+                self._default_executor = executor
+        return futures.wrap_future(executor.submit(func, *args), loop=self)
+
+    def set_default_executor(self, executor) -> None:
+        """Use ``executor`` (a ``ThreadPoolExecutor``) for ``run_in_executor(None, ...)``."""
+        if not isinstance(executor, concurrent.futures.ThreadPoolExecutor):
+            raise TypeError("executor must be ThreadPoolExecutor instance")
+        self._default_executor = executor
+
+    async def shutdown_default_executor(self) -> None:
+        """Shut the default executor down without blocking the loop."""
+        self._executor_shutdown_called = True
+        executor = self._default_executor
+        if executor is None:
+            return
+        done = self.create_future()
+
+        def shut_down() -> None:
+            try:
+                executor.shutdown(wait=True)
+            except Exception as exc:
+                if not self.is_closed():
+                    self.call_soon_threadsafe(_set_exception_unless_done, done, exc)
+            else:
+                if not self.is_closed():
+                    self.call_soon_threadsafe(_set_result_unless_done, done, None)
+
+        thread = threading.Thread(target=shut_down, name="pyloop-executor-shutdown")
+        thread.start()
+        try:
+            await done
+        finally:
+            thread.join()
+
+    # -- asynchronous generators -----------------------------------------
+
+    def _asyncgen_firstiter_hook(self, agen) -> None:
+        if self._asyncgens_shutdown_called:
+            warnings.warn(
+                f"asynchronous generator {agen!r} was scheduled after "
+                "loop.shutdown_asyncgens() call",
+                ResourceWarning,
+                source=self,
+            )
+        self._asyncgens.add(agen)
+
+    def _asyncgen_finalizer_hook(self, agen) -> None:
+        self._asyncgens.discard(agen)
+        if not self.is_closed():
+            self.call_soon_threadsafe(self.create_task, agen.aclose())
+
+    async def shutdown_asyncgens(self) -> None:
+        """Close every asynchronous generator still open on this loop."""
+        self._asyncgens_shutdown_called = True
+        if not self._asyncgens:
+            return
+        closing = list(self._asyncgens)
+        self._asyncgens.clear()
+        results = await tasks.gather(*(agen.aclose() for agen in closing), return_exceptions=True)
+        for result, agen in zip(results, closing):
+            if isinstance(result, Exception):
+                self.call_exception_handler(
+                    {
+                        "message": "an error occurred during closing of "
+                        f"asynchronous generator {agen!r}",
+                        "exception": result,
+                        "asyncgen": agen,
+                    }
+                )
+
+    # -- name resolution (through the executor, as asyncio) -----------------
+
+    async def getaddrinfo(self, host, port, *, family=0, type=0, proto=0, flags=0):
+        """``socket.getaddrinfo`` in the default executor."""
+        call = functools.partial(socket.getaddrinfo, host, port, family, type, proto, flags)
+        return await self.run_in_executor(None, call)
+
+    async def getnameinfo(self, sockaddr, flags=0):
+        """``socket.getnameinfo`` in the default executor."""
+        return await self.run_in_executor(None, socket.getnameinfo, sockaddr, flags)
+
+    # -- I/O: not yet ----------------------------------------------------
+
+    for _name in (
+        "add_reader",
+        "remove_reader",
+        "add_writer",
+        "remove_writer",
+        "sock_recv",
+        "sock_recv_into",
+        "sock_recvfrom",
+        "sock_recvfrom_into",
+        "sock_sendall",
+        "sock_sendto",
+        "sock_connect",
+        "sock_accept",
+        "sock_sendfile",
+        "create_connection",
+        "create_server",
+        "create_unix_connection",
+        "create_unix_server",
+        "create_datagram_endpoint",
+        "connect_accepted_socket",
+        "start_tls",
+        "sendfile",
+        "connect_read_pipe",
+        "connect_write_pipe",
+        "subprocess_exec",
+        "subprocess_shell",
+        "add_signal_handler",
+        "remove_signal_handler",
+    ):
+        locals()[_name] = _io_not_implemented(_name)
+    del _name
+
+
+def _set_result_unless_done(future, result) -> None:
+    if not future.done():
+        future.set_result(result)
+
+
+def _set_exception_unless_done(future, exc) -> None:
+    if not future.done():
+        future.set_exception(exc)
+

@@ -1,0 +1,566 @@
+//! The event loop, written once over any phase's ready queue.
+//!
+//! [`LoopCore`] holds everything a loop has: the phase's queue for callbacks
+//! from other threads, the loop thread's own lane, the timer heap, the flags.
+//! [`event_loop_class!`] stamps one `#[pyclass]` per phase around it (a
+//! `#[pyclass]` cannot be generic), so the phases differ in the queue only.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::Duration;
+
+use pyloop_core::{Cancellable, ReadyQueue, Timers, TryPushError};
+use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyDict, PyTuple};
+use pyo3::{intern, PyClassInitializer};
+
+use crate::clock::{monotonic, thread_token, CLOCK_RESOLUTION};
+use crate::gil_cell::GilCell;
+use crate::handle::{Handle, TimerHandle};
+
+/// The longest the loop sleeps in one go, so that a signal (Ctrl-C) arriving
+/// while it sleeps on a condition variable is handled within this time. A loop
+/// that waits in epoll with a wake-up fd will not need it.
+pub(crate) const MAX_IDLE_WAIT: f64 = 0.1;
+
+/// An entry of the loop's timer heap.
+pub(crate) struct ScheduledTimer(Py<TimerHandle>);
+
+impl Cancellable for ScheduledTimer {
+    fn is_cancelled(&self) -> bool {
+        self.0.get().scheduled.load(Relaxed).eq(&false)
+    }
+}
+
+fn closed_error() -> PyErr {
+    PyRuntimeError::new_err("Event loop is closed")
+}
+
+// ANCHOR: core
+/// Everything an event loop holds, generic over the phase's queue `Q`.
+pub struct LoopCore<Q: ReadyQueue<Py<Handle>>> {
+    /// Callbacks from other threads: the phase under study.
+    queue: Q,
+    /// The queue's consumer-side state; only the loop thread touches it.
+    consumer: GilCell<Q::Consumer>,
+    /// Callbacks scheduled on the loop thread itself (or while the loop is not
+    /// running). They never touch the queue's lock, so a callback run while
+    /// a phase holds that lock can schedule more without deadlocking.
+    local: GilCell<VecDeque<Py<Handle>>>,
+    timers: GilCell<Timers<ScheduledTimer>>,
+    /// Timers cancelled since the last turn (counted by `TimerHandle.cancel`).
+    cancelled_timers: Arc<AtomicUsize>,
+    /// The running thread's token; 0 while the loop is not running.
+    running_thread: AtomicU64,
+    stopping: AtomicBool,
+    closed: AtomicBool,
+    debug: AtomicBool,
+}
+// ANCHOR_END: core
+
+impl<Q: ReadyQueue<Py<Handle>>> Default for LoopCore<Q> {
+    fn default() -> Self {
+        let queue = Q::new();
+        let consumer = queue.consumer();
+        LoopCore {
+            queue,
+            consumer: GilCell::new(consumer),
+            local: GilCell::new(VecDeque::new()),
+            timers: GilCell::new(Timers::new()),
+            cancelled_timers: Arc::new(AtomicUsize::new(0)),
+            running_thread: AtomicU64::new(0),
+            stopping: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
+            debug: AtomicBool::new(false),
+        }
+    }
+}
+
+impl<Q: ReadyQueue<Py<Handle>>> LoopCore<Q> {
+    fn check_closed(&self) -> PyResult<()> {
+        if self.closed.load(Relaxed) {
+            Err(closed_error())
+        } else {
+            Ok(())
+        }
+    }
+
+    /// True if the caller is the running loop's thread.
+    fn on_loop_thread(&self) -> bool {
+        self.running_thread.load(Relaxed) == thread_token()
+    }
+
+    /// In debug mode, asyncio's checks for non-thread-safe calls and for
+    /// coroutines passed as callbacks.
+    fn debug_checks(
+        &self,
+        py: Python<'_>,
+        callback: &Bound<'_, PyAny>,
+        method: &str,
+        threadsafe: bool,
+    ) -> PyResult<()> {
+        if !self.debug.load(Relaxed) {
+            return Ok(());
+        }
+        let running = self.running_thread.load(Relaxed);
+        if !threadsafe && running != 0 && running != thread_token() {
+            return Err(PyRuntimeError::new_err(
+                "Non-thread-safe operation invoked on an event loop other than the current one",
+            ));
+        }
+        static IS_COROUTINE_FUNCTION: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+        let iscorofn =
+            IS_COROUTINE_FUNCTION.import(py, "asyncio.coroutines", "iscoroutinefunction")?;
+        if crate::is_coroutine(py, callback)? || iscorofn.call1((callback,))?.is_truthy()? {
+            return Err(PyTypeError::new_err(format!(
+                "coroutines cannot be used with {method}()"
+            )));
+        }
+        Ok(())
+    }
+
+    // ANCHOR: schedule
+    /// Queues `handle`: on the loop's own lane if called on the loop thread or
+    /// while the loop is not running, otherwise on the phase's queue.
+    fn schedule(&self, py: Python<'_>, handle: Py<Handle>) -> PyResult<()> {
+        let running = self.running_thread.load(Relaxed);
+        if running == 0 || running == thread_token() {
+            self.local.with(py, |lane| lane.push_back(handle));
+            return Ok(());
+        }
+        match self.queue.try_push(handle) {
+            Ok(()) => Ok(()),
+            Err(TryPushError::Closed(_)) => Err(closed_error()),
+            // The lock is held, maybe by a loop running a batch under it, which
+            // needs the GIL we hold: let go of the GIL while waiting.
+            Err(TryPushError::Contended(handle)) => py
+                .detach(|| self.queue.push(handle))
+                .map_err(|_| closed_error()),
+        }
+    }
+    // ANCHOR_END: schedule
+
+    /// `loop.call_soon` and `loop.call_soon_threadsafe`.
+    pub fn call_soon(
+        &self,
+        py: Python<'_>,
+        callback: Bound<'_, PyAny>,
+        args: Bound<'_, PyTuple>,
+        context: Option<Bound<'_, PyAny>>,
+        threadsafe: bool,
+    ) -> PyResult<Py<Handle>> {
+        self.check_closed()?;
+        let method = if threadsafe {
+            "call_soon_threadsafe"
+        } else {
+            "call_soon"
+        };
+        self.debug_checks(py, &callback, method, threadsafe)?;
+        let handle = Py::new(py, Handle::new(py, callback, args, context)?)?;
+        self.schedule(py, handle.clone_ref(py))?;
+        Ok(handle)
+    }
+
+    /// `loop.call_at`.
+    pub fn call_at(
+        &self,
+        py: Python<'_>,
+        when: Bound<'_, PyAny>,
+        callback: Bound<'_, PyAny>,
+        args: Bound<'_, PyTuple>,
+        context: Option<Bound<'_, PyAny>>,
+    ) -> PyResult<Py<TimerHandle>> {
+        if when.is_none() {
+            return Err(PyTypeError::new_err("when cannot be None"));
+        }
+        let when: f64 = when.extract().map_err(|_| {
+            PyTypeError::new_err(format!(
+                "when must be a number, not {}",
+                when.get_type()
+                    .name()
+                    .map(|n| n.to_string())
+                    .unwrap_or_default()
+            ))
+        })?;
+        if when.is_nan() {
+            return Err(PyValueError::new_err("when must not be NaN"));
+        }
+        self.check_closed()?;
+        self.debug_checks(py, &callback, "call_at", false)?;
+        let base = Handle::new(py, callback, args, context)?;
+        let timer = TimerHandle::new(when, self.cancelled_timers.clone());
+        let handle = Py::new(py, PyClassInitializer::from(base).add_subclass(timer))?;
+        let entry = ScheduledTimer(handle.clone_ref(py));
+        self.timers.with(py, |timers| timers.push(when, entry));
+        if self.is_running() && !self.on_loop_thread() {
+            // Not thread-safe in asyncio either, but harmless here (the heap is
+            // guarded by the GIL): wake the loop so it sees the new deadline.
+            self.queue.wake();
+        }
+        Ok(handle)
+    }
+
+    /// `loop.call_later`.
+    pub fn call_later(
+        &self,
+        py: Python<'_>,
+        delay: Bound<'_, PyAny>,
+        callback: Bound<'_, PyAny>,
+        args: Bound<'_, PyTuple>,
+        context: Option<Bound<'_, PyAny>>,
+    ) -> PyResult<Py<TimerHandle>> {
+        if delay.is_none() {
+            return Err(PyTypeError::new_err("delay must not be None"));
+        }
+        let delay: f64 = delay.extract().map_err(|_| {
+            PyTypeError::new_err(format!(
+                "delay must be a number, not {}",
+                delay
+                    .get_type()
+                    .name()
+                    .map(|n| n.to_string())
+                    .unwrap_or_default()
+            ))
+        })?;
+        if delay.is_nan() {
+            return Err(PyValueError::new_err("delay must not be NaN"));
+        }
+        let when = pyo3::types::PyFloat::new(py, monotonic() + delay).into_any();
+        self.call_at(py, when, callback, args, context)
+    }
+
+    /// `loop.time()`.
+    pub fn time(&self) -> f64 {
+        monotonic()
+    }
+
+    /// `loop.stop()`: the loop finishes its current turn, then returns.
+    pub fn stop(&self) {
+        self.stopping.store(true, Relaxed);
+        // Waking takes the queue's lock, which the loop thread may hold while
+        // running a batch (phases 3.1.1-3.1.3): only other threads wake it.
+        if !self.on_loop_thread() {
+            self.queue.wake();
+        }
+    }
+
+    /// True while `run_forever` runs.
+    pub fn is_running(&self) -> bool {
+        self.running_thread.load(Relaxed) != 0
+    }
+
+    /// True once closed.
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Relaxed)
+    }
+
+    /// Debug mode on or off.
+    pub fn set_debug(&self, enabled: bool) {
+        self.debug.store(enabled, Relaxed);
+    }
+
+    /// True in debug mode.
+    pub fn get_debug(&self) -> bool {
+        self.debug.load(Relaxed)
+    }
+
+    /// Closes the loop: refuses new callbacks and drops every pending one.
+    pub fn close(&self, py: Python<'_>) -> PyResult<()> {
+        if self.is_running() {
+            return Err(PyRuntimeError::new_err("Cannot close a running event loop"));
+        }
+        if self.closed.swap(true, Relaxed) {
+            return Ok(());
+        }
+        self.queue.close();
+        let mut dropped: Vec<Py<Handle>> = Vec::new();
+        self.consumer.with(py, |consumer| {
+            while self.queue.run_batch(consumer, |h| dropped.push(h)) > 0 {}
+        });
+        dropped.extend(self.local.with(py, std::mem::take));
+        let timers: Vec<ScheduledTimer> = self.timers.with(py, |t| t.drain().collect());
+        for handle in &dropped {
+            handle.get().cancel_call(py);
+        }
+        for timer in &timers {
+            timer.0.get().scheduled.store(false, Relaxed);
+            timer.0.bind(py).as_super().get().cancel_call(py);
+        }
+        Ok(())
+    }
+
+    /// The phase queue's counters, as a dict.
+    pub fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let s = self.queue.stats().snapshot();
+        let d = PyDict::new(py);
+        d.set_item("phase", Q::PHASE.tag())?;
+        d.set_item("pushes", s.pushes)?;
+        d.set_item("contended_pushes", s.contended_pushes)?;
+        d.set_item("push_wait_ns", s.push_wait_ns)?;
+        d.set_item("push_wait_max_ns", s.push_wait_max_ns)?;
+        d.set_item("batches", s.batches)?;
+        d.set_item("callbacks", s.callbacks)?;
+        d.set_item("hold_ns", s.hold_ns)?;
+        d.set_item("hold_max_ns", s.hold_max_ns)?;
+        d.set_item("hold_p50_ns", s.hold_quantile_ns(0.5))?;
+        d.set_item("hold_p99_ns", s.hold_quantile_ns(0.99))?;
+        d.set_item("consumer_wait_ns", s.consumer_wait_ns)?;
+        d.set_item("idle_waits", s.idle_waits)?;
+        Ok(d)
+    }
+
+    // ANCHOR: run_forever
+    /// The body of `run_forever`, after the Python side has made its checks
+    /// and set the running loop: turns until `stop()`.
+    pub fn run_forever(&self, event_loop: &Bound<'_, PyAny>) -> PyResult<()> {
+        self.check_closed()?;
+        if self
+            .running_thread
+            .compare_exchange(0, thread_token(), Relaxed, Relaxed)
+            .is_err()
+        {
+            return Err(PyRuntimeError::new_err(
+                "This event loop is already running",
+            ));
+        }
+        let result = loop {
+            if let Err(err) = self.run_once(event_loop) {
+                break Err(err);
+            }
+            if self.stopping.load(Relaxed) {
+                break Ok(());
+            }
+        };
+        self.stopping.store(false, Relaxed);
+        self.running_thread.store(0, Relaxed);
+        result
+    }
+    // ANCHOR_END: run_forever
+
+    // ANCHOR: run_once
+    /// One turn: wait for work or the next timer, move due timers to the
+    /// lane, run the lane's callbacks that were ready at the start of the
+    /// turn, then one bounded batch from the phase's queue.
+    fn run_once(&self, event_loop: &Bound<'_, PyAny>) -> PyResult<()> {
+        let py = event_loop.py();
+        let cancelled = self.cancelled_timers.swap(0, Relaxed);
+        let next_deadline = self.timers.with(py, |timers| {
+            for _ in 0..cancelled {
+                timers.note_cancelled();
+            }
+            timers.next_deadline()
+        });
+
+        let has_work = self.stopping.load(Relaxed)
+            || self.local.with(py, |lane| !lane.is_empty())
+            || self.consumer.with(py, |c| self.queue.has_pending(c));
+        if !has_work {
+            let wait = next_deadline.map_or(MAX_IDLE_WAIT, |when| (when - monotonic()).max(0.0));
+            if wait > 0.0 {
+                let timeout = Duration::from_secs_f64(wait.min(MAX_IDLE_WAIT));
+                self.consumer.with(py, |consumer| {
+                    py.detach(|| self.queue.wait(consumer, Some(timeout)))
+                });
+                py.check_signals()?;
+            }
+        }
+
+        let end = monotonic() + CLOCK_RESOLUTION;
+        self.timers.with(py, |timers| {
+            while let Some(ScheduledTimer(timer)) = timers.pop_due(end) {
+                timer.get().scheduled.store(false, Relaxed);
+                let handle = timer.into_bound(py).into_super().unbind();
+                self.local.with(py, |lane| lane.push_back(handle));
+            }
+        });
+
+        let debug = self.debug.load(Relaxed);
+        let ready = self.local.with(py, |lane| lane.len());
+        for _ in 0..ready {
+            let Some(handle) = self.local.with(py, VecDeque::pop_front) else {
+                break;
+            };
+            self.run_handle(handle.bind(py), event_loop, debug)?;
+        }
+
+        let mut fatal = None;
+        self.consumer.with(py, |consumer| {
+            self.queue.run_batch(consumer, |handle| {
+                if fatal.is_some() {
+                    // A callback of this batch raised KeyboardInterrupt or
+                    // SystemExit: keep the rest for the next run, in order.
+                    self.local.with(py, |lane| lane.push_back(handle));
+                } else if let Err(err) = self.run_handle(handle.bind(py), event_loop, debug) {
+                    fatal = Some(err);
+                }
+            })
+        });
+        fatal.map_or(Ok(()), Err)
+    }
+    // ANCHOR_END: run_once
+
+    fn run_handle(
+        &self,
+        handle: &Bound<'_, Handle>,
+        event_loop: &Bound<'_, PyAny>,
+        debug: bool,
+    ) -> PyResult<()> {
+        if !debug {
+            return Handle::run(handle, event_loop);
+        }
+        let started = monotonic();
+        let result = Handle::run(handle, event_loop);
+        let took = monotonic() - started;
+        let py = handle.py();
+        let slow: f64 = event_loop
+            .getattr(intern!(py, "slow_callback_duration"))
+            .and_then(|v| v.extract())
+            .unwrap_or(0.1);
+        if took >= slow {
+            static LOGGER: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+            LOGGER.import(py, "asyncio.log", "logger")?.call_method1(
+                intern!(py, "warning"),
+                ("Executing %s took %.3f seconds", handle, took),
+            )?;
+        }
+        result
+    }
+}
+
+/// Stamps one `#[pyclass]` event loop per phase around [`LoopCore`].
+macro_rules! event_loop_class {
+    ($(#[$doc:meta])* $class:ident, $queue:ident) => {
+        $(#[$doc])*
+        #[pyclass(frozen, subclass, module = "pyloop._native")]
+        pub struct $class {
+            core: $crate::event_loop::LoopCore<pyloop_core::phases::$queue<Py<$crate::handle::Handle>>>,
+        }
+
+        #[pymethods]
+        impl $class {
+            #[new]
+            #[pyo3(signature = (*_args, **_kwargs))]
+            fn new(_args: &Bound<'_, PyTuple>, _kwargs: Option<&Bound<'_, PyDict>>) -> Self {
+                $class { core: Default::default() }
+            }
+
+            /// The tag of this loop's phase.
+            #[classattr]
+            fn phase() -> &'static str {
+                <pyloop_core::phases::$queue<Py<$crate::handle::Handle>> as pyloop_core::ReadyQueue<Py<$crate::handle::Handle>>>::PHASE.tag()
+            }
+
+            #[pyo3(signature = (callback, *args, context=None))]
+            fn call_soon(
+                &self,
+                py: Python<'_>,
+                callback: Bound<'_, PyAny>,
+                args: Bound<'_, PyTuple>,
+                context: Option<Bound<'_, PyAny>>,
+            ) -> PyResult<Py<$crate::handle::Handle>> {
+                self.core.call_soon(py, callback, args, context, false)
+            }
+
+            #[pyo3(signature = (callback, *args, context=None))]
+            fn call_soon_threadsafe(
+                &self,
+                py: Python<'_>,
+                callback: Bound<'_, PyAny>,
+                args: Bound<'_, PyTuple>,
+                context: Option<Bound<'_, PyAny>>,
+            ) -> PyResult<Py<$crate::handle::Handle>> {
+                self.core.call_soon(py, callback, args, context, true)
+            }
+
+            #[pyo3(signature = (delay, callback, *args, context=None))]
+            fn call_later(
+                &self,
+                py: Python<'_>,
+                delay: Bound<'_, PyAny>,
+                callback: Bound<'_, PyAny>,
+                args: Bound<'_, PyTuple>,
+                context: Option<Bound<'_, PyAny>>,
+            ) -> PyResult<Py<$crate::handle::TimerHandle>> {
+                self.core.call_later(py, delay, callback, args, context)
+            }
+
+            #[pyo3(signature = (when, callback, *args, context=None))]
+            fn call_at(
+                &self,
+                py: Python<'_>,
+                when: Bound<'_, PyAny>,
+                callback: Bound<'_, PyAny>,
+                args: Bound<'_, PyTuple>,
+                context: Option<Bound<'_, PyAny>>,
+            ) -> PyResult<Py<$crate::handle::TimerHandle>> {
+                self.core.call_at(py, when, callback, args, context)
+            }
+
+            fn time(&self) -> f64 {
+                self.core.time()
+            }
+
+            fn stop(&self) {
+                self.core.stop()
+            }
+
+            fn is_running(&self) -> bool {
+                self.core.is_running()
+            }
+
+            fn is_closed(&self) -> bool {
+                self.core.is_closed()
+            }
+
+            fn get_debug(&self) -> bool {
+                self.core.get_debug()
+            }
+
+            fn set_debug(&self, enabled: &Bound<'_, PyAny>) -> PyResult<()> {
+                self.core.set_debug(enabled.is_truthy()?);
+                Ok(())
+            }
+
+            fn _run_forever_native(slf: &Bound<'_, Self>) -> PyResult<()> {
+                slf.get().core.run_forever(slf.as_any())
+            }
+
+            fn _close_native(&self, py: Python<'_>) -> PyResult<()> {
+                self.core.close(py)
+            }
+
+            fn _queue_stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+                self.core.stats(py)
+            }
+        }
+    };
+}
+
+event_loop_class!(
+    /// The loop of phase 3.1.1 (batch limit).
+    BatchLimitLoop,
+    BatchLimitQueue
+);
+event_loop_class!(
+    /// The loop of phase 3.1.2 (adaptive sleep).
+    AdaptiveSleepLoop,
+    AdaptiveSleepQueue
+);
+event_loop_class!(
+    /// The loop of phase 3.1.3 (condvar wake-up).
+    CondvarWakeLoop,
+    CondvarWakeQueue
+);
+event_loop_class!(
+    /// The loop of phase 3.1.4 (two-phase extraction).
+    TwoPhaseLoop,
+    TwoPhaseQueue
+);
+event_loop_class!(
+    /// The loop of phase 3.1.5 (swapped buffer).
+    SwapBufferLoop,
+    SwapBufferQueue
+);
