@@ -1,0 +1,324 @@
+"""call_soon / call_later / call_at: ordering, handles, cancellation.
+
+Stock asyncio (Lib/asyncio/base_events.py, 3.11) is the spec; where its documentation leaves
+an order undefined, the test says so and asserts only what it does define.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import random
+import sys
+import time
+
+import pytest
+
+from tests.support import BOUND, run_forever_bounded, run_once
+
+
+def test_call_soon_is_fifo(loop):
+    out = []
+    for i in range(1000):
+        loop.call_soon(out.append, i)
+    loop.call_soon(loop.stop)
+    run_forever_bounded(loop)
+    assert out == list(range(1000))
+
+
+def test_call_soon_passes_positional_args(loop):
+    out = []
+    loop.call_soon(lambda *a: out.append(a), 1, "two", None)
+    run_once(loop)
+    assert out == [(1, "two", None)]
+
+
+def test_call_soon_returns_an_uncancelled_handle(loop):
+    handle = loop.call_soon(lambda: None)
+    assert isinstance(handle, asyncio.Handle)
+    assert not isinstance(handle, asyncio.TimerHandle)
+    assert not handle.cancelled()
+    run_once(loop)
+    assert not handle.cancelled()
+
+
+def test_callbacks_scheduled_by_callbacks_run_next_turn(loop):
+    out = []
+
+    def first():
+        out.append("first")
+        loop.call_soon(out.append, "scheduled by first")
+
+    loop.call_soon(first)
+    loop.call_soon(out.append, "second")
+    run_once(loop)
+    assert out == ["first", "second"]
+    run_once(loop)
+    assert out == ["first", "second", "scheduled by first"]
+
+
+def test_callback_sees_running_loop(loop):
+    seen = []
+
+    def cb():
+        seen.append((loop.is_running(), asyncio.get_running_loop(), asyncio.get_event_loop()))
+
+    loop.call_soon(cb)
+    run_once(loop)
+    assert seen == [(True, loop, loop)]
+    assert not loop.is_running()
+    with pytest.raises(RuntimeError, match="no running event loop"):
+        asyncio.get_running_loop()
+
+
+def test_timers_run_in_deadline_order(loop):
+    out = []
+    loop.call_later(0.03, out.append, "c")
+    loop.call_later(0.01, out.append, "a")
+    loop.call_later(0.02, out.append, "b")
+    loop.call_later(0.04, loop.stop)
+    run_forever_bounded(loop)
+    assert out == ["a", "b", "c"]
+
+
+def test_call_at_many_shuffled_deadlines_run_sorted(loop):
+    out = []
+    base = loop.time() + 0.01
+    deadlines = [base + i * 0.0005 for i in range(200)]
+    order = list(range(200))
+    random.Random(4).shuffle(order)
+    for i in order:
+        loop.call_at(deadlines[i], out.append, i)
+    loop.call_at(deadlines[-1] + 0.01, loop.stop)
+    run_forever_bounded(loop)
+    assert out == list(range(200))
+
+
+def test_equal_deadlines_all_run_in_one_turn(loop):
+    """asyncio documents the order of equal-deadline timers as undefined (its heap does not
+    keep FIFO order for them), so only this is asserted: every one runs, in the same turn,
+    i.e. before any callback that one of them schedules with call_soon."""
+    out = []
+    when = loop.time() + 0.02
+
+    def timer(i):
+        out.append(i)
+        loop.call_soon(out.append, f"soon-{i}")
+
+    for i in range(20):
+        loop.call_at(when, timer, i)
+    loop.call_at(when + 0.03, loop.stop)
+    run_forever_bounded(loop)
+    assert sorted(out[:20]) == list(range(20))
+    assert sorted(out[20:]) == sorted(f"soon-{i}" for i in range(20))
+
+
+def test_ready_callbacks_run_before_timers_falling_due(loop):
+    """In a turn asyncio runs what was ready at its start, then the timers that fell due
+    (they are appended to the ready queue after the wait): call_later(0, a) then call_soon(b)
+    runs b first, deterministically (base_events.BaseEventLoop._run_once)."""
+    out = []
+    loop.call_later(0, out.append, "timer")
+    loop.call_soon(out.append, "soon")
+    loop.call_soon(loop.stop)
+    run_forever_bounded(loop)
+    assert out == ["soon", "timer"]
+
+
+def test_call_soon_then_call_later_zero(loop):
+    out = []
+    loop.call_soon(out.append, "soon")
+    loop.call_later(0, out.append, "later0")
+    loop.call_later(0.02, out.append, "later20ms")
+    loop.call_later(0.04, loop.stop)
+    run_forever_bounded(loop)
+    assert out == ["soon", "later0", "later20ms"]
+
+
+def test_call_later_zero_is_not_run_inline_but_next_turn(loop):
+    out = []
+    loop.call_later(0, out.append, "x")
+    assert out == []
+    run_once(loop)
+    assert out == ["x"]
+
+
+def test_call_later_negative_delay_runs_next_turn(loop):
+    out = []
+    handle = loop.call_later(-5, out.append, "x")
+    assert handle.when() < loop.time()
+    run_once(loop)
+    assert out == ["x"]
+
+
+def test_call_later_waits_at_least_the_delay(loop):
+    fired = []
+    t0 = loop.time()
+    loop.call_later(0.05, lambda: (fired.append(loop.time()), loop.stop()))
+    run_forever_bounded(loop)
+    assert len(fired) == 1
+    # asyncio allows its clock resolution of slack (a timer is due at when - resolution).
+    resolution = time.get_clock_info("monotonic").resolution
+    assert fired[0] - t0 >= 0.05 - resolution - 1e-6
+    assert fired[0] - t0 < BOUND
+
+
+def test_loop_time_is_monotonic_and_tracks_real_time(loop):
+    t0, m0 = loop.time(), time.monotonic()
+    time.sleep(0.05)
+    t1, m1 = loop.time(), time.monotonic()
+    assert t1 >= t0
+    assert (t1 - t0) == pytest.approx(m1 - m0, abs=0.01)
+
+
+def test_timerhandle_when_is_the_deadline(loop):
+    before = loop.time()
+    handle = loop.call_later(10, lambda: None)
+    after = loop.time()
+    assert isinstance(handle, asyncio.TimerHandle)
+    assert before + 10 <= handle.when() <= after + 10
+    when = loop.time() + 123.25
+    assert loop.call_at(when, lambda: None).when() == when
+    handle.cancel()
+    assert handle.when() <= after + 10  # still answers once cancelled
+
+
+def test_call_at_int_deadline(loop):
+    when = int(loop.time()) + 1000
+    handle = loop.call_at(when, lambda: None)
+    assert handle.when() == when
+    handle.cancel()
+
+
+def test_handle_cancel(loop):
+    out = []
+    handle = loop.call_soon(out.append, "cancelled")
+    loop.call_soon(out.append, "kept")
+    assert handle.cancel() is None
+    assert handle.cancelled()
+    handle.cancel()  # twice is fine
+    assert handle.cancelled()
+    run_once(loop)
+    assert out == ["kept"]
+    assert handle.cancelled()
+
+
+def test_handle_cancel_after_run_marks_it_cancelled(loop):
+    """As asyncio: cancel() on a handle that already ran is harmless and sets cancelled()."""
+    out = []
+    handle = loop.call_soon(out.append, 1)
+    run_once(loop)
+    assert out == [1] and not handle.cancelled()
+    handle.cancel()
+    assert handle.cancelled()
+    run_once(loop)
+    assert out == [1]
+
+
+def test_handle_cancelled_by_an_earlier_callback_in_the_same_turn(loop):
+    out = []
+    victim = None
+
+    def killer():
+        out.append("killer")
+        victim.cancel()
+
+    loop.call_soon(killer)
+    victim = loop.call_soon(out.append, "victim")
+    run_once(loop)
+    assert out == ["killer"]
+
+
+def test_timerhandle_cancel(loop):
+    out = []
+    t1 = loop.call_later(0.01, out.append, "cancelled")
+    loop.call_later(0.02, out.append, "kept")
+    t1.cancel()
+    t1.cancel()
+    assert t1.cancelled()
+    loop.call_later(0.04, loop.stop)
+    run_forever_bounded(loop)
+    assert out == ["kept"]
+
+
+def test_timer_cancelled_by_a_callback_before_it_falls_due(loop):
+    out = []
+    timer = loop.call_later(0.02, out.append, "timer")
+    loop.call_later(0.01, timer.cancel)
+    loop.call_later(0.04, loop.stop)
+    run_forever_bounded(loop)
+    assert out == [] and timer.cancelled()
+
+
+def test_timerhandle_cancel_after_run(loop):
+    out = []
+    timer = loop.call_later(0, out.append, "t")
+    run_once(loop)
+    assert out == ["t"] and not timer.cancelled()
+    timer.cancel()
+    assert timer.cancelled()
+
+
+def test_cancel_most_timers_then_run(loop):
+    out = []
+    timers = [loop.call_later(0.001 * (i % 10), out.append, i) for i in range(2000)]
+    for i, t in enumerate(timers):
+        if i % 7:
+            t.cancel()
+    loop.call_later(0.03, loop.stop)
+    run_forever_bounded(loop)
+    assert sorted(out) == [i for i in range(2000) if i % 7 == 0]
+
+
+def context_of(handle):
+    """``handle.get_context()``: new in Python 3.12, which pyloop has on 3.11 too. Stock
+    asyncio 3.11 keeps the same object in ``_context``: read that to check it as the spec."""
+    if type(handle) in (asyncio.Handle, asyncio.TimerHandle) and sys.version_info < (3, 12):
+        return handle._context
+    return handle.get_context()
+
+
+def test_handle_get_context_explicit(loop):
+    ctx = contextvars.copy_context()
+    handles = [
+        loop.call_soon(lambda: None, context=ctx),
+        loop.call_later(1, lambda: None, context=ctx),
+        loop.call_at(loop.time() + 1, lambda: None, context=ctx),
+        loop.call_soon_threadsafe(lambda: None, context=ctx),
+    ]
+    for handle in handles:
+        assert context_of(handle) is ctx
+        handle.cancel()
+        assert context_of(handle) is ctx
+
+
+def test_handle_get_context_default_is_a_copy_of_the_callers(loop):
+    var = contextvars.ContextVar("var")
+    token = var.set("at call time")
+    try:
+        handle = loop.call_soon(lambda: None)
+        var.set("changed later")
+        ctx = context_of(handle)
+        assert isinstance(ctx, contextvars.Context)
+        assert ctx is not contextvars.copy_context()
+        assert ctx[var] == "at call time"
+        timer = loop.call_later(1, lambda: None)
+        assert context_of(timer)[var] == "changed later"
+        timer.cancel()
+    finally:
+        var.reset(token)
+    run_once(loop)
+
+
+def test_handle_repr_names_the_callback(loop):
+    def my_callback():
+        pass
+
+    handle = loop.call_soon(my_callback)
+    timer = loop.call_later(100, my_callback)
+    assert "my_callback" in repr(handle)
+    assert "my_callback" in repr(timer)
+    assert "when=" in repr(timer)
+    timer.cancel()
+    assert "cancelled" in repr(timer)
+    run_once(loop)
