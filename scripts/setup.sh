@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Installs everything scripts/test.sh and scripts/main.sh need, at pinned
+# versions, on a fresh machine that has only cargo (Rust 1.95), CPython 3.11
+# with pip, and gcc. Safe to run again: each step checks first and skips what
+# is already in place.
+#
+#   .venv/          python3 -m venv, then the pins of requirements-dev.txt
+#                   (and tests/requirements.txt when that file exists)
+#   mdbook          cargo install --locked, into $CARGO_HOME/bin
+#
+# Other scripts source scripts/env.sh to put both on PATH.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# shellcheck source=scripts/env.sh
+source scripts/env.sh
+
+say() { printf 'setup: %s\n' "$*"; }
+
+# --- toolchain sanity -------------------------------------------------------
+for tool in cargo rustc python3; do
+    command -v "$tool" >/dev/null || { say "missing $tool: install it first"; exit 1; }
+done
+# rustfmt and clippy come with the toolchain here; rustup cannot fetch
+# components on these machines, so say so plainly rather than fail later.
+for sub in fmt clippy; do
+    cargo "$sub" --version >/dev/null 2>&1 || say "warning: 'cargo $sub' is not installed"
+done
+
+# --- Python tools -------------------------------------------------------------
+if [[ ! -x .venv/bin/python ]]; then
+    say "creating .venv"
+    python3 -m venv .venv
+fi
+
+requirements=(requirements-dev.txt)
+[[ -f tests/requirements.txt ]] && requirements+=(tests/requirements.txt)
+
+# pip is skipped when the requirement files are byte-for-byte what was last
+# installed into this .venv (a hash kept inside .venv), so a second run costs
+# nothing and does not touch the network.
+stamp=.venv/.pyloop-requirements.sha256
+want=$(cat "${requirements[@]}" | sha256sum | cut -d' ' -f1)
+if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
+    say "python tools already installed (${requirements[*]})"
+else
+    say "installing ${requirements[*]} into .venv"
+    args=()
+    for r in "${requirements[@]}"; do args+=(-r "$r"); done
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check "${args[@]}"
+    echo "$want" >"$stamp"
+fi
+
+# --- mdbook -------------------------------------------------------------------
+# 0.4.52 is the last 0.4 release: it builds on rustc 1.95 (its MSRV is 1.82),
+# supports {{#include file:anchor}}, and `mdbook test`. 0.5 changed the
+# preprocessor and theme interfaces; move to it deliberately, not by accident.
+if [[ "$(mdbook --version 2>/dev/null || true)" == "mdbook v${MDBOOK_VERSION}" ]]; then
+    say "mdbook ${MDBOOK_VERSION} already installed"
+else
+    say "building mdbook ${MDBOOK_VERSION} (a cold build takes a few minutes on 2 cores)"
+    cargo install --locked mdbook --version "${MDBOOK_VERSION}"
+fi
+
+say "done"

@@ -1,0 +1,136 @@
+#!/usr/bin/env bash
+# Every check of the project, in order, stopping at the first failure:
+#
+#   bash scripts/test.sh             all of them (what CI runs, via .ci/run)
+#   bash scripts/test.sh book lint   only the named groups, in the order given
+#
+# Groups: rust (fmt, clippy, cargo test), loom, python, lint (ruff), tables
+# (the book's generated tables match the committed benchmark results), book
+# (mdbook build and test). Setup always runs first.
+set -Eeuo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+all_groups=(rust loom python lint tables book)
+if (($#)); then groups=("$@"); else groups=("${all_groups[@]}"); fi
+for g in "${groups[@]}"; do
+    [[ " ${all_groups[*]} " == *" $g "* ]] || { echo "test.sh: unknown group '$g' (known: ${all_groups[*]})" >&2; exit 2; }
+done
+
+# --- step bookkeeping ---------------------------------------------------------
+passed=0
+current=""
+timings=()
+trap 'echo; echo "test.sh: FAILED at step: ${current:-setup}" >&2' ERR
+
+# step NAME COMMAND...: prints a header, runs the command, records its time.
+step() {
+    current=$1
+    shift
+    printf '\n==> %s\n' "$current"
+    local started=$SECONDS
+    "$@"
+    local took=$((SECONDS - started))
+    printf '<== %s: ok (%ss)\n' "$current" "$took"
+    timings+=("$(printf '%5ss  %s' "$took" "$current")")
+    passed=$((passed + 1))
+}
+
+step "setup (scripts/setup.sh)" bash scripts/setup.sh
+# shellcheck source=scripts/env.sh
+source scripts/env.sh
+
+# --- rust -----------------------------------------------------------------------
+group_rust() {
+    step "cargo fmt --check" cargo fmt --all --check
+    step "cargo clippy -D warnings" cargo clippy --workspace --all-targets -- -D warnings
+    step "cargo test --workspace" cargo test --workspace
+}
+
+# --- loom -----------------------------------------------------------------------
+# The phases' synchronisation goes through pyloop-core's `sync` module; built
+# with --cfg loom, the loom models in crates/pyloop-core/tests/loom.rs check
+# every interleaving. Its own target dir: --cfg loom rebuilds everything.
+run_loom() {
+    RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom \
+        cargo test -p pyloop-core --release --test loom
+}
+group_loom() {
+    step "loom models" run_loom
+}
+
+# --- python extension and suite ---
+# The PyO3 extension (crates/pyloop) and the pytest conformance suite (tests/)
+# are added here by the extension's owner: build the extension into .venv,
+# run the suite on stock asyncio and on every phase, and check the stub.
+group_python() {
+    :
+}
+
+# --- lint -----------------------------------------------------------------------
+# ruff, configured by pyproject.toml when it has a [tool.ruff] table (defaults
+# otherwise), on every Python file we own or run: benchmarks, tests, scripts.
+run_ruff() {
+    local targets=() p
+    shopt -s nullglob
+    for p in benchmarks/*.py tests scripts; do
+        [[ -e "$p" ]] && targets+=("$p")
+    done
+    shopt -u nullglob
+    ruff --version
+    ruff check "${targets[@]}"
+    ruff format --check "${targets[@]}"
+}
+group_lint() {
+    step "ruff check + format --check" run_ruff
+}
+
+# --- tables -----------------------------------------------------------------------
+# The book shows benchmark results only through book/src/generated/, written by
+# benchmarks/tables.py from the committed results JSON. Regenerate them and
+# fail if anything differs from what is committed (or is new and untracked):
+# a table edited by hand, or results committed without their tables.
+CORE_JSON=benchmarks/results/core.json
+check_tables() {
+    python benchmarks/tables.py "$CORE_JSON" --out book/src/generated
+    git diff --exit-code --stat -- book/src/generated
+    local untracked
+    untracked=$(git ls-files --others --exclude-standard -- book/src/generated)
+    if [[ -n "$untracked" ]]; then
+        printf 'not committed:\n%s\n' "$untracked" >&2
+        return 1
+    fi
+    echo "book/src/generated matches $CORE_JSON"
+}
+group_tables() {
+    step "book tables regenerated from $CORE_JSON" check_tables
+}
+
+# --- book -----------------------------------------------------------------------
+# mdbook does not fail on an include whose anchor is missing (it includes
+# nothing), so scripts/check_book.py checks every {{#include}} first.
+#
+# `mdbook test` hands each chapter to rustdoc as doctests. The code the book
+# shows is never pasted: it is pulled from crates/pyloop-core by anchor, and an
+# anchored region is a fragment (an impl block, a private helper) that cannot
+# compile on its own, with or without `-L target/debug/deps`. Passing the deps
+# dir would also make the test depend on whatever rlibs a previous build left
+# there (two versions of a crate make rustdoc fail with "multiple candidates").
+# So every included block is fenced ```rust,ignore: it is highlighted, and
+# rustdoc lists it as ignored. The code itself is compiled and tested where it
+# lives (cargo test, loom); `mdbook test` still fails on any Rust block that
+# someone adds to the book unmarked and that does not compile.
+group_book() {
+    step "book includes resolve" python scripts/check_book.py book
+    step "mdbook build" mdbook build book
+    step "mdbook test" mdbook test book
+}
+
+for g in "${groups[@]}"; do
+    "group_$g"
+done
+
+current=""
+printf '\ntest.sh: step times\n'
+printf '  %s\n' "${timings[@]}"
+echo "steps: ${passed} passed, 0 failed"
