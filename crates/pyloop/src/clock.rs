@@ -16,13 +16,10 @@ pub(crate) fn monotonic() -> f64 {
 /// The resolution asyncio allows for: a timer due within this of now runs now.
 pub(crate) const CLOCK_RESOLUTION: f64 = 1e-9;
 
-/// A small non-zero number identifying the calling thread, cheaper to read
-/// than `threading.get_ident()`.
-pub(crate) fn thread_token() -> u64 {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static NEXT: AtomicU64 = AtomicU64::new(1);
-    thread_local! {
-        static TOKEN: u64 = NEXT.fetch_add(1, Ordering::Relaxed);
-    }
-    TOKEN.with(|t| *t)
+/// A non-zero number identifying the calling thread: the address of its
+/// interpreter thread state, which is unique among live threads and is read
+/// without the thread-local lookup a Rust `thread_local!` costs in a shared library.
+pub(crate) fn thread_token(_py: pyo3::Python<'_>) -> u64 {
+    // safety: the token proves this thread is attached, so it has a thread state.
+    unsafe { pyo3::ffi::PyThreadState_Get() as u64 }
 }

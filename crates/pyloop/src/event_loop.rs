@@ -19,7 +19,7 @@ use pyo3::{intern, PyClassInitializer};
 
 use crate::clock::{monotonic, thread_token, CLOCK_RESOLUTION};
 use crate::gil_cell::GilCell;
-use crate::handle::{Handle, TimerHandle};
+use crate::handle::{untrack, Handle, TimerHandle};
 
 /// The longest the loop sleeps in one go, so that a signal (Ctrl-C) arriving
 /// while it sleeps on a condition variable is handled within this time. A loop
@@ -89,8 +89,8 @@ impl<Q: ReadyQueue<Py<Handle>>> LoopCore<Q> {
     }
 
     /// True if the caller is the running loop's thread.
-    fn on_loop_thread(&self) -> bool {
-        self.running_thread.load(Relaxed) == thread_token()
+    fn on_loop_thread(&self, py: Python<'_>) -> bool {
+        self.running_thread.load(Relaxed) == thread_token(py)
     }
 
     /// In debug mode, asyncio's checks for non-thread-safe calls and for
@@ -106,7 +106,7 @@ impl<Q: ReadyQueue<Py<Handle>>> LoopCore<Q> {
             return Ok(());
         }
         let running = self.running_thread.load(Relaxed);
-        if !threadsafe && running != 0 && running != thread_token() {
+        if !threadsafe && running != 0 && running != thread_token(py) {
             return Err(PyRuntimeError::new_err(
                 "Non-thread-safe operation invoked on an event loop other than the current one",
             ));
@@ -127,7 +127,7 @@ impl<Q: ReadyQueue<Py<Handle>>> LoopCore<Q> {
     /// while the loop is not running, otherwise on the phase's queue.
     fn schedule(&self, py: Python<'_>, handle: Py<Handle>) -> PyResult<()> {
         let running = self.running_thread.load(Relaxed);
-        if running == 0 || running == thread_token() {
+        if running == 0 || running == thread_token(py) {
             self.local.with(py, |lane| lane.push_back(handle));
             return Ok(());
         }
@@ -160,6 +160,7 @@ impl<Q: ReadyQueue<Py<Handle>>> LoopCore<Q> {
         };
         self.debug_checks(py, &callback, method, threadsafe)?;
         let handle = Py::new(py, Handle::new(py, callback, args, context)?)?;
+        untrack(&handle);
         self.schedule(py, handle.clone_ref(py))?;
         Ok(handle)
     }
@@ -193,9 +194,10 @@ impl<Q: ReadyQueue<Py<Handle>>> LoopCore<Q> {
         let base = Handle::new(py, callback, args, context)?;
         let timer = TimerHandle::new(when, self.cancelled_timers.clone());
         let handle = Py::new(py, PyClassInitializer::from(base).add_subclass(timer))?;
+        untrack(&handle);
         let entry = ScheduledTimer(handle.clone_ref(py));
         self.timers.with(py, |timers| timers.push(when, entry));
-        if self.is_running() && !self.on_loop_thread() {
+        if self.is_running() && !self.on_loop_thread(py) {
             // Not thread-safe in asyncio either, but harmless here (the heap is
             // guarded by the GIL): wake the loop so it sees the new deadline.
             self.queue.wake();
@@ -238,11 +240,11 @@ impl<Q: ReadyQueue<Py<Handle>>> LoopCore<Q> {
     }
 
     /// `loop.stop()`: the loop finishes its current turn, then returns.
-    pub fn stop(&self) {
+    pub fn stop(&self, py: Python<'_>) {
         self.stopping.store(true, Relaxed);
         // Waking takes the queue's lock, which the loop thread may hold while
         // running a batch (phases 3.1.1-3.1.3): only other threads wake it.
-        if !self.on_loop_thread() {
+        if !self.on_loop_thread(py) {
             self.queue.wake();
         }
     }
@@ -316,10 +318,11 @@ impl<Q: ReadyQueue<Py<Handle>>> LoopCore<Q> {
     /// The body of `run_forever`, after the Python side has made its checks
     /// and set the running loop: turns until `stop()`.
     pub fn run_forever(&self, event_loop: &Bound<'_, PyAny>) -> PyResult<()> {
+        let py = event_loop.py();
         self.check_closed()?;
         if self
             .running_thread
-            .compare_exchange(0, thread_token(), Relaxed, Relaxed)
+            .compare_exchange(0, thread_token(py), Relaxed, Relaxed)
             .is_err()
         {
             return Err(PyRuntimeError::new_err(
@@ -503,8 +506,8 @@ macro_rules! event_loop_class {
                 self.core.time()
             }
 
-            fn stop(&self) {
-                self.core.stop()
+            fn stop(&self, py: Python<'_>) {
+                self.core.stop(py)
             }
 
             fn is_running(&self) -> bool {

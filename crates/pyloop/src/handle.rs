@@ -27,7 +27,7 @@ struct Call {
 // ANCHOR: handle
 /// A callback scheduled by `call_soon`, `call_soon_threadsafe` or (as the base
 /// of [`TimerHandle`]) `call_at`; returned to the caller so it can cancel it.
-#[pyclass(frozen, subclass, module = "pyloop._native")]
+#[pyclass(frozen, subclass, freelist = 256, module = "pyloop._native")]
 pub struct Handle {
     /// The call to make; `None` once it has run or been cancelled.
     call: GilCell<Option<Call>>,
@@ -69,6 +69,15 @@ fn context_for(py: Python<'_>, context: Option<Bound<'_, PyAny>>) -> PyResult<Py
                 .map(Bound::unbind)
         }
     }
+}
+
+/// Takes a new handle out of the cyclic collector's list (see the module doc:
+/// a handle lets go of its callback once it has run or been cancelled).
+pub(crate) fn untrack<T>(obj: &Py<T>) {
+    // safety: `obj` is a live, fully initialised object of a GC type (every
+    // `#[pyclass]` is one); untracking only unlinks it from the collector's
+    // list, and the untrack in its `tp_dealloc` is a no-op for an untracked object.
+    unsafe { ffi::PyObject_GC_UnTrack(obj.as_ptr().cast()) }
 }
 
 impl Handle {
@@ -152,7 +161,8 @@ impl Handle {
                 // handle's repr in the report names the callback, as asyncio's.
                 let (callback, args) = (call.callback.clone_ref(py), call.args.clone_ref(py));
                 handle.call.with(py, |slot| *slot = Some(call));
-                let reported = report_callback_error(this.as_any(), event_loop, &callback, &args, err);
+                let reported =
+                    report_callback_error(this.as_any(), event_loop, &callback, &args, err);
                 let call = handle.call.with(py, Option::take);
                 drop(call);
                 reported
