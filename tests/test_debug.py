@@ -1,0 +1,117 @@
+"""Debug mode (spec: base_events 3.11): set/get_debug, slow-callback warnings on the
+'asyncio' logger, the thread check of non-threadsafe methods, coroutine origin tracking."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import sys
+import threading
+import time
+
+import pytest
+
+from tests.support import closing, run_bounded, run_once, wait_for_thread
+
+SLOW_RE = r"Executing .+ took \d+\.\d{3} seconds"
+
+
+@pytest.mark.parametrize("env", [None, "", "1"])
+def test_default_debug_follows_pythonasynciodebug(loop_factory, monkeypatch, env):
+    if env is None:
+        monkeypatch.delenv("PYTHONASYNCIODEBUG", raising=False)
+    else:
+        monkeypatch.setenv("PYTHONASYNCIODEBUG", env)
+    expected = sys.flags.dev_mode or (not sys.flags.ignore_environment and bool(env))
+    with closing(loop_factory()) as lp:
+        assert lp.get_debug() is expected
+
+
+def test_set_get_debug(loop):
+    loop.set_debug(True)
+    assert loop.get_debug() is True
+    loop.set_debug(False)
+    assert loop.get_debug() is False
+
+
+def test_slow_callback_duration_default(loop):
+    assert loop.slow_callback_duration == 0.1
+    loop.slow_callback_duration = 0.25
+    assert loop.slow_callback_duration == 0.25
+
+
+def test_slow_callback_is_logged_in_debug_mode(loop, caplog):
+    loop.set_debug(True)
+    loop.slow_callback_duration = 0.02
+
+    def slow_callback():
+        time.sleep(0.05)
+
+    with caplog.at_level(logging.WARNING, logger="asyncio"):
+        loop.call_soon(slow_callback)
+        loop.call_soon(lambda: None)
+        run_once(loop)
+    records = [r for r in caplog.records if r.name == "asyncio"]
+    assert len(records) == 1, [r.getMessage() for r in records]
+    assert records[0].levelno == logging.WARNING
+    assert "slow_callback" in records[0].getMessage()
+    assert re.fullmatch(SLOW_RE, records[0].getMessage(), re.S)
+
+
+def test_slow_callback_not_logged_without_debug(loop, caplog):
+    loop.set_debug(False)
+    loop.slow_callback_duration = 0.01
+    with caplog.at_level(logging.WARNING, logger="asyncio"):
+        loop.call_soon(time.sleep, 0.03)
+        run_once(loop)
+    assert [r for r in caplog.records if r.name == "asyncio"] == []
+
+
+@pytest.mark.parametrize("method", ["call_soon", "call_later", "call_at"])
+def test_debug_non_threadsafe_call_from_another_thread(loop, method):
+    loop.set_debug(True)
+    errors = []
+
+    def other_thread():
+        try:
+            if method == "call_soon":
+                loop.call_soon(print)
+            elif method == "call_later":
+                loop.call_later(1, print)
+            else:
+                loop.call_at(loop.time() + 1, print)
+        except RuntimeError as e:
+            errors.append(str(e))
+        loop.call_soon_threadsafe(loop.stop)
+
+    thread = threading.Thread(target=other_thread)
+    loop.call_soon(thread.start)
+    loop.run_forever()
+    wait_for_thread(thread)
+    assert len(errors) == 1
+    assert errors[0].startswith("Non-thread-safe operation")
+
+
+def test_debug_call_soon_from_another_thread_when_not_running_is_allowed(loop):
+    """asyncio checks the thread only while the loop runs (its thread id is unset otherwise)."""
+    loop.set_debug(True)
+    handles = []
+    thread = threading.Thread(target=lambda: handles.append(loop.call_soon(abs, 1)))
+    thread.start()
+    wait_for_thread(thread)
+    assert len(handles) == 1
+    run_once(loop)
+
+
+def test_debug_tracks_coroutine_origin_while_running(loop):
+    before = sys.get_coroutine_origin_tracking_depth()
+    loop.set_debug(True)
+    seen = []
+
+    async def main():
+        seen.append(sys.get_coroutine_origin_tracking_depth())
+
+    run_bounded(loop, main())
+    assert seen == [asyncio.constants.DEBUG_STACK_DEPTH]
+    assert sys.get_coroutine_origin_tracking_depth() == before
