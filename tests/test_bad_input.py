@@ -1,0 +1,222 @@
+"""Bad arguments: what stock asyncio 3.11 does with each, asserted on every loop.
+
+Checked against Lib/asyncio/base_events.py and events.py (3.11.7):
+
+- call_soon / call_soon_threadsafe / call_later / call_at only validate the callback in debug
+  mode (``_check_callback``): then a coroutine or coroutine function raises TypeError
+  "coroutines cannot be used with <method>()", any other non-callable TypeError "a callable
+  object was expected by <method>()". Without debug the handle is created and the TypeError
+  of calling it reaches the exception handler when it runs.
+- call_later(None) / call_at(None): TypeError at once, debug or not. call_later("x"):
+  TypeError (``time() + "x"``).
+- call_later(nan): accepted; ``when()`` is nan and the callback runs on the next turn
+  (``nan >= end_time`` is false, so the timer counts as due). call_later(inf) and huge
+  delays: accepted, never due.
+- call_at("x"): asyncio stores the str and fails later (comparing it with another timer's
+  float, or computing the select timeout), with TypeError out of run_forever() or out of the
+  next call_at/call_later. Not a behaviour to copy: the test accepts a TypeError at call_at
+  or from the next run, and requires that the callback never runs.
+- run_until_complete(non-awaitable): TypeError "An asyncio.Future, a coroutine or an
+  awaitable is required". create_task(non-coroutine): TypeError.
+- run_in_executor(None, non-callable): TypeError at once in debug mode; otherwise the
+  future fails with the TypeError.
+- keyword arguments for the callback are not accepted: TypeError.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import math
+import warnings
+
+import pytest
+
+from tests.support import run_bounded, run_once
+
+NOT_CALLABLE = 42
+
+
+def _schedule(loop, method, callback):
+    if method == "call_later":
+        return loop.call_later(0, callback)
+    if method == "call_at":
+        return loop.call_at(loop.time(), callback)
+    return getattr(loop, method)(callback)
+
+
+METHODS = ["call_soon", "call_soon_threadsafe", "call_later", "call_at"]
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_non_callable_debug_raises(loop, method):
+    loop.set_debug(True)
+    # (asyncio names call_at() for call_later(), which delegates to it)
+    with pytest.raises(TypeError, match=r"a callable object was expected by call_\w+\(\)"):
+        _schedule(loop, method, NOT_CALLABLE)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_non_callable_without_debug_fails_when_run(loop, exc_handler, method):
+    loop.set_debug(False)
+    handle = _schedule(loop, method, NOT_CALLABLE)
+    assert isinstance(handle, asyncio.Handle)
+    run_once(loop)
+    (ctx,) = exc_handler.take()
+    assert isinstance(ctx["exception"], TypeError)
+    assert "not callable" in str(ctx["exception"])
+    assert ctx["handle"] is handle
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_coroutine_object_debug_raises(loop, method):
+    async def coro_fn():
+        pass
+
+    loop.set_debug(True)
+    coro = coro_fn()
+    try:
+        with pytest.raises(TypeError, match=r"coroutines cannot be used with call_\w+\(\)"):
+            _schedule(loop, method, coro)
+        with pytest.raises(TypeError, match=r"coroutines cannot be used with call_\w+\(\)"):
+            _schedule(loop, method, coro_fn)
+    finally:
+        coro.close()
+
+
+def test_coroutine_object_without_debug_fails_when_run(loop, exc_handler):
+    async def coro_fn():
+        pass
+
+    loop.set_debug(False)
+    coro = coro_fn()
+    try:
+        handle = loop.call_soon(coro)
+        run_once(loop)
+    finally:
+        coro.close()
+    (ctx,) = exc_handler.take()
+    assert isinstance(ctx["exception"], TypeError)
+    assert ctx["handle"] is handle
+
+
+def test_coroutine_function_without_debug_is_called(loop):
+    """Not debug: a coroutine function is just a callable; calling it makes a coroutine
+    that is never awaited (RuntimeWarning), and no error reaches the handler."""
+    called = []
+
+    async def coro_fn():
+        called.append(True)
+
+    loop.set_debug(False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        loop.call_soon(coro_fn)
+        run_once(loop)
+        gc.collect()
+    assert called == []
+    assert any(
+        issubclass(w.category, RuntimeWarning) and "never awaited" in str(w.message)
+        for w in caught
+    )
+
+
+def test_none_delays_raise(loop):
+    with pytest.raises(TypeError):
+        loop.call_later(None, print)
+    with pytest.raises(TypeError):
+        loop.call_at(None, print)
+
+
+def test_call_later_non_number_raises(loop):
+    with pytest.raises(TypeError):
+        loop.call_later("1", print)
+    with pytest.raises(TypeError):
+        loop.call_later(object(), print)
+
+
+def test_call_at_non_number_never_runs_the_callback(loop):
+    out = []
+    try:
+        loop.call_at("soon", out.append, "ran")
+    except TypeError:
+        return  # rejected at once: the better behaviour
+    # asyncio's: accepted, and the loop fails on its next comparison or timeout computation
+    with pytest.raises(TypeError):
+        loop.call_later(0.01, loop.stop)
+        loop.run_forever()
+    assert out == []
+    loop.close()  # the str deadline is still queued: only close() gets rid of it
+
+
+def test_call_later_nan_runs_next_turn(loop):
+    out = []
+    handle = loop.call_later(math.nan, out.append, "nan")
+    assert math.isnan(handle.when())
+    run_once(loop)
+    assert out == ["nan"]
+
+
+def test_call_at_nan_runs_next_turn(loop):
+    out = []
+    handle = loop.call_at(math.nan, out.append, "nan")
+    assert math.isnan(handle.when())
+    run_once(loop)
+    assert out == ["nan"]
+
+
+@pytest.mark.parametrize("delay", [math.inf, 1e300, 2.0**63, 10**30])
+def test_huge_delays_are_accepted_and_never_due(loop, delay):
+    out = []
+    handle = loop.call_later(delay, out.append, "never")
+    assert handle.when() >= 1e18
+    loop.call_later(0.02, loop.stop)
+    loop.run_forever()
+    assert out == []
+    handle.cancel()
+
+
+def test_call_at_infinite_deadline(loop):
+    out = []
+    handle = loop.call_at(math.inf, out.append, "never")
+    assert handle.when() == math.inf
+    run_once(loop)
+    assert out == []
+    handle.cancel()
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_keyword_arguments_for_the_callback_are_rejected(loop, method):
+    with pytest.raises(TypeError):
+        if method == "call_later":
+            loop.call_later(0, print, sep="")
+        elif method == "call_at":
+            loop.call_at(loop.time(), print, sep="")
+        else:
+            getattr(loop, method)(print, sep="")
+
+
+@pytest.mark.parametrize("bad", [42, None, "string", print])
+def test_run_until_complete_non_awaitable(loop, bad):
+    with pytest.raises(TypeError, match="An asyncio.Future, a coroutine or an awaitable"):
+        loop.run_until_complete(bad)
+    assert not loop.is_running()
+
+
+def test_create_task_non_coroutine(loop):
+    with pytest.raises(TypeError, match="a coroutine was expected"):
+        loop.create_task(42)
+    fut = loop.create_future()
+    with pytest.raises(TypeError):
+        loop.create_task(fut)
+    fut.cancel()
+
+
+def test_run_in_executor_non_callable(loop):
+    if loop.get_debug():
+        with pytest.raises(TypeError, match="a callable object was expected"):
+            loop.run_in_executor(None, NOT_CALLABLE)
+        loop.set_debug(False)
+    fut = loop.run_in_executor(None, NOT_CALLABLE)
+    with pytest.raises(TypeError, match="not callable"):
+        run_bounded(loop, fut)

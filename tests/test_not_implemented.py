@@ -1,0 +1,76 @@
+"""UNTIL THE I/O ISSUE LANDS (issue 4): pyloop has no sockets, subprocesses, pipes, signals,
+readers or writers yet, and must say so with NotImplementedError rather than misbehave.
+Delete this file when the I/O issue lands (its tests then run through tests/cpython).
+Stock asyncio implements all of these, so the asyncio param is skipped for this test only."""
+
+from __future__ import annotations
+
+import inspect
+import signal
+import socket
+import sys
+
+import pytest
+
+
+def _calls(sock):
+    addr = ("127.0.0.1", 1)  # never reached: the call must fail before any I/O
+    return {
+        "sock_recv": (sock, 1),
+        "sock_recv_into": (sock, bytearray(1)),
+        "sock_sendall": (sock, b"x"),
+        "sock_connect": (sock, addr),
+        "sock_accept": (sock,),
+        "create_connection": (lambda: None, *addr),
+        "create_server": (lambda: None, "127.0.0.1", 0),
+        "create_datagram_endpoint": (lambda: None,),
+        "create_unix_connection": (lambda: None, "/nonexistent/pyloop-test.sock"),
+        "add_reader": (sock.fileno(), print),
+        "add_writer": (sock.fileno(), print),
+        "remove_reader": (sock.fileno(),),
+        "remove_writer": (sock.fileno(),),
+        "subprocess_exec": (lambda: None, sys.executable, "-c", "pass"),
+        "subprocess_shell": (lambda: None, "true"),
+        "connect_read_pipe": (lambda: None, sys.stdin),
+        "add_signal_handler": (signal.SIGUSR1, print),
+        "remove_signal_handler": (signal.SIGUSR1,),
+    }
+
+
+METHODS = [
+    "sock_recv",
+    "sock_recv_into",
+    "sock_sendall",
+    "sock_connect",
+    "sock_accept",
+    "create_connection",
+    "create_server",
+    "create_datagram_endpoint",
+    "create_unix_connection",
+    "add_reader",
+    "add_writer",
+    "remove_reader",
+    "remove_writer",
+    "subprocess_exec",
+    "subprocess_shell",
+    "connect_read_pipe",
+    "add_signal_handler",
+    "remove_signal_handler",
+]
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_io_methods_raise_not_implemented_until_the_io_issue(loop, loop_spec, method):
+    if not loop_spec.is_pyloop:
+        pytest.skip("stock asyncio implements I/O; this test is pyloop's until issue 4 lands")
+    a, b = socket.socketpair()
+    a.setblocking(False)
+    try:
+        args = _calls(a)[method]
+        with pytest.raises(NotImplementedError):
+            result = getattr(loop, method)(*args)
+            if inspect.isawaitable(result):
+                loop.run_until_complete(result)
+    finally:
+        a.close()
+        b.close()

@@ -1,0 +1,186 @@
+"""pyloop's own API (pyloop params only): phases(), DEFAULT_PHASE, new_event_loop(phase=),
+PYLOOP_PHASE, EventLoopPolicy, install(), run().
+
+A loop's phase is identified through the public API only: each phase has its own loop class,
+so ``type(loop) is type(pyloop.new_event_loop(phase=tag))``."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.loops import PYLOOP_ERROR, pyloop
+
+
+@pytest.fixture
+def api():
+    if pyloop is None:
+        pytest.fail(PYLOOP_ERROR, pytrace=False)
+    return pyloop
+
+
+def _type_of(phase):
+    lp = pyloop.new_event_loop(phase=phase)
+    lp.close()
+    return type(lp)
+
+
+@pytest.fixture
+def restore_policy():
+    yield
+    asyncio.set_event_loop_policy(None)
+
+
+def test_phases_oldest_first(api):
+    tags = api.phases()
+    assert isinstance(tags, list) and tags
+    assert all(isinstance(t, str) for t in tags)
+    assert len(set(tags)) == len(tags)
+    assert tags == sorted(tags, key=lambda t: tuple(int(p) for p in t.split(".")))
+    assert api.phases() == tags  # stable across calls
+
+
+def test_default_phase_is_a_phase(api):
+    assert api.DEFAULT_PHASE in api.phases()
+
+
+def test_each_phase_has_its_own_loop_class(api):
+    types = [_type_of(t) for t in api.phases()]
+    assert len(set(types)) == len(types)
+    for t in types:
+        assert issubclass(t, asyncio.AbstractEventLoop)
+
+
+def test_new_event_loop(pyloop_spec):
+    lp = pyloop.new_event_loop(phase=pyloop_spec.phase)
+    try:
+        assert isinstance(lp, asyncio.AbstractEventLoop)
+        assert not lp.is_running() and not lp.is_closed()
+        assert type(lp) is _type_of(pyloop_spec.phase)
+        other = pyloop.new_event_loop(pyloop_spec.phase)  # positional works too
+        assert other is not lp and type(other) is type(lp)
+        other.close()
+    finally:
+        lp.close()
+
+
+def test_new_event_loop_default_phase(api, monkeypatch):
+    monkeypatch.delenv("PYLOOP_PHASE", raising=False)
+    lp = api.new_event_loop()
+    lp.close()
+    assert type(lp) is _type_of(api.DEFAULT_PHASE)
+
+
+@pytest.mark.parametrize("bad", ["9.9.9", "", "3.1", "latest"])
+def test_unknown_phase_raises_valueerror_listing_tags(api, bad):
+    with pytest.raises(ValueError) as info:
+        api.new_event_loop(phase=bad)
+    for tag in api.phases():
+        assert tag in str(info.value)
+
+
+def _in_subprocess(code: str, phase_env: str | None) -> subprocess.CompletedProcess:
+    env = dict(os.environ)
+    env.pop("PYLOOP_PHASE", None)
+    if phase_env is not None:
+        env["PYLOOP_PHASE"] = phase_env
+    return subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_pyloop_phase_env_overrides_the_default(pyloop_spec):
+    code = (
+        "import pyloop\n"
+        "lp = pyloop.new_event_loop(); lp.close()\n"
+        "ref = pyloop.new_event_loop(phase=%r); ref.close()\n"
+        "print(pyloop.DEFAULT_PHASE, type(lp) is type(ref))\n" % pyloop_spec.phase
+    )
+    proc = _in_subprocess(code, pyloop_spec.phase)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == [pyloop_spec.phase, "True"]
+
+
+def test_pyloop_phase_env_read_when_the_loop_is_made(pyloop_spec, monkeypatch):
+    monkeypatch.setenv("PYLOOP_PHASE", pyloop_spec.phase)
+    lp = pyloop.new_event_loop()
+    lp.close()
+    assert type(lp) is _type_of(pyloop_spec.phase)
+
+
+def test_unknown_pyloop_phase_env_is_an_error(api):
+    """A bad PYLOOP_PHASE is reported (ValueError naming the valid tags) no later than the
+    first loop made without an explicit phase; never silently replaced by the default."""
+    code = "import pyloop\nlp = pyloop.new_event_loop()\nlp.close()\nprint('made a loop')\n"
+    proc = _in_subprocess(code, "no-such-phase")
+    assert proc.returncode != 0
+    assert "made a loop" not in proc.stdout
+    assert "ValueError" in proc.stderr
+    assert all(tag in proc.stderr for tag in api.phases())
+
+
+def test_event_loop_policy(api, restore_policy):
+    policy = api.EventLoopPolicy()
+    assert isinstance(policy, asyncio.AbstractEventLoopPolicy)
+    lp = policy.new_event_loop()
+    try:
+        assert type(lp) is _type_of(api.DEFAULT_PHASE)
+    finally:
+        lp.close()
+
+
+def test_install(api, restore_policy):
+    api.install()
+    assert isinstance(asyncio.get_event_loop_policy(), api.EventLoopPolicy)
+    lp = asyncio.new_event_loop()
+    lp.close()
+    assert type(lp) is _type_of(api.DEFAULT_PHASE)
+
+    async def main():
+        return type(asyncio.get_running_loop())
+
+    assert asyncio.run(main()) is _type_of(api.DEFAULT_PHASE)
+
+
+def test_run(pyloop_spec):
+    seen = []
+
+    async def main(x):
+        lp = asyncio.get_running_loop()
+        seen.append(lp)
+        await asyncio.sleep(0.001)
+        return x, type(lp), lp.get_debug()
+
+    result = pyloop.run(main(1), phase=pyloop_spec.phase, debug=True)
+    assert result == (1, _type_of(pyloop_spec.phase), True)
+    assert seen[0].is_closed()
+    assert pyloop.run(main(2), phase=pyloop_spec.phase, debug=False)[2] is False
+
+
+def test_run_default_phase_and_exception(api):
+    async def main():
+        raise LookupError("from main")
+
+    with pytest.raises(LookupError, match="from main"):
+        api.run(main())
+
+    async def which():
+        return type(asyncio.get_running_loop())
+
+    assert api.run(which()) is _type_of(api.DEFAULT_PHASE)
+
+
+def test_run_rejects_unknown_phase(api):
+    async def main():
+        pass
+
+    coro = main()
+    try:
+        with pytest.raises(ValueError):
+            api.run(coro, phase="0.0.0")
+    finally:
+        coro.close()
