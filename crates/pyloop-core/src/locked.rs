@@ -3,6 +3,7 @@
 //! that sleep on one.
 
 use std::collections::VecDeque;
+use std::sync::TryLockError;
 use std::time::{Duration, Instant};
 
 use crate::queue::{Closed, TryPushError};
@@ -89,18 +90,21 @@ impl<T> LockedDeque<T> {
 
     // ANCHOR: push
     pub(crate) fn push(&self, item: T) -> Result<(), Closed<T>> {
-        match self.state.try_lock() {
-            Ok(state) => {
-                self.stats.record_push();
-                self.append(state, item)
-            }
-            Err(_) => {
+        let state = match self.state.try_lock() {
+            Ok(state) => state,
+            // Poisoned means free but a callback once panicked under it: take
+            // it, as `lock` does. (Waiting in `lock` here instead would wait for
+            // the guard this very error holds.)
+            Err(TryLockError::Poisoned(e)) => e.into_inner(),
+            Err(TryLockError::WouldBlock) => {
                 let asked = Instant::now();
                 let state = self.lock();
                 self.stats.record_contended_push(asked.elapsed());
-                self.append(state, item)
+                return self.append(state, item);
             }
-        }
+        };
+        self.stats.record_push();
+        self.append(state, item)
     }
     // ANCHOR_END: push
 
