@@ -159,7 +159,7 @@ impl<Q: ReadyQueue<Py<Handle>>> LoopCore<Q> {
             "call_soon"
         };
         self.debug_checks(py, &callback, method, threadsafe)?;
-        let handle = Py::new(py, Handle::new(py, callback, args, context)?)?;
+        let handle = Py::new(py, Handle::new(py, method, callback, args, context)?)?;
         untrack(&handle);
         self.schedule(py, handle.clone_ref(py))?;
         Ok(handle)
@@ -169,6 +169,7 @@ impl<Q: ReadyQueue<Py<Handle>>> LoopCore<Q> {
     pub fn call_at(
         &self,
         py: Python<'_>,
+        method: &str,
         when: Bound<'_, PyAny>,
         callback: Bound<'_, PyAny>,
         args: Bound<'_, PyTuple>,
@@ -190,8 +191,8 @@ impl<Q: ReadyQueue<Py<Handle>>> LoopCore<Q> {
             return Err(PyValueError::new_err("when must not be NaN"));
         }
         self.check_closed()?;
-        self.debug_checks(py, &callback, "call_at", false)?;
-        let base = Handle::new(py, callback, args, context)?;
+        self.debug_checks(py, &callback, method, false)?;
+        let base = Handle::new(py, method, callback, args, context)?;
         let timer = TimerHandle::new(when, self.cancelled_timers.clone());
         let handle = Py::new(py, PyClassInitializer::from(base).add_subclass(timer))?;
         untrack(&handle);
@@ -231,7 +232,7 @@ impl<Q: ReadyQueue<Py<Handle>>> LoopCore<Q> {
             return Err(PyValueError::new_err("delay must not be NaN"));
         }
         let when = pyo3::types::PyFloat::new(py, monotonic() + delay).into_any();
-        self.call_at(py, when, callback, args, context)
+        self.call_at(py, "call_later", when, callback, args, context)
     }
 
     /// `loop.time()`.
@@ -284,12 +285,14 @@ impl<Q: ReadyQueue<Py<Handle>>> LoopCore<Q> {
         });
         dropped.extend(self.local.with(py, std::mem::take));
         let timers: Vec<ScheduledTimer> = self.timers.with(py, |t| t.drain().collect());
+        // As asyncio, closing drops pending callbacks without cancelling their
+        // handles; each handle lets go of its callback so no cycle outlives it.
         for handle in &dropped {
-            handle.get().cancel_call(py);
+            handle.get().release(py);
         }
         for timer in &timers {
             timer.0.get().scheduled.store(false, Relaxed);
-            timer.0.bind(py).as_super().get().cancel_call(py);
+            timer.0.bind(py).as_super().get().release(py);
         }
         Ok(())
     }
@@ -411,13 +414,27 @@ impl<Q: ReadyQueue<Py<Handle>>> LoopCore<Q> {
         event_loop: &Bound<'_, PyAny>,
         debug: bool,
     ) -> PyResult<()> {
-        if !debug {
-            return Handle::run(handle, event_loop);
-        }
+        let py = handle.py();
+        let result = if debug {
+            self.run_handle_timed(handle, event_loop)
+        } else {
+            Handle::run(handle, event_loop)
+        };
+        handle.get().release(py);
+        result
+    }
+
+    /// Runs `handle` and, as asyncio in debug mode, warns if it took longer
+    /// than the loop's `slow_callback_duration`.
+    fn run_handle_timed(
+        &self,
+        handle: &Bound<'_, Handle>,
+        event_loop: &Bound<'_, PyAny>,
+    ) -> PyResult<()> {
+        let py = handle.py();
         let started = monotonic();
         let result = Handle::run(handle, event_loop);
         let took = monotonic() - started;
-        let py = handle.py();
         let slow: f64 = event_loop
             .getattr(intern!(py, "slow_callback_duration"))
             .and_then(|v| v.extract())
@@ -426,7 +443,7 @@ impl<Q: ReadyQueue<Py<Handle>>> LoopCore<Q> {
             static LOGGER: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
             LOGGER.import(py, "asyncio.log", "logger")?.call_method1(
                 intern!(py, "warning"),
-                ("Executing %s took %.3f seconds", handle, took),
+                ("Executing %s took %.3f seconds", handle.repr()?, took),
             )?;
         }
         result
@@ -499,7 +516,7 @@ macro_rules! event_loop_class {
                 args: Bound<'_, PyTuple>,
                 context: Option<Bound<'_, PyAny>>,
             ) -> PyResult<Py<$crate::handle::TimerHandle>> {
-                self.core.call_at(py, when, callback, args, context)
+                self.core.call_at(py, "call_at", when, callback, args, context)
             }
 
             fn time(&self) -> f64 {
@@ -522,7 +539,7 @@ macro_rules! event_loop_class {
                 self.core.get_debug()
             }
 
-            fn set_debug(&self, enabled: &Bound<'_, PyAny>) -> PyResult<()> {
+            fn _set_debug_native(&self, enabled: &Bound<'_, PyAny>) -> PyResult<()> {
                 self.core.set_debug(enabled.is_truthy()?);
                 Ok(())
             }

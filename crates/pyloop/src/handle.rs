@@ -82,16 +82,18 @@ pub(crate) fn untrack<T>(obj: &Py<T>) {
 
 impl Handle {
     /// A handle for `callback(*args)` in `context` (a copy of the current
-    /// context if `None`). Raises `TypeError` if `callback` is not callable.
+    /// context if `None`). Raises `TypeError`, naming `method`, if `callback`
+    /// is not callable: always, where asyncio checks only in debug mode.
     pub(crate) fn new(
         py: Python<'_>,
+        method: &str,
         callback: Bound<'_, PyAny>,
         args: Bound<'_, PyTuple>,
         context: Option<Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         if !callback.is_callable() {
             return Err(PyTypeError::new_err(format!(
-                "a callable object was expected, got {}",
+                "a callable object was expected by {method}(), got {}",
                 callback.repr()?
             )));
         }
@@ -122,33 +124,36 @@ impl Handle {
     }
 
     // ANCHOR: run
-    /// Runs the callback in its context, once. An exception goes to the
-    /// loop's exception handler, as in asyncio; only `KeyboardInterrupt` and
+    /// Runs the callback in its context. An exception goes to the loop's
+    /// exception handler, as in asyncio; only `KeyboardInterrupt` and
     /// `SystemExit` (and a failure of the handler itself) come back as `Err`,
-    /// to end `run_forever`.
+    /// to end `run_forever`. The handle keeps its call until
+    /// [`release`](Self::release), so that its repr still names the callback
+    /// in reports made after the run (the slow-callback warning).
     pub(crate) fn run(this: &Bound<'_, Handle>, event_loop: &Bound<'_, PyAny>) -> PyResult<()> {
         let py = this.py();
         let handle = this.get();
         if handle.is_cancelled() {
             return Ok(());
         }
-        let Some(call) = handle.call.with(py, Option::take) else {
+        let Some((callback, args)) = handle.call.with(py, |call| {
+            call.as_ref()
+                .map(|c| (c.callback.clone_ref(py), c.args.clone_ref(py)))
+        }) else {
             return Ok(());
         };
         let ctx = handle.context.as_ptr();
         // safety: attached to the interpreter; `ctx` is a Context (checked when
-        // the handle was made) and `callback`/`args` are live objects owned by
-        // `call` for the whole block. A failed enter leaves an error set, which
-        // `from_owned_ptr_or_err` fetches; exit follows a successful enter only.
+        // the handle was made) and `callback`/`args` are owned references live
+        // for the whole block. A failed enter leaves an error set, which
+        // `PyErr::fetch` takes; exit follows a successful enter only, after the
+        // call's error (if any) has been fetched.
         let result = unsafe {
             if ffi::PyContext_Enter(ctx) < 0 {
                 Err(PyErr::fetch(py))
             } else {
-                let out = ffi::PyObject_Call(
-                    call.callback.as_ptr(),
-                    call.args.as_ptr(),
-                    std::ptr::null_mut(),
-                );
+                let out =
+                    ffi::PyObject_Call(callback.as_ptr(), args.as_ptr(), std::ptr::null_mut());
                 let out = Bound::from_owned_ptr_or_err(py, out);
                 ffi::PyContext_Exit(ctx);
                 out
@@ -156,18 +161,15 @@ impl Handle {
         };
         match result {
             Ok(_) => Ok(()),
-            Err(err) => {
-                // Put the call back while the error is reported, so that the
-                // handle's repr in the report names the callback, as asyncio's.
-                let (callback, args) = (call.callback.clone_ref(py), call.args.clone_ref(py));
-                handle.call.with(py, |slot| *slot = Some(call));
-                let reported =
-                    report_callback_error(this.as_any(), event_loop, &callback, &args, err);
-                let call = handle.call.with(py, Option::take);
-                drop(call);
-                reported
-            }
+            Err(err) => report_callback_error(this.as_any(), event_loop, &callback, &args, err),
         }
+    }
+
+    /// Drops the call once it has run, so that the handle no longer keeps the
+    /// callback and its arguments alive.
+    pub(crate) fn release(&self, py: Python<'_>) {
+        let call = self.call.with(py, Option::take);
+        drop(call);
     }
     // ANCHOR_END: run
 }

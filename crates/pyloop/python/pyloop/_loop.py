@@ -21,7 +21,7 @@ import threading
 import traceback
 import warnings
 import weakref
-from asyncio import coroutines, events, futures, tasks
+from asyncio import constants, coroutines, events, futures, tasks
 from typing import Any
 
 logger = logging.getLogger("asyncio")
@@ -98,10 +98,16 @@ class LoopMixin:
     def _track_coroutine_origins(self, enabled: bool) -> None:
         if enabled and self._origin_tracking_depth is None:
             self._origin_tracking_depth = sys.get_coroutine_origin_tracking_depth()
-            sys.set_coroutine_origin_tracking_depth(coroutines._DEBUG_STACK_DEPTH)
+            sys.set_coroutine_origin_tracking_depth(constants.DEBUG_STACK_DEPTH)
         elif not enabled and self._origin_tracking_depth is not None:
             sys.set_coroutine_origin_tracking_depth(self._origin_tracking_depth)
             self._origin_tracking_depth = None
+
+    def set_debug(self, enabled: bool) -> None:
+        """Turn debug mode on or off (checks, slow-callback warnings, origins)."""
+        self._set_debug_native(enabled)
+        if self.is_running():
+            self.call_soon_threadsafe(self._track_coroutine_origins, bool(enabled))
 
     def run_forever(self) -> None:
         """Run until ``stop()`` is called."""
