@@ -73,10 +73,18 @@ impl<T> LockedDeque<T> {
     }
 
     // ANCHOR: append
-    fn append(&self, mut state: MutexGuard<'_, Pending<T>>, item: T) -> Result<(), Closed<T>> {
+    /// Appends `item` unless the queue is closed; `count` records the push in
+    /// the counters only if it is accepted.
+    fn append(
+        &self,
+        mut state: MutexGuard<'_, Pending<T>>,
+        item: T,
+        count: impl FnOnce(&Stats),
+    ) -> Result<(), Closed<T>> {
         if state.closed {
             return Err(Closed(item));
         }
+        count(&self.stats);
         state.items.push_back(item);
         self.queued.store(state.items.len(), Ordering::Relaxed);
         let wake = std::mem::replace(&mut state.sleeping, false);
@@ -99,12 +107,11 @@ impl<T> LockedDeque<T> {
             Err(TryLockError::WouldBlock) => {
                 let asked = Instant::now();
                 let state = self.lock();
-                self.stats.record_contended_push(asked.elapsed());
-                return self.append(state, item);
+                let waited = asked.elapsed();
+                return self.append(state, item, |s| s.record_contended_push(waited));
             }
         };
-        self.stats.record_push();
-        self.append(state, item)
+        self.append(state, item, Stats::record_push)
     }
     // ANCHOR_END: push
 
@@ -114,8 +121,7 @@ impl<T> LockedDeque<T> {
             Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner(),
             Err(std::sync::TryLockError::WouldBlock) => return Err(TryPushError::Contended(item)),
         };
-        self.stats.record_push();
-        self.append(state, item)
+        self.append(state, item, Stats::record_push)
             .map_err(|Closed(item)| TryPushError::Closed(item))
     }
 
