@@ -36,9 +36,7 @@ def _stop_loop_when_done(future: asyncio.Future[Any]) -> None:
     """Done-callback of ``run_until_complete``: stop the future's loop, unless
     the future ended with ``SystemExit`` or ``KeyboardInterrupt``, which are
     already unwinding ``run_forever``."""
-    if not future.cancelled() and isinstance(
-        future.exception(), (SystemExit, KeyboardInterrupt)
-    ):
+    if not future.cancelled() and isinstance(future.exception(), (SystemExit, KeyboardInterrupt)):
         return
     futures._get_loop(future).stop()
 
@@ -322,6 +320,7 @@ class LoopMixin:
                 f"asynchronous generator {agen!r} was scheduled after "
                 "loop.shutdown_asyncgens() call",
                 ResourceWarning,
+                stacklevel=2,
                 source=self,
             )
         self._asyncgens.add(agen)
@@ -339,7 +338,7 @@ class LoopMixin:
         closing = list(self._asyncgens)
         self._asyncgens.clear()
         results = await tasks.gather(*(agen.aclose() for agen in closing), return_exceptions=True)
-        for result, agen in zip(results, closing):
+        for result, agen in zip(results, closing, strict=False):
             if isinstance(result, Exception):
                 self.call_exception_handler(
                     {
@@ -404,4 +403,3 @@ def _set_result_unless_done(future, result) -> None:
 def _set_exception_unless_done(future, exc) -> None:
     if not future.done():
         future.set_exception(exc)
-
