@@ -60,11 +60,19 @@ group_loom() {
 }
 
 # --- python extension and suite ---
-# The PyO3 extension (crates/pyloop) and the pytest conformance suite (tests/)
-# are added here by the extension's owner: build the extension into .venv,
-# run the suite on stock asyncio and on every phase, and check the stub.
+# Build the extension into .venv (release: the suite also runs the benchmarks'
+# quick mode), check the stub against it, then run the conformance suite on
+# stock asyncio and on every phase, once plainly and once with
+# PYTHONASYNCIODEBUG=1 (asyncio's debug mode: extra checks in every loop).
+run_pytest_debug() {
+    PYTHONASYNCIODEBUG=1 python -m pytest -q -p no:cacheprovider tests \
+        --ignore=tests/cpython --ignore=tests/test_benchmarks_quick.py
+}
 group_python() {
-    :
+    step "maturin develop --release" maturin develop --release --quiet
+    step "stubtest pyloop._native" python -m mypy.stubtest pyloop._native
+    step "pytest (asyncio and every phase)" python -m pytest -q -p no:cacheprovider tests
+    step "pytest with PYTHONASYNCIODEBUG=1" run_pytest_debug
 }
 
 # --- lint -----------------------------------------------------------------------
@@ -73,7 +81,7 @@ group_python() {
 run_ruff() {
     local targets=() p
     shopt -s nullglob
-    for p in benchmarks/*.py tests scripts; do
+    for p in benchmarks/*.py benchmarks/pyloop tests scripts crates/pyloop/python; do
         [[ -e "$p" ]] && targets+=("$p")
     done
     shopt -u nullglob
