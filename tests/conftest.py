@@ -88,10 +88,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     selection = config.getoption("--loops")
     if not selection:
         return
+    any_pyloop = any(selected(spec, selection) for spec in PYLOOP_LOOPS)
     keep, drop = [], []
     for item in items:
         spec = _item_loop(item)
-        (keep if spec is None or selected(spec, selection) else drop).append(item)
+        if spec is not None:
+            wanted = selected(spec, selection)
+        else:
+            wanted = any_pyloop or item.get_closest_marker("pyloop_only") is None
+        (keep if wanted else drop).append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep

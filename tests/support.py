@@ -69,3 +69,14 @@ def spin_until(predicate, timeout: float = BOUND, interval: float = 0.001) -> No
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout}s")
         time.sleep(interval)
+
+
+def is_handle(obj) -> bool:
+    """Has asyncio.Handle's API (cancel, cancelled). Not an isinstance check: a loop's own
+    handle class need not derive from asyncio.Handle (uvloop's do not)."""
+    return callable(getattr(obj, "cancel", None)) and callable(getattr(obj, "cancelled", None))
+
+
+def is_timer_handle(obj) -> bool:
+    """Has asyncio.TimerHandle's API (a Handle with when())."""
+    return is_handle(obj) and callable(getattr(obj, "when", None))

@@ -25,14 +25,13 @@ Checked against Lib/asyncio/base_events.py and events.py (3.11.7):
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import math
 import warnings
 
 import pytest
 
-from tests.support import run_bounded, run_once
+from tests.support import is_handle, run_bounded, run_once
 
 NOT_CALLABLE = 42
 
@@ -60,7 +59,7 @@ def test_non_callable_debug_raises(loop, method):
 def test_non_callable_without_debug_fails_when_run(loop, exc_handler, method):
     loop.set_debug(False)
     handle = _schedule(loop, method, NOT_CALLABLE)
-    assert isinstance(handle, asyncio.Handle)
+    assert is_handle(handle)
     run_once(loop)
     (ctx,) = exc_handler.take()
     assert isinstance(ctx["exception"], TypeError)
@@ -116,8 +115,7 @@ def test_coroutine_function_without_debug_is_called(loop):
         gc.collect()
     assert called == []
     assert any(
-        issubclass(w.category, RuntimeWarning) and "never awaited" in str(w.message)
-        for w in caught
+        issubclass(w.category, RuntimeWarning) and "never awaited" in str(w.message) for w in caught
     )
 
 

@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from tests.support import BOUND, run_forever_bounded, run_once
+from tests.support import BOUND, is_handle, is_timer_handle, run_forever_bounded, run_once
 
 
 def test_call_soon_is_fifo(loop):
@@ -35,8 +35,8 @@ def test_call_soon_passes_positional_args(loop):
 
 def test_call_soon_returns_an_uncancelled_handle(loop):
     handle = loop.call_soon(lambda: None)
-    assert isinstance(handle, asyncio.Handle)
-    assert not isinstance(handle, asyncio.TimerHandle)
+    assert is_handle(handle)
+    assert not is_timer_handle(handle)
     assert not handle.cancelled()
     run_once(loop)
     assert not handle.cancelled()
@@ -175,7 +175,7 @@ def test_timerhandle_when_is_the_deadline(loop):
     before = loop.time()
     handle = loop.call_later(10, lambda: None)
     after = loop.time()
-    assert isinstance(handle, asyncio.TimerHandle)
+    assert is_timer_handle(handle)
     assert before + 10 <= handle.when() <= after + 10
     when = loop.time() + 123.25
     assert loop.call_at(when, lambda: None).when() == when

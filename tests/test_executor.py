@@ -39,7 +39,9 @@ def test_run_in_executor_exception(loop):
 
 def test_run_in_custom_executor(loop):
     with concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="custom") as pool:
-        name = run_bounded(loop, loop.run_in_executor(pool, lambda: threading.current_thread().name))
+        name = run_bounded(
+            loop, loop.run_in_executor(pool, lambda: threading.current_thread().name)
+        )
     assert name.startswith("custom")
 
 

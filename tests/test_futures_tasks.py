@@ -365,7 +365,7 @@ def test_future_ping_pong(loop):
         rounds = 2000
 
         async def player(me):
-            for i in range(rounds):
+            for _ in range(rounds):
                 value = await box[me]
                 box[me] = loop.create_future()
                 box[1 - me].set_result(value + 1)

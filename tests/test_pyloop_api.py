@@ -15,6 +15,9 @@ import pytest
 
 from tests.loops import PYLOOP_ERROR, pyloop
 
+# Deselected by --loops when no pyloop phase is selected (see conftest.py).
+pytestmark = pytest.mark.pyloop_only
+
 
 @pytest.fixture
 def api():
@@ -97,8 +100,8 @@ def test_pyloop_phase_env_overrides_the_default(pyloop_spec):
     code = (
         "import pyloop\n"
         "lp = pyloop.new_event_loop(); lp.close()\n"
-        "ref = pyloop.new_event_loop(phase=%r); ref.close()\n"
-        "print(pyloop.DEFAULT_PHASE, type(lp) is type(ref))\n" % pyloop_spec.phase
+        f"ref = pyloop.new_event_loop(phase={pyloop_spec.phase!r}); ref.close()\n"
+        "print(pyloop.DEFAULT_PHASE, type(lp) is type(ref))\n"
     )
     proc = _in_subprocess(code, pyloop_spec.phase)
     assert proc.returncode == 0, proc.stderr

@@ -33,7 +33,9 @@ async def program() -> list:
     thread.join()
     # executor jobs and to_thread
     trace.append(await loop.run_in_executor(None, sum, range(100)))
-    trace.append(await asyncio.to_thread(lambda: threading.current_thread() is not threading.main_thread()))
+    in_thread = await asyncio.to_thread(threading.current_thread)
+    trace.append(in_thread is not threading.main_thread())
+
     # a task group, one of whose tasks times out
     async def guarded():
         try:

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from tests.support import BOUND, closing, run_forever_bounded, wait_for_thread
+from tests.support import BOUND, closing, is_handle, run_forever_bounded, wait_for_thread
 
 
 def test_many_threads_exactly_once_in_order_per_thread(loop):
@@ -133,7 +133,7 @@ def test_threadsafe_during_stop_and_close_never_crashes(loop_factory):
         calls = [0]
         go = threading.Event()
 
-        def producer():
+        def producer(lp=lp, go=go, calls=calls, unexpected=unexpected):
             go.wait(BOUND)
             deadline = time.monotonic() + BOUND
             while time.monotonic() < deadline:
@@ -146,7 +146,7 @@ def test_threadsafe_during_stop_and_close_never_crashes(loop_factory):
                 except BaseException as e:  # noqa: BLE001 - anything else is the bug
                     unexpected.append(repr(e))
                     return
-                if not isinstance(handle, asyncio.Handle):
+                if not is_handle(handle):
                     unexpected.append(f"returned {handle!r}")
                     return
             unexpected.append("producer never saw the loop closed")
