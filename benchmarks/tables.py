@@ -366,6 +366,17 @@ def lock_hold_page(doc: Doc) -> str:
     return "\n".join(parts) + "\n" + notes
 
 
+def background(doc: Doc) -> str:
+    """The share of the CPUs other processes used while the run went on."""
+    load = doc.get("background_load_pct") or {}
+    whole = load.get("whole_run")
+    if whole is None:
+        return "not recorded"
+    reps = [x for x in load.get("per_repetition", []) if x is not None]
+    spread = f" (repetitions: {min(reps):.0f}–{max(reps):.0f} %)" if reps else ""
+    return f"{whole:.0f} % of all cores{spread}"
+
+
 def machine_page(doc: Doc, json_name: str) -> str:
     m = doc["machine"]
     cfg = doc["config"]
@@ -389,6 +400,7 @@ def machine_page(doc: Doc, json_name: str) -> str:
         ["item", cfg["item"]],
         ["batch limit", str(cfg["batch_limit"])],
         ["run time", f"{doc.get('elapsed_s', 0):.0f} s"],
+        ["other processes' CPU use during the run", background(doc)],
         ["results file", f"`{json_name}`"],
     ]
     return table(["", ""], rows, ["l", "l"]) + f"\n{m.get('note', '')}.\n"

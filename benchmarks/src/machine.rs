@@ -95,6 +95,61 @@ pub fn utc_now() -> String {
     )
 }
 
+/// CPU time, in clock ticks, spent so far by the whole machine (busy: user,
+/// nice, system, irq, softirq, steal, from `/proc/stat`) and by this process
+/// (user and system, from `/proc/self/stat`).
+pub fn cpu_ticks() -> Option<(u64, u64)> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let fields: Vec<u64> = stat
+        .lines()
+        .next()?
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    let busy = [0, 1, 2, 5, 6, 7]
+        .iter()
+        .filter_map(|&i| fields.get(i))
+        .sum();
+    let own = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let rest: Vec<&str> = own.rsplit_once(')')?.1.split_whitespace().collect();
+    let utime: u64 = rest.get(11)?.parse().ok()?;
+    let stime: u64 = rest.get(12)?.parse().ok()?;
+    Some((busy, utime + stime))
+}
+
+/// Measures how busy the machine was with work other than this process, as
+/// a percentage of all its cores, between [`Background::start`] and
+/// [`Background::percent`]. On a shared machine this tells whether other jobs
+/// competed with a run. Resolution: the kernel's clock tick (10 ms).
+#[derive(Clone, Copy, Debug)]
+pub struct Background {
+    ticks: Option<(u64, u64)>,
+    wall: std::time::Instant,
+}
+
+impl Background {
+    /// Starts measuring.
+    pub fn start() -> Self {
+        Background {
+            ticks: cpu_ticks(),
+            wall: std::time::Instant::now(),
+        }
+    }
+
+    /// Other processes' CPU use since [`start`](Self::start), in percent of
+    /// all cores; `None` where `/proc` is not there.
+    pub fn percent(&self) -> Option<f64> {
+        let (busy0, own0) = self.ticks?;
+        let (busy1, own1) = cpu_ticks()?;
+        let cpus = cpu().1.max(1) as f64;
+        let wall_ticks = self.wall.elapsed().as_secs_f64() * 100.0 * cpus;
+        let others = busy1.saturating_sub(busy0) as f64 - own1.saturating_sub(own0) as f64;
+        Some((100.0 * others.max(0.0) / wall_ticks).clamp(0.0, 100.0))
+    }
+}
+
 /// The machine record, as a JSON object. `mode` is `"quick"` or `"full"`.
 pub fn record(mode: &str) -> Value {
     let (model, cpus) = cpu();
@@ -133,5 +188,14 @@ mod tests {
         assert_eq!(civil_from_days(19_723), (2024, 1, 1));
         assert_eq!(civil_from_days(19_782), (2024, 2, 29));
         assert_eq!(utc_now().len(), 20);
+    }
+
+    #[test]
+    fn background_load_is_a_percentage() {
+        let b = Background::start();
+        std::thread::sleep(std::time::Duration::from_millis(30));
+        if let Some(p) = b.percent() {
+            assert!((0.0..=100.0).contains(&p));
+        }
     }
 }

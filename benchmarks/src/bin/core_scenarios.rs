@@ -10,7 +10,10 @@
 //! Options: `--quick` (3 repetitions of 3 runs, smaller mixed and wake-up
 //! runs) or `--full` (9 repetitions of 7 runs, the summary's sizes); `--out FILE`;
 //! `--item closure|u64` (default: closure, the published item); `--reps N`;
-//! `--only ID,ID,...` (contender ids); `--scenarios KEY,KEY,...`.
+//! `--only ID,ID,...` (contender ids); `--scenarios KEY,KEY,...`;
+//! `--producers N` (every multi-producer scenario with N producer threads
+//! instead of the summary's 10 or 5: for experiments, such as as many
+//! producers as cores).
 //!
 //! Each repetition runs every scenario, and within a scenario every contender,
 //! in an order rotated by one each repetition, so that no contender always
@@ -371,7 +374,7 @@ fn run_one(s: Scenario, c: Contender, cfg: &Config) -> Metrics {
 fn usage() -> ! {
     eprintln!(
         "usage: core_scenarios (--quick | --full) [--out FILE] [--item closure|u64] \
-         [--reps N] [--only ID,...] [--scenarios KEY,...]"
+         [--reps N] [--producers N] [--only ID,...] [--scenarios KEY,...]"
     );
     std::process::exit(2)
 }
@@ -382,6 +385,7 @@ fn main() {
     let mut out: Option<String> = None;
     let mut item = "closure";
     let mut reps: Option<usize> = None;
+    let mut producers: Option<usize> = None;
     let mut contenders = Contender::all();
     let mut chosen: Vec<Scenario> = SCENARIOS.to_vec();
     let mut it = args.iter();
@@ -399,6 +403,7 @@ fn main() {
                 }
             }
             "--reps" => reps = Some(value().parse().unwrap_or_else(|_| usage())),
+            "--producers" => producers = Some(value().parse().unwrap_or_else(|_| usage())),
             "--only" => {
                 contenders = value()
                     .split(',')
@@ -426,6 +431,14 @@ fn main() {
     if let Some(reps) = reps {
         cfg.reps = reps.max(1);
     }
+    if let Some(n) = producers {
+        // For experiments (e.g. as many producers as cores); never published.
+        let n = n.max(1);
+        cfg.registration.0 = n;
+        cfg.contention.0 = n;
+        cfg.latency.0 = n;
+        cfg.mixed.0 = n;
+    }
     let item_name = if item == "u64" {
         <u64 as Job>::NAME
     } else {
@@ -433,10 +446,13 @@ fn main() {
     };
 
     let started = Instant::now();
+    let whole_run = machine::Background::start();
+    let mut background: Vec<Option<f64>> = Vec::new();
     let mut runs: HashMap<(Scenario, Contender), Vec<Metrics>> = HashMap::new();
     let warm = cfg.warm_up();
     for rep in 0..=cfg.reps {
         let this = if rep == 0 { &warm } else { &cfg };
+        let rep_load = machine::Background::start();
         for &s in &chosen {
             let t = Instant::now();
             let n = contenders.len();
@@ -455,6 +471,13 @@ fn main() {
                 s.key(),
                 t.elapsed().as_secs_f64()
             );
+        }
+        let load = rep_load.percent();
+        if rep > 0 {
+            background.push(load);
+        }
+        if let Some(load) = load {
+            eprintln!("          other processes used {load:.0} % of the CPUs");
         }
     }
 
@@ -513,6 +536,11 @@ fn main() {
             "callback_work_ns_in_lock_hold": cfg.work_ns,
         },
         "elapsed_s": started.elapsed().as_secs_f64(),
+        "background_load_pct": {
+            "what": "CPU used by other processes during the run, percent of all cores",
+            "whole_run": whole_run.percent(),
+            "per_repetition": background,
+        },
         "contenders": contenders_json,
         "scenarios": scenarios_json,
     });
