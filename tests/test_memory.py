@@ -1,0 +1,214 @@
+"""Memory: RSS stays flat over a million callbacks and a hundred thousand cancelled timers,
+and handles keep nothing alive once they have run or been cancelled.
+
+GC tracking of handles (``gc.is_tracked(handle)``), as measured on CPython 3.11.7:
+
+- stock asyncio: tracked (``Handle`` and ``TimerHandle`` are Python classes with
+  ``__slots__`` that hold references, so the cyclic collector visits every one).
+- pyloop, every phase (3.1.1-3.1.5): NOT tracked. Its handles release their callback and
+  arguments as soon as they run or are cancelled, so a cycle through a handle (an object
+  holding the handle of its own bound method) can only exist while the callback is pending,
+  and the loop holds it then anyway. An untracked handle that kept its callback after running
+  would leak such a cycle for good: ``test_self_referencing_handle_is_freed`` checks it does
+  not. ``test_handle_gc_tracking`` pins these answers, so a change of design shows up here.
+
+The RSS bound is generous (+64 MB) and the work is done in chunks, so each param takes
+about a second; a real leak of even 64 bytes per callback crosses it. The RSS tests turn
+debug mode off (under PYTHONASYNCIODEBUG=1, asyncio records a stack for every handle).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import os
+import weakref
+
+import pytest
+
+from tests.support import run_bounded
+
+RSS_BOUND = 64 * 1024 * 1024
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def rss() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * PAGE
+
+
+def noop(*args):
+    pass
+
+
+def _run_chunk_of_callbacks(loop, n):
+    done = loop.create_future()
+    for _ in range(n):
+        loop.call_soon(noop)
+    loop.call_soon(done.set_result, None)
+    run_bounded(loop, done)
+
+
+def test_million_callbacks_rss_flat(loop):
+    loop.set_debug(False)  # debug mode records a stack per handle: 50x slower, not our subject
+    chunk = 100_000
+    _run_chunk_of_callbacks(loop, chunk)  # warm up: queues and allocator pools at size
+    gc.collect()
+    before = rss()
+    for _ in range(10):
+        _run_chunk_of_callbacks(loop, chunk)
+    gc.collect()
+    grown = rss() - before
+    assert grown < RSS_BOUND, f"RSS grew by {grown / 2**20:.1f} MB over 1M callbacks"
+
+
+def test_hundred_thousand_cancelled_timers_rss_flat(loop):
+    loop.set_debug(False)
+
+    def chunk_of_cancelled_timers(n):
+        timers = [loop.call_later(3600 + i * 1e-3, noop, i) for i in range(n)]
+        for t in timers:
+            t.cancel()
+        del timers
+        run_bounded(loop, _sleep0())
+
+    chunk_of_cancelled_timers(10_000)
+    gc.collect()
+    before = rss()
+    for _ in range(10):
+        chunk_of_cancelled_timers(10_000)
+    gc.collect()
+    grown = rss() - before
+    assert grown < RSS_BOUND, f"RSS grew by {grown / 2**20:.1f} MB over 100k cancelled timers"
+    # the loop is still healthy, and the cancelled timers never run
+    out = []
+    loop.call_later(0.01, out.append, "live")
+    run_bounded(loop, _sleep(0.03))
+    assert out == ["live"]
+
+
+async def _sleep0():
+    await asyncio.sleep(0)
+
+
+async def _sleep(delay):
+    await asyncio.sleep(delay)
+
+
+class Arg:
+    """A weak-referenceable argument."""
+
+
+def _schedule(loop, how, callback, arg):
+    if how == "call_soon":
+        return loop.call_soon(callback, arg)
+    if how == "call_soon_threadsafe":
+        return loop.call_soon_threadsafe(callback, arg)
+    if how == "call_later":
+        return loop.call_later(0, callback, arg)
+    return loop.call_at(loop.time(), callback, arg)
+
+
+HOWS = ["call_soon", "call_soon_threadsafe", "call_later", "call_at"]
+
+
+@pytest.fixture
+def gc_disabled():
+    was = gc.isenabled()
+    gc.disable()
+    yield
+    if was:
+        gc.enable()
+
+
+def _check_freed(ref, what):
+    if ref() is None:
+        return
+    gc.collect()
+    if ref() is None:
+        pytest.fail(f"{what}: freed only by the cycle collector (a reference cycle)")
+    pytest.fail(f"{what}: still alive after gc.collect() (a leaked reference)")
+
+
+@pytest.mark.parametrize("how", HOWS)
+def test_argument_freed_after_the_handle_runs(loop, gc_disabled, how):
+    seen = []
+    arg = Arg()
+    ref = weakref.ref(arg)
+    _schedule(loop, how, lambda a: seen.append(type(a)), arg)
+    del arg
+    run_bounded(loop, _sleep0())
+    assert seen == [Arg]
+    _check_freed(ref, f"argument of a {how} callback that ran")
+
+
+@pytest.mark.parametrize("how", HOWS)
+def test_argument_freed_when_the_handle_is_cancelled(loop, gc_disabled, how):
+    """As asyncio's Handle.cancel(): the callback and its arguments are let go at once, even
+    while the handle itself is still referenced (and before the loop runs again)."""
+    arg = Arg()
+    ref = weakref.ref(arg)
+    handle = _schedule(loop, how, noop, arg)
+    del arg
+    handle.cancel()
+    _check_freed(ref, f"argument of a cancelled {how} handle")
+    assert handle.cancelled()
+
+
+def test_far_timer_argument_freed_on_cancel(loop, gc_disabled):
+    arg = Arg()
+    ref = weakref.ref(arg)
+    timer = loop.call_later(3600, noop, arg)
+    del arg
+    timer.cancel()
+    _check_freed(ref, "argument of a cancelled one-hour timer")
+
+
+def test_self_referencing_handle_is_freed(loop):
+    """An object holding the handle of its own bound method: a cycle while pending. After
+    the callback runs (and a collection, for loops whose handles keep their callback) the
+    object must be gone."""
+
+    class Owner:
+        def __init__(self):
+            self.handle = loop.call_soon(self.callback)
+            self.ran = False
+
+        def callback(self):
+            self.ran = True
+
+    owner = Owner()
+    ref = weakref.ref(owner)
+    del owner
+    run_bounded(loop, _sleep0())
+    gc.collect()
+    assert ref() is None, "an object referencing its own handle outlived the callback"
+
+
+def test_exception_in_callback_does_not_keep_the_argument(loop, exc_handler, gc_disabled):
+    arg = Arg()
+    ref = weakref.ref(arg)
+
+    def bad(a):
+        raise ValueError(type(a).__name__)
+
+    loop.call_soon(bad, arg)
+    del arg
+    run_bounded(loop, _sleep0())
+    (ctx,) = exc_handler.take()
+    assert str(ctx["exception"]) == "Arg"
+    del ctx
+    exc_handler.calls.clear()
+    gc.collect()  # the traceback's frames form cycles by nature; collect them
+    assert ref() is None
+
+
+def test_handle_gc_tracking(loop, loop_spec):
+    """Pins the answers of the module docstring."""
+    handle = loop.call_soon(noop)
+    timer = loop.call_later(3600, noop)
+    expected = not loop_spec.is_pyloop
+    assert gc.is_tracked(handle) is expected
+    assert gc.is_tracked(timer) is expected
+    timer.cancel()
+    run_bounded(loop, _sleep0())
