@@ -374,7 +374,15 @@ def background(doc: Doc) -> str:
         return "not recorded"
     reps = [x for x in load.get("per_repetition", []) if x is not None]
     spread = f" (repetitions: {min(reps):.0f}–{max(reps):.0f} %)" if reps else ""
-    return f"{whole:.0f} % of all cores{spread}"
+    gate = ""
+    if load.get("max_quiet_wait_s"):
+        waits = load.get("quiet_wait_s_per_repetition", [])
+        gate = (
+            f"; before each repetition the run waited (at most {load['max_quiet_wait_s']:.0f} s) "
+            f"for them to use under {load['quiet_threshold_pct']:.0f} %"
+            + (f", {sum(waits):.0f} s in all" if waits else "")
+        )
+    return f"{whole:.0f} % of all cores{spread}{gate}"
 
 
 def machine_page(doc: Doc, json_name: str) -> str:

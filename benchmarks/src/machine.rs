@@ -150,6 +150,26 @@ impl Background {
     }
 }
 
+/// Waits, at most `max_wait`, until other processes have used less than
+/// `threshold` percent of the CPUs over a quarter of a second; returns how long
+/// it waited and the last load seen. Measuring while someone else's build runs
+/// on a 2-core machine measures the scheduler, not the queues.
+pub fn wait_for_quiet(
+    threshold: f64,
+    max_wait: std::time::Duration,
+) -> (std::time::Duration, Option<f64>) {
+    let start = std::time::Instant::now();
+    loop {
+        let probe = Background::start();
+        std::thread::sleep(std::time::Duration::from_millis(250));
+        let load = probe.percent();
+        match load {
+            Some(l) if l >= threshold && start.elapsed() < max_wait => continue,
+            _ => return (start.elapsed(), load),
+        }
+    }
+}
+
 /// The machine record, as a JSON object. `mode` is `"quick"` or `"full"`.
 pub fn record(mode: &str) -> Value {
     let (model, cpus) = cpu();

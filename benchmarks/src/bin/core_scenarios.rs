@@ -11,6 +11,8 @@
 //! runs) or `--full` (9 repetitions of 7 runs, the summary's sizes); `--out FILE`;
 //! `--item closure|u64` (default: closure, the published item); `--reps N`;
 //! `--only ID,ID,...` (contender ids); `--scenarios KEY,KEY,...`;
+//! `--quiet-wait SECS` (before each repetition, wait at most this long for
+//! other processes to use under 25 % of the CPUs; full mode: 30, quick: 0);
 //! `--producers N` (every multi-producer scenario with N producer threads
 //! instead of the summary's 10 or 5: for experiments, such as as many
 //! producers as cores).
@@ -270,7 +272,14 @@ struct Config {
     wakeup_samples: usize,
     wakeup_gap: Duration,
     work_ns: u64,
+    /// Before each repetition, wait at most this long for other processes to
+    /// use less than [`QUIET_THRESHOLD_PCT`] of the CPUs.
+    quiet_wait: Duration,
 }
+
+/// What counts as a quiet machine before a repetition, percent of all cores
+/// used by other processes.
+const QUIET_THRESHOLD_PCT: f64 = 25.0;
 
 impl Config {
     fn quick() -> Self {
@@ -288,6 +297,7 @@ impl Config {
             wakeup_samples: 40,
             wakeup_gap: Duration::from_millis(2),
             work_ns: 200,
+            quiet_wait: Duration::ZERO,
         }
     }
 
@@ -299,6 +309,7 @@ impl Config {
             inner: 7,
             mixed: (10, 20_000),
             wakeup_samples: 200,
+            quiet_wait: Duration::from_secs(30),
             ..Config::quick()
         }
     }
@@ -374,7 +385,7 @@ fn run_one(s: Scenario, c: Contender, cfg: &Config) -> Metrics {
 fn usage() -> ! {
     eprintln!(
         "usage: core_scenarios (--quick | --full) [--out FILE] [--item closure|u64] \
-         [--reps N] [--producers N] [--only ID,...] [--scenarios KEY,...]"
+         [--reps N] [--quiet-wait SECS] [--producers N] [--only ID,...] [--scenarios KEY,...]"
     );
     std::process::exit(2)
 }
@@ -386,6 +397,7 @@ fn main() {
     let mut item = "closure";
     let mut reps: Option<usize> = None;
     let mut producers: Option<usize> = None;
+    let mut quiet_wait: Option<Duration> = None;
     let mut contenders = Contender::all();
     let mut chosen: Vec<Scenario> = SCENARIOS.to_vec();
     let mut it = args.iter();
@@ -404,6 +416,11 @@ fn main() {
             }
             "--reps" => reps = Some(value().parse().unwrap_or_else(|_| usage())),
             "--producers" => producers = Some(value().parse().unwrap_or_else(|_| usage())),
+            "--quiet-wait" => {
+                quiet_wait = Some(Duration::from_secs(
+                    value().parse().unwrap_or_else(|_| usage()),
+                ))
+            }
             "--only" => {
                 contenders = value()
                     .split(',')
@@ -431,6 +448,9 @@ fn main() {
     if let Some(reps) = reps {
         cfg.reps = reps.max(1);
     }
+    if let Some(wait) = quiet_wait {
+        cfg.quiet_wait = wait;
+    }
     if let Some(n) = producers {
         // For experiments (e.g. as many producers as cores); never published.
         let n = n.max(1);
@@ -448,10 +468,24 @@ fn main() {
     let started = Instant::now();
     let whole_run = machine::Background::start();
     let mut background: Vec<Option<f64>> = Vec::new();
+    let mut quiet_waits: Vec<f64> = Vec::new();
     let mut runs: HashMap<(Scenario, Contender), Vec<Metrics>> = HashMap::new();
     let warm = cfg.warm_up();
     for rep in 0..=cfg.reps {
         let this = if rep == 0 { &warm } else { &cfg };
+        if !cfg.quiet_wait.is_zero() {
+            let (waited, load) = machine::wait_for_quiet(QUIET_THRESHOLD_PCT, cfg.quiet_wait);
+            if rep > 0 {
+                quiet_waits.push(waited.as_secs_f64());
+            }
+            if waited.as_secs_f64() >= 0.5 {
+                eprintln!(
+                    "          waited {:.1}s for a quieter machine (others at {:.0} %)",
+                    waited.as_secs_f64(),
+                    load.unwrap_or(f64::NAN)
+                );
+            }
+        }
         let rep_load = machine::Background::start();
         for &s in &chosen {
             let t = Instant::now();
@@ -540,6 +574,9 @@ fn main() {
             "what": "CPU used by other processes during the run, percent of all cores",
             "whole_run": whole_run.percent(),
             "per_repetition": background,
+            "quiet_threshold_pct": QUIET_THRESHOLD_PCT,
+            "max_quiet_wait_s": cfg.quiet_wait.as_secs_f64(),
+            "quiet_wait_s_per_repetition": quiet_waits,
         },
         "contenders": contenders_json,
         "scenarios": scenarios_json,
