@@ -16,6 +16,7 @@
 
 pub mod phase;
 pub mod phases;
+pub mod poller;
 pub mod queue;
 pub mod stats;
 pub mod sync;
@@ -24,6 +25,7 @@ pub mod timers;
 mod locked;
 
 pub use phase::{Phase, UnknownPhase};
+pub use poller::{IoEvent, Poller};
 pub use queue::{Closed, ReadyQueue, TryPushError, BATCH_LIMIT};
 pub use stats::{Stats, StatsSnapshot};
 pub use timers::{Cancellable, Timers};

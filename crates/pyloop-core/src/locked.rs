@@ -6,6 +6,7 @@ use std::collections::VecDeque;
 use std::sync::TryLockError;
 use std::time::{Duration, Instant};
 
+use crate::poller::Poller;
 use crate::queue::{Closed, TryPushError};
 use crate::stats::Stats;
 use crate::sync::{AtomicUsize, Condvar, Mutex, MutexGuard, Ordering};
@@ -38,6 +39,9 @@ pub(crate) struct LockedDeque<T> {
     pub(crate) queued: AtomicUsize,
     pub(crate) batch_limit: usize,
     pub(crate) stats: Stats,
+    /// For phases whose consumer sleeps in epoll rather than on `ready`: the
+    /// poller whose eventfd wakes it.
+    pub(crate) poller: Option<Poller>,
 }
 // ANCHOR_END: locked_deque
 
@@ -55,6 +59,25 @@ impl<T> LockedDeque<T> {
             queued: AtomicUsize::new(0),
             batch_limit,
             stats: Stats::default(),
+            poller: None,
+        }
+    }
+
+    /// A deque whose sleeping consumer waits in `poller` instead of on the
+    /// condition variable.
+    pub(crate) fn with_poller(batch_limit: usize, poller: Poller) -> Self {
+        LockedDeque {
+            poller: Some(poller),
+            ..Self::new(batch_limit)
+        }
+    }
+
+    /// Wakes the consumer that marked itself `sleeping` (the caller has just
+    /// cleared the mark under the lock).
+    fn signal_sleeper(&self) {
+        match &self.poller {
+            Some(poller) => poller.wake(),
+            None => self.ready.notify_one(),
         }
     }
 
@@ -90,7 +113,7 @@ impl<T> LockedDeque<T> {
         let wake = std::mem::replace(&mut state.sleeping, false);
         drop(state);
         if wake {
-            self.ready.notify_one();
+            self.signal_sleeper();
         }
         Ok(())
     }
@@ -131,7 +154,7 @@ impl<T> LockedDeque<T> {
         let sleeping = std::mem::replace(&mut state.sleeping, false);
         drop(state);
         if sleeping {
-            self.ready.notify_one();
+            self.signal_sleeper();
         }
     }
 
@@ -141,7 +164,7 @@ impl<T> LockedDeque<T> {
         let sleeping = std::mem::replace(&mut state.sleeping, false);
         drop(state);
         if sleeping {
-            self.ready.notify_one();
+            self.signal_sleeper();
         }
     }
 

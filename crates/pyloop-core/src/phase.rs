@@ -19,20 +19,24 @@ pub enum Phase {
     TwoPhase,
     /// 3.1.5 (ours): swap the whole queue for an empty one in O(1), no allocation per batch.
     SwapBuffer,
+    /// 3.2.1 (ours): 3.1.5's queue, but the idle loop sleeps in epoll, woken by an
+    /// eventfd, so that one wait covers callbacks, timers and sockets.
+    EpollWake,
 }
 
 impl Phase {
     /// Every phase, oldest first.
-    pub const ALL: [Phase; 5] = [
+    pub const ALL: [Phase; 6] = [
         Phase::BatchLimit,
         Phase::AdaptiveSleep,
         Phase::CondvarWake,
         Phase::TwoPhase,
         Phase::SwapBuffer,
+        Phase::EpollWake,
     ];
 
     /// The phase the event loop uses unless told otherwise: the newest.
-    pub const DEFAULT: Phase = Phase::SwapBuffer;
+    pub const DEFAULT: Phase = Phase::EpollWake;
 
     /// The tag, as `"3.1.4"`.
     pub const fn tag(self) -> &'static str {
@@ -42,6 +46,7 @@ impl Phase {
             Phase::CondvarWake => "3.1.3",
             Phase::TwoPhase => "3.1.4",
             Phase::SwapBuffer => "3.1.5",
+            Phase::EpollWake => "3.2.1",
         }
     }
 
@@ -53,6 +58,7 @@ impl Phase {
             Phase::CondvarWake => "condvar wake-up",
             Phase::TwoPhase => "two-phase extraction",
             Phase::SwapBuffer => "swapped buffer",
+            Phase::EpollWake => "epoll wake-up",
         }
     }
 
@@ -142,6 +148,10 @@ macro_rules! with_phase_queue {
             }
             $crate::Phase::SwapBuffer => {
                 type $queue<T> = $crate::phases::SwapBufferQueue<T>;
+                $body
+            }
+            $crate::Phase::EpollWake => {
+                type $queue<T> = $crate::phases::EpollWakeQueue<T>;
                 $body
             }
         }

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::{Phase, Stats};
+use crate::{IoEvent, Phase, Poller, Stats};
 
 // ANCHOR: batch_limit
 /// The most callbacks the loop takes from the queue in one turn (phase 3.1.1's
@@ -110,5 +110,17 @@ pub trait ReadyQueue<T: Send>: Send + Sync + Sized + 'static {
 
     /// This queue's counters.
     fn stats(&self) -> &Stats;
+
+    /// The poller the consumer sleeps in, for a phase that can wait for I/O
+    /// readiness as well as for callbacks (3.2.1); `None` for phases that sleep
+    /// on a condition variable or poll, which cannot also wait on a socket.
+    /// For such a phase, [`wait`](Self::wait) always looks for I/O, without
+    /// blocking when there is work.
+    fn poller(&self) -> Option<&Poller> {
+        None
+    }
+
+    /// Moves the I/O readiness found by the last [`wait`](Self::wait) to `out`.
+    fn take_io_events(&self, _consumer: &mut Self::Consumer, _out: &mut Vec<IoEvent>) {}
 }
 // ANCHOR_END: trait

@@ -33,6 +33,33 @@ pub struct SwapBufferQueue<T> {
     deque: LockedDeque<T>,
 }
 
+// ANCHOR: run_batch
+/// Runs at most the batch limit from `taken`, first swapping the producers'
+/// whole deque into it if it is empty. Shared by every phase from 3.1.5 on.
+pub(crate) fn run_swapped_batch<T, F: FnMut(T)>(
+    deque: &LockedDeque<T>,
+    taken: &mut VecDeque<T>,
+    mut run: F,
+) -> usize {
+    let (mut held, mut waited) = (Duration::ZERO, Duration::ZERO);
+    if taken.is_empty() {
+        let (mut state, got, wait) = deque.lock_for_batch();
+        std::mem::swap(&mut state.items, taken);
+        deque.queued.store(0, Ordering::Relaxed);
+        held = got.elapsed();
+        waited = wait;
+    }
+    let ran = taken.len().min(deque.batch_limit);
+    if ran > 0 {
+        deque.stats.record_batch(ran, held, waited);
+    }
+    for item in taken.drain(..ran) {
+        run(item);
+    }
+    ran
+}
+// ANCHOR_END: run_batch
+
 // ANCHOR: impl
 impl<T: Send + 'static> ReadyQueue<T> for SwapBufferQueue<T> {
     const PHASE: Phase = Phase::SwapBuffer;
@@ -49,26 +76,9 @@ impl<T: Send + 'static> ReadyQueue<T> for SwapBufferQueue<T> {
         VecDeque::new()
     }
 
-    // ANCHOR: run_batch
-    fn run_batch<F: FnMut(T)>(&self, taken: &mut VecDeque<T>, mut run: F) -> usize {
-        let (mut held, mut waited) = (Duration::ZERO, Duration::ZERO);
-        if taken.is_empty() {
-            let (mut state, got, wait) = self.deque.lock_for_batch();
-            std::mem::swap(&mut state.items, taken);
-            self.deque.queued.store(0, Ordering::Relaxed);
-            held = got.elapsed();
-            waited = wait;
-        }
-        let ran = taken.len().min(self.deque.batch_limit);
-        if ran > 0 {
-            self.deque.stats.record_batch(ran, held, waited);
-        }
-        for item in taken.drain(..ran) {
-            run(item);
-        }
-        ran
+    fn run_batch<F: FnMut(T)>(&self, taken: &mut VecDeque<T>, run: F) -> usize {
+        run_swapped_batch(&self.deque, taken, run)
     }
-    // ANCHOR_END: run_batch
 
     fn wait(&self, taken: &mut VecDeque<T>, timeout: Option<Duration>) {
         if taken.is_empty() {

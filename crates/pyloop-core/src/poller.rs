@@ -1,0 +1,240 @@
+//! Readiness I/O for the loop's idle wait: epoll, with an eventfd to wake it.
+//!
+//! A loop asleep on a condition variable cannot also wait for a socket. One
+//! that sleeps in `epoll_wait` can wait for both, if producers wake it through
+//! a file descriptor in the same epoll set: an eventfd. This module wraps the
+//! two system calls; phase 3.2.1 puts them under the ready queue.
+//!
+//! Under loom the kernel is not modelled: [`Poller`] becomes a flag and a
+//! condition variable with the eventfd's semantics (a wake before the wait is
+//! not lost), so that the wake-up protocol of 3.2.1 is checked all the same.
+
+use std::io;
+use std::time::Duration;
+
+/// Readiness of one registered file descriptor, as `epoll_wait` reported it.
+/// An error or hang-up counts as both readable and writable, as Python's
+/// `selectors` module does, so that whoever waits on it finds out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IoEvent {
+    /// The file descriptor.
+    pub fd: i32,
+    /// Ready to read (or in error).
+    pub readable: bool,
+    /// Ready to write (or in error).
+    pub writable: bool,
+}
+
+#[cfg(not(loom))]
+pub use real::Poller;
+
+#[cfg(loom)]
+pub use model::Poller;
+
+#[cfg(not(loom))]
+mod real {
+    use super::*;
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+    /// An epoll set holding an eventfd, which [`wake`](Poller::wake) makes readable.
+    #[derive(Debug)]
+    pub struct Poller {
+        epoll: OwnedFd,
+        waker: OwnedFd,
+    }
+
+    fn check(rc: libc::c_int) -> io::Result<libc::c_int> {
+        if rc < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(rc)
+        }
+    }
+
+    fn interest(readable: bool, writable: bool) -> u32 {
+        let mut events = 0;
+        if readable {
+            events |= libc::EPOLLIN as u32;
+        }
+        if writable {
+            events |= libc::EPOLLOUT as u32;
+        }
+        events
+    }
+
+    impl Poller {
+        /// A new epoll set with its eventfd registered.
+        pub fn new() -> io::Result<Self> {
+            // safety: plain system calls; each returned descriptor is checked
+            // and then owned by exactly one `OwnedFd`.
+            let (epoll, waker) = unsafe {
+                let epoll = OwnedFd::from_raw_fd(check(libc::epoll_create1(libc::EPOLL_CLOEXEC))?);
+                let waker = OwnedFd::from_raw_fd(check(libc::eventfd(
+                    0,
+                    libc::EFD_CLOEXEC | libc::EFD_NONBLOCK,
+                ))?);
+                (epoll, waker)
+            };
+            let poller = Poller { epoll, waker };
+            poller.control(
+                libc::EPOLL_CTL_ADD,
+                poller.waker.as_raw_fd(),
+                libc::EPOLLIN as u32,
+            )?;
+            Ok(poller)
+        }
+
+        fn control(&self, op: libc::c_int, fd: i32, events: u32) -> io::Result<()> {
+            let mut event = libc::epoll_event {
+                events,
+                u64: fd as u64,
+            };
+            // safety: `event` is a valid epoll_event for the duration of the call;
+            // the kernel checks `fd` and reports a bad one as EBADF.
+            check(unsafe { libc::epoll_ctl(self.epoll.as_raw_fd(), op, fd, &mut event) })?;
+            Ok(())
+        }
+
+        /// Starts watching `fd` (level-triggered) for the given readiness.
+        pub fn register(&self, fd: i32, readable: bool, writable: bool) -> io::Result<()> {
+            self.control(libc::EPOLL_CTL_ADD, fd, interest(readable, writable))
+        }
+
+        /// Changes what `fd` is watched for.
+        pub fn modify(&self, fd: i32, readable: bool, writable: bool) -> io::Result<()> {
+            self.control(libc::EPOLL_CTL_MOD, fd, interest(readable, writable))
+        }
+
+        /// Stops watching `fd`.
+        pub fn deregister(&self, fd: i32) -> io::Result<()> {
+            self.control(libc::EPOLL_CTL_DEL, fd, 0)
+        }
+
+        /// Makes the current or next [`wait`](Self::wait) return.
+        pub fn wake(&self) {
+            let one: u64 = 1;
+            // safety: writes 8 bytes from a live u64 to our own eventfd. EAGAIN
+            // (counter saturated) still leaves it readable, so it is ignored.
+            unsafe {
+                libc::write(
+                    self.waker.as_raw_fd(),
+                    (&one as *const u64).cast(),
+                    std::mem::size_of::<u64>(),
+                );
+            }
+        }
+
+        fn drain_waker(&self) {
+            let mut count: u64 = 0;
+            // safety: reads at most 8 bytes into a live u64 from our own
+            // non-blocking eventfd; EAGAIN (nothing to read) is fine.
+            unsafe {
+                libc::read(
+                    self.waker.as_raw_fd(),
+                    (&mut count as *mut u64).cast(),
+                    std::mem::size_of::<u64>(),
+                );
+            }
+        }
+
+        /// Waits until a registered descriptor is ready, [`wake`](Self::wake)
+        /// is called, or `timeout` (`None`: no limit) passes; appends the ready
+        /// descriptors (not the eventfd) to `events`. An interrupted wait
+        /// (EINTR, a signal) returns with nothing added.
+        pub fn wait(&self, events: &mut Vec<IoEvent>, timeout: Option<Duration>) -> io::Result<()> {
+            const CAPACITY: usize = 256;
+            let mut raw = [libc::epoll_event { events: 0, u64: 0 }; CAPACITY];
+            let millis = match timeout {
+                None => -1,
+                // Round up, so that a timer is never found not yet due.
+                Some(t) => t.as_nanos().div_ceil(1_000_000).min(i32::MAX as u128) as i32,
+            };
+            // safety: `raw` has room for CAPACITY events, as the call is told.
+            let n = unsafe {
+                libc::epoll_wait(
+                    self.epoll.as_raw_fd(),
+                    raw.as_mut_ptr(),
+                    CAPACITY as i32,
+                    millis,
+                )
+            };
+            if n < 0 {
+                let err = io::Error::last_os_error();
+                return if err.kind() == io::ErrorKind::Interrupted {
+                    Ok(())
+                } else {
+                    Err(err)
+                };
+            }
+            let waker = self.waker.as_raw_fd();
+            for event in &raw[..n as usize] {
+                let fd = event.u64 as i32;
+                if fd == waker {
+                    self.drain_waker();
+                    continue;
+                }
+                let bits = event.events;
+                let failed = bits & (libc::EPOLLERR | libc::EPOLLHUP) as u32 != 0;
+                events.push(IoEvent {
+                    fd,
+                    readable: failed || bits & libc::EPOLLIN as u32 != 0,
+                    writable: failed || bits & libc::EPOLLOUT as u32 != 0,
+                });
+            }
+            Ok(())
+        }
+    }
+}
+
+#[cfg(loom)]
+mod model {
+    use super::*;
+    use crate::sync::{Condvar, Mutex};
+
+    /// loom's stand-in for the epoll set: only the eventfd, as a flag.
+    #[derive(Debug)]
+    pub struct Poller {
+        woken: Mutex<bool>,
+        ready: Condvar,
+    }
+
+    impl Poller {
+        /// A stand-in with no wake pending.
+        pub fn new() -> io::Result<Self> {
+            Ok(Poller {
+                woken: Mutex::new(false),
+                ready: Condvar::new(),
+            })
+        }
+        /// Not modelled.
+        pub fn register(&self, _fd: i32, _r: bool, _w: bool) -> io::Result<()> {
+            Ok(())
+        }
+        /// Not modelled.
+        pub fn modify(&self, _fd: i32, _r: bool, _w: bool) -> io::Result<()> {
+            Ok(())
+        }
+        /// Not modelled.
+        pub fn deregister(&self, _fd: i32) -> io::Result<()> {
+            Ok(())
+        }
+        /// Sets the flag and wakes a waiter, like a write to the eventfd.
+        pub fn wake(&self) {
+            *self.woken.lock().unwrap() = true;
+            self.ready.notify_one();
+        }
+        /// Waits for the flag and clears it, like a wait that reads the eventfd.
+        pub fn wait(
+            &self,
+            _events: &mut Vec<IoEvent>,
+            timeout: Option<Duration>,
+        ) -> io::Result<()> {
+            let mut woken = self.woken.lock().unwrap();
+            while !*woken && timeout != Some(Duration::ZERO) {
+                woken = self.ready.wait(woken).unwrap();
+            }
+            *woken = false;
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,258 @@
+//! Loom models of every phase's queue and idle wait.
+//!
+//! Run with
+//! `RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom cargo test -p pyloop-core --release --test loom`.
+//!
+//! Built with `--cfg loom`, the crate takes its mutex, condition variable and
+//! atomics from loom ([`pyloop_core::sync`]), so these models check the code
+//! that ships: loom runs each model under every interleaving of those
+//! operations, up to [`PREEMPTIONS`] forced thread switches per run
+//! (`LOOM_MAX_PREEMPTIONS` overrides it). A lost wake-up shows as a deadlock
+//! (every thread blocked) in the condvar phases, and as a spin that never ends
+//! (loom's branch limit) in the polling ones.
+//!
+//! Loom has no time: `wait` is only ever called with `None` here (loom's
+//! `wait_timeout` never times out), and in the polling phases 3.1.1 and 3.1.2
+//! every nap and spin of the idle loop is a `loom::thread::yield_now`
+//! ([`pyloop_core::sync::sleep`], [`pyloop_core::sync::spin_hint`]), which loom
+//! treats as "run someone else", so a polling `wait(None)` ends once a
+//! producer has run. The polling phases get the same models as the others.
+//!
+//! Models, stamped for every phase by `loom_models!`:
+//! - `loom_wake_up`: two producers push one item each while the consumer loops
+//!   `wait(None)` + `run_batch` until it has two: no lost wake-up, no
+//!   deadlock, each item exactly once.
+//! - `loom_wake`: `wake()` from another thread ends `wait(None)`.
+//! - `loom_close`: `close()` from another thread ends `wait(None)`, and a push
+//!   after it fails, giving the item back.
+//! - `loom_close_races_push`: a push racing a close either fails, giving its
+//!   item back, or succeeds, and then its item still runs.
+//! - `loom_try_push`: a producer that uses only `try_push` (retrying while it
+//!   is `Contended`) also wakes the sleeping consumer.
+//! - `loom_fifo`: one producer pushes 1, 2, 3 while the consumer (batch limit
+//!   1, so the swap phase takes items in one swap and runs them over several
+//!   batches) runs them: they run in order, also across a swap.
+
+#![cfg(loom)]
+
+use loom::sync::Arc;
+use loom::thread;
+
+use pyloop_core::{Closed, ReadyQueue, TryPushError};
+
+/// Forced switches loom tries per run unless `LOOM_MAX_PREEMPTIONS` says
+/// otherwise. The classic lost wake-up needs one (between the consumer's look
+/// and its sleep); 3 leaves room for the producers to interleave with each
+/// other too. All models together then take about 2 s in release on 2 cores
+/// (4: about 5 s), after a compile of about 20 s.
+const PREEMPTIONS: usize = 3;
+
+/// Runs `model` under loom with the preemption bound above.
+fn check(model: impl Fn() + Sync + Send + 'static) {
+    let mut builder = loom::model::Builder::new();
+    if builder.preemption_bound.is_none() {
+        builder.preemption_bound = Some(PREEMPTIONS);
+    }
+    builder.check(model);
+}
+
+/// Plays the loop thread until `want` items have run: `wait(None)` (which
+/// returns at once if there is work), then a batch, again and again. Returns
+/// the items in the order they ran.
+fn run_until<Q: ReadyQueue<u64>>(queue: &Q, consumer: &mut Q::Consumer, want: usize) -> Vec<u64> {
+    let mut ran = Vec::new();
+    while ran.len() < want {
+        queue.wait(consumer, None);
+        queue.run_batch(consumer, |item| ran.push(item));
+    }
+    ran
+}
+
+/// Two producers, one item each, a consumer that sleeps whenever it finds
+/// nothing: it is always woken, and runs each item exactly once.
+fn loom_wake_up<Q: ReadyQueue<u64>>() {
+    check(|| {
+        let queue = Arc::new(Q::new());
+        let producers: Vec<_> = [1, 2]
+            .into_iter()
+            .map(|item| {
+                let queue = Arc::clone(&queue);
+                thread::spawn(move || queue.push(item).unwrap())
+            })
+            .collect();
+        let mut consumer = queue.consumer();
+        let mut ran = run_until(&*queue, &mut consumer, 2);
+        for p in producers {
+            p.join().unwrap();
+        }
+        ran.sort_unstable();
+        assert_eq!(ran, [1, 2]);
+        assert!(!queue.has_pending(&consumer));
+    });
+}
+
+/// `wake()` from another thread ends a `wait(None)` on an empty queue, whether
+/// it comes before the wait or during it.
+fn loom_wake<Q: ReadyQueue<u64>>() {
+    check(|| {
+        let queue = Arc::new(Q::new());
+        let waker = {
+            let queue = Arc::clone(&queue);
+            thread::spawn(move || queue.wake())
+        };
+        let mut consumer = queue.consumer();
+        queue.wait(&mut consumer, None);
+        waker.join().unwrap();
+        assert_eq!(queue.run_batch(&mut consumer, |_| {}), 0);
+    });
+}
+
+/// `close()` from another thread ends a `wait(None)`; a push after it fails
+/// and gives the item back.
+fn loom_close<Q: ReadyQueue<u64>>() {
+    check(|| {
+        let queue = Arc::new(Q::new());
+        let closer = {
+            let queue = Arc::clone(&queue);
+            thread::spawn(move || queue.close())
+        };
+        let mut consumer = queue.consumer();
+        queue.wait(&mut consumer, None);
+        assert!(queue.is_closed());
+        closer.join().unwrap();
+        assert_eq!(queue.push(7), Err(Closed(7)));
+    });
+}
+
+/// A push racing a close: refused with its own item back, or accepted and run.
+/// The consumer runs what comes until the queue is closed, then drains.
+fn loom_close_races_push<Q: ReadyQueue<u64>>() {
+    check(|| {
+        let queue = Arc::new(Q::new());
+        let pusher = {
+            let queue = Arc::clone(&queue);
+            thread::spawn(move || queue.push(5))
+        };
+        let closer = {
+            let queue = Arc::clone(&queue);
+            thread::spawn(move || queue.close())
+        };
+        let mut consumer = queue.consumer();
+        let mut ran = Vec::new();
+        // The loop: wait, run what there is, until closed. (Waiting without
+        // running would spin: `wait` returns at once while work is queued.)
+        loop {
+            queue.wait(&mut consumer, None);
+            queue.run_batch(&mut consumer, |item| ran.push(item));
+            if queue.is_closed() {
+                break;
+            }
+        }
+        closer.join().unwrap();
+        let pushed = pusher.join().unwrap();
+        while queue.run_batch(&mut consumer, |item| ran.push(item)) > 0 {}
+        match pushed {
+            Ok(()) => assert_eq!(ran, [5]),
+            Err(Closed(back)) => {
+                assert_eq!(back, 5);
+                assert!(ran.is_empty());
+            }
+        }
+    });
+}
+
+/// A producer that only ever uses `try_push`, yielding and retrying while the
+/// lock is taken, as a caller holding the GIL would: its item is never lost,
+/// and the consumer asleep in `wait(None)` is woken by it.
+fn loom_try_push<Q: ReadyQueue<u64>>() {
+    check(|| {
+        let queue = Arc::new(Q::new());
+        let producer = {
+            let queue = Arc::clone(&queue);
+            thread::spawn(move || {
+                let mut item = 9;
+                loop {
+                    match queue.try_push(item) {
+                        Ok(()) => return,
+                        Err(TryPushError::Contended(back)) => {
+                            item = back;
+                            thread::yield_now();
+                        }
+                        Err(TryPushError::Closed(_)) => unreachable!("nobody closes"),
+                    }
+                }
+            })
+        };
+        let mut consumer = queue.consumer();
+        let ran = run_until(&*queue, &mut consumer, 1);
+        producer.join().unwrap();
+        assert_eq!(ran, [9]);
+    });
+}
+
+/// One producer pushes 1, 2, 3; a consumer with batch limit 1 runs them in
+/// that order, however the pushes fall between its swaps and batches.
+fn loom_fifo<Q: ReadyQueue<u64>>() {
+    check(|| {
+        let queue = Arc::new(Q::with_batch_limit(1));
+        let producer = {
+            let queue = Arc::clone(&queue);
+            thread::spawn(move || {
+                for item in 1..=3 {
+                    queue.push(item).unwrap();
+                }
+            })
+        };
+        let mut consumer = queue.consumer();
+        let ran = run_until(&*queue, &mut consumer, 3);
+        producer.join().unwrap();
+        assert_eq!(ran, [1, 2, 3]);
+    });
+}
+
+/// Stamps, for each `module => QueueType`, a module with one `#[test]` per
+/// model above, run on `QueueType<u64>`, and lists the stamped phases in
+/// `STAMPED`.
+macro_rules! loom_models {
+    ($($module:ident => $queue:ident),+ $(,)?) => {
+        /// The phases that have models, in the order stamped.
+        const STAMPED: &[pyloop_core::Phase] = &[
+            $(<pyloop_core::phases::$queue<u64> as ReadyQueue<u64>>::PHASE),+
+        ];
+        $(
+            mod $module {
+                loom_models!(@tests $queue:
+                    loom_wake_up,
+                    loom_wake,
+                    loom_close,
+                    loom_close_races_push,
+                    loom_try_push,
+                    loom_fifo,
+                );
+            }
+        )+
+    };
+    (@tests $queue:ident: $($model:ident),+ $(,)?) => {
+        $(
+            #[test]
+            fn $model() {
+                super::$model::<pyloop_core::phases::$queue<u64>>();
+            }
+        )+
+    };
+}
+
+loom_models! {
+    p3_1_1 => BatchLimitQueue,
+    p3_1_2 => AdaptiveSleepQueue,
+    p3_1_3 => CondvarWakeQueue,
+    p3_1_4 => TwoPhaseQueue,
+    p3_1_5 => SwapBufferQueue,
+    p3_2_1 => EpollWakeQueue,
+}
+
+/// Every phase has its models: `loom_models!` stamped all of `Phase::ALL`.
+#[test]
+fn every_phase_is_modelled() {
+    assert_eq!(STAMPED, pyloop_core::Phase::ALL.as_slice());
+}
