@@ -26,6 +26,15 @@ use crate::handle::{untrack, Handle, TimerHandle};
 /// that waits in epoll with a wake-up fd will not need it.
 pub(crate) const MAX_IDLE_WAIT: f64 = 0.1;
 
+/// A callback in the loop's own lane.
+pub(crate) enum Ready {
+    /// One of our handles, run without going through Python.
+    Native(Py<Handle>),
+    /// A handle made by asyncio's own code (a reader or writer registered by
+    /// `selector_events`, a signal handler): run by calling its `_run()`.
+    Foreign(Py<PyAny>),
+}
+
 /// An entry of the loop's timer heap.
 pub(crate) struct ScheduledTimer(Py<TimerHandle>);
 
@@ -49,7 +58,10 @@ pub struct LoopCore<Q: ReadyQueue<Py<Handle>>> {
     /// Callbacks scheduled on the loop thread itself (or while the loop is not
     /// running). They never touch the queue's lock, so a callback run while
     /// a phase holds that lock can schedule more without deadlocking.
-    local: GilCell<VecDeque<Py<Handle>>>,
+    local: GilCell<VecDeque<Ready>>,
+    /// Registered file descriptors, not counting the loop's own self-pipe: while
+    /// there are any, a busy loop still looks for I/O every turn.
+    io_fds: AtomicUsize,
     timers: GilCell<Timers<ScheduledTimer>>,
     /// Timers cancelled since the last turn (counted by `TimerHandle.cancel`).
     cancelled_timers: Arc<AtomicUsize>,
@@ -69,6 +81,7 @@ impl<Q: ReadyQueue<Py<Handle>>> Default for LoopCore<Q> {
             queue,
             consumer: GilCell::new(consumer),
             local: GilCell::new(VecDeque::new()),
+            io_fds: AtomicUsize::new(0),
             timers: GilCell::new(Timers::new()),
             cancelled_timers: Arc::new(AtomicUsize::new(0)),
             running_thread: AtomicU64::new(0),
@@ -128,7 +141,8 @@ impl<Q: ReadyQueue<Py<Handle>>> LoopCore<Q> {
     fn schedule(&self, py: Python<'_>, handle: Py<Handle>) -> PyResult<()> {
         let running = self.running_thread.load(Relaxed);
         if running == 0 || running == thread_token(py) {
-            self.local.with(py, |lane| lane.push_back(handle));
+            self.local
+                .with(py, |lane| lane.push_back(Ready::Native(handle)));
             return Ok(());
         }
         match self.queue.try_push(handle) {
@@ -283,7 +297,13 @@ impl<Q: ReadyQueue<Py<Handle>>> LoopCore<Q> {
         self.consumer.with(py, |consumer| {
             while self.queue.run_batch(consumer, |h| dropped.push(h)) > 0 {}
         });
-        dropped.extend(self.local.with(py, std::mem::take));
+        let lane = self.local.with(py, std::mem::take);
+        for ready in lane {
+            match ready {
+                Ready::Native(handle) => dropped.push(handle),
+                Ready::Foreign(handle) => drop(handle),
+            }
+        }
         let timers: Vec<ScheduledTimer> = self.timers.with(py, |t| t.drain().collect());
         // As asyncio, closing drops pending callbacks without cancelling their
         // handles; each handle lets go of its callback so no cycle outlives it.
@@ -363,15 +383,24 @@ impl<Q: ReadyQueue<Py<Handle>>> LoopCore<Q> {
         let has_work = self.stopping.load(Relaxed)
             || self.local.with(py, |lane| !lane.is_empty())
             || self.consumer.with(py, |c| self.queue.has_pending(c));
+        let io = self.queue.poller().is_some();
         if !has_work {
             let wait = next_deadline.map_or(MAX_IDLE_WAIT, |when| (when - monotonic()).max(0.0));
-            if wait > 0.0 {
-                let timeout = Duration::from_secs_f64(wait.min(MAX_IDLE_WAIT));
+            let timeout = Duration::from_secs_f64(wait.min(MAX_IDLE_WAIT));
+            if io || !timeout.is_zero() {
                 self.consumer.with(py, |consumer| {
                     py.detach(|| self.queue.wait(consumer, Some(timeout)))
                 });
                 py.check_signals()?;
             }
+        } else if io && self.io_fds.load(Relaxed) > 0 {
+            // Busy, but sockets must not starve: look without blocking.
+            self.consumer.with(py, |consumer| {
+                self.queue.wait(consumer, Some(Duration::ZERO))
+            });
+        }
+        if io {
+            self.dispatch_io(event_loop)?;
         }
 
         let end = monotonic() + CLOCK_RESOLUTION;
@@ -379,17 +408,23 @@ impl<Q: ReadyQueue<Py<Handle>>> LoopCore<Q> {
             while let Some(ScheduledTimer(timer)) = timers.pop_due(end) {
                 timer.get().scheduled.store(false, Relaxed);
                 let handle = timer.into_bound(py).into_super().unbind();
-                self.local.with(py, |lane| lane.push_back(handle));
+                self.local
+                    .with(py, |lane| lane.push_back(Ready::Native(handle)));
             }
         });
 
         let debug = self.debug.load(Relaxed);
         let ready = self.local.with(py, |lane| lane.len());
         for _ in 0..ready {
-            let Some(handle) = self.local.with(py, VecDeque::pop_front) else {
-                break;
-            };
-            self.run_handle(handle.bind(py), event_loop, debug)?;
+            match self.local.with(py, VecDeque::pop_front) {
+                Some(Ready::Native(handle)) => {
+                    self.run_handle(handle.bind(py), event_loop, debug)?
+                }
+                Some(Ready::Foreign(handle)) => {
+                    self.run_foreign(handle.bind(py), event_loop, debug)?
+                }
+                None => break,
+            }
         }
 
         let mut fatal = None;
@@ -398,7 +433,8 @@ impl<Q: ReadyQueue<Py<Handle>>> LoopCore<Q> {
                 if fatal.is_some() {
                     // A callback of this batch raised KeyboardInterrupt or
                     // SystemExit: keep the rest for the next run, in order.
-                    self.local.with(py, |lane| lane.push_back(handle));
+                    self.local
+                        .with(py, |lane| lane.push_back(Ready::Native(handle)));
                 } else if let Err(err) = self.run_handle(handle.bind(py), event_loop, debug) {
                     fatal = Some(err);
                 }
@@ -407,6 +443,109 @@ impl<Q: ReadyQueue<Py<Handle>>> LoopCore<Q> {
         fatal.map_or(Ok(()), Err)
     }
     // ANCHOR_END: run_once
+
+    /// Hands the readiness found by the last wait to the Python side, which
+    /// maps descriptors to asyncio's reader and writer handles and queues them
+    /// with `_add_callback` (asyncio's `_process_events`).
+    fn dispatch_io(&self, event_loop: &Bound<'_, PyAny>) -> PyResult<()> {
+        let py = event_loop.py();
+        let mut events = Vec::new();
+        self.consumer.with(py, |consumer| {
+            self.queue.take_io_events(consumer, &mut events)
+        });
+        if events.is_empty() {
+            return Ok(());
+        }
+        let ready: Vec<(i32, u8)> = events
+            .iter()
+            .map(|e| (e.fd, u8::from(e.readable) | (u8::from(e.writable) << 1)))
+            .collect();
+        event_loop.call_method1(intern!(py, "_pyloop_io_ready"), (ready,))?;
+        Ok(())
+    }
+
+    /// Runs a handle made by asyncio's code through its own `_run()`, unless
+    /// it was cancelled; `_run()` reports exceptions itself.
+    fn run_foreign(
+        &self,
+        handle: &Bound<'_, PyAny>,
+        event_loop: &Bound<'_, PyAny>,
+        debug: bool,
+    ) -> PyResult<()> {
+        let py = handle.py();
+        if handle.getattr(intern!(py, "_cancelled"))?.is_truthy()? {
+            return Ok(());
+        }
+        let started = debug.then(monotonic);
+        handle.call_method0(intern!(py, "_run"))?;
+        if let Some(started) = started {
+            self.warn_if_slow(event_loop, handle, monotonic() - started)?;
+        }
+        Ok(())
+    }
+
+    /// Queues a handle made by asyncio's own code on the loop's lane.
+    pub fn add_callback(&self, handle: Bound<'_, PyAny>) {
+        let py = handle.py();
+        let ready = match handle.cast_into::<Handle>() {
+            Ok(native) => Ready::Native(native.unbind()),
+            Err(err) => Ready::Foreign(err.into_inner().unbind()),
+        };
+        self.local.with(py, |lane| lane.push_back(ready));
+    }
+
+    fn poller(&self) -> PyResult<&pyloop_core::Poller> {
+        self.queue.poller().ok_or_else(|| {
+            pyo3::exceptions::PyNotImplementedError::new_err(format!(
+                "phase {} cannot wait for I/O: its idle loop {}; use phase {} (the default)",
+                Q::PHASE.tag(),
+                if Q::PHASE.polls_when_idle() {
+                    "polls a queue with sleeps"
+                } else {
+                    "sleeps on a condition variable, which a socket cannot wake"
+                },
+                pyloop_core::Phase::EpollWake.tag(),
+            ))
+        })
+    }
+
+    /// Starts watching `fd` for `events` (1: read, 2: write, as `selectors`).
+    pub fn io_register(&self, fd: i32, events: u8, internal: bool) -> PyResult<()> {
+        self.poller()?
+            .register(fd, events & 1 != 0, events & 2 != 0)?;
+        if !internal {
+            self.io_fds.fetch_add(1, Relaxed);
+        }
+        Ok(())
+    }
+
+    /// Changes what `fd` is watched for.
+    pub fn io_modify(&self, fd: i32, events: u8) -> PyResult<()> {
+        Ok(self
+            .poller()?
+            .modify(fd, events & 1 != 0, events & 2 != 0)?)
+    }
+
+    /// Stops watching `fd`. A descriptor already closed is gone from the epoll
+    /// set anyway; that is not an error.
+    pub fn io_unregister(&self, fd: i32, internal: bool) -> PyResult<()> {
+        match self.poller()?.deregister(fd) {
+            Ok(()) => {}
+            Err(e)
+                if e.raw_os_error() == Some(libc::EBADF)
+                    || e.raw_os_error() == Some(libc::ENOENT) => {}
+            Err(e) => return Err(e.into()),
+        }
+        if !internal {
+            self.io_fds.fetch_sub(1, Relaxed);
+        }
+        Ok(())
+    }
+
+    /// True if this phase can wait for I/O.
+    pub fn can_do_io(&self) -> bool {
+        self.queue.poller().is_some()
+    }
 
     fn run_handle(
         &self,
@@ -431,10 +570,21 @@ impl<Q: ReadyQueue<Py<Handle>>> LoopCore<Q> {
         handle: &Bound<'_, Handle>,
         event_loop: &Bound<'_, PyAny>,
     ) -> PyResult<()> {
-        let py = handle.py();
         let started = monotonic();
         let result = Handle::run(handle, event_loop);
-        let took = monotonic() - started;
+        self.warn_if_slow(event_loop, handle.as_any(), monotonic() - started)?;
+        result
+    }
+
+    /// As asyncio in debug mode: warns if a callback took longer than the
+    /// loop's `slow_callback_duration`.
+    fn warn_if_slow(
+        &self,
+        event_loop: &Bound<'_, PyAny>,
+        handle: &Bound<'_, PyAny>,
+        took: f64,
+    ) -> PyResult<()> {
+        let py = handle.py();
         let slow: f64 = event_loop
             .getattr(intern!(py, "slow_callback_duration"))
             .and_then(|v| v.extract())
@@ -446,7 +596,7 @@ impl<Q: ReadyQueue<Py<Handle>>> LoopCore<Q> {
                 ("Executing %s took %.3f seconds", handle.repr()?, took),
             )?;
         }
-        result
+        Ok(())
     }
 }
 
@@ -555,6 +705,30 @@ macro_rules! event_loop_class {
             fn _queue_stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
                 self.core.stats(py)
             }
+
+            fn _add_callback(&self, handle: Bound<'_, PyAny>) {
+                self.core.add_callback(handle)
+            }
+
+            #[pyo3(signature = (fd, events, internal=false))]
+            fn _io_register(&self, fd: i32, events: u8, internal: bool) -> PyResult<()> {
+                self.core.io_register(fd, events, internal)
+            }
+
+            fn _io_modify(&self, fd: i32, events: u8) -> PyResult<()> {
+                self.core.io_modify(fd, events)
+            }
+
+            #[pyo3(signature = (fd, internal=false))]
+            fn _io_unregister(&self, fd: i32, internal: bool) -> PyResult<()> {
+                self.core.io_unregister(fd, internal)
+            }
+
+            /// True if this phase can wait for I/O (sockets, pipes, signals).
+            #[classattr]
+            fn can_do_io() -> bool {
+                <pyloop_core::phases::$queue<Py<$crate::handle::Handle>> as pyloop_core::ReadyQueue<Py<$crate::handle::Handle>>>::PHASE == pyloop_core::Phase::EpollWake
+            }
         }
     };
 }
@@ -583,4 +757,9 @@ event_loop_class!(
     /// The loop of phase 3.1.5 (swapped buffer).
     SwapBufferLoop,
     SwapBufferQueue
+);
+event_loop_class!(
+    /// The loop of phase 3.2.1 (epoll wake-up), the one that can do I/O.
+    EpollWakeLoop,
+    EpollWakeQueue
 );

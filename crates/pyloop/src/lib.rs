@@ -22,6 +22,8 @@ pub const BUILD_DEFAULT_PHASE: Phase = if cfg!(feature = "phase-3-1-1") {
     Phase::CondvarWake
 } else if cfg!(feature = "phase-3-1-4") {
     Phase::TwoPhase
+} else if cfg!(feature = "phase-3-1-5") {
+    Phase::SwapBuffer
 } else {
     Phase::DEFAULT
 };
@@ -60,5 +62,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<event_loop::CondvarWakeLoop>()?;
     m.add_class::<event_loop::TwoPhaseLoop>()?;
     m.add_class::<event_loop::SwapBufferLoop>()?;
+    m.add_class::<event_loop::EpollWakeLoop>()?;
     Ok(())
 }

@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import asyncio
 import os
+from asyncio import unix_events
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 from . import _native
-from ._loop import LoopMixin
+from ._loop import IoLoopMixin, LoopMixin, NoIoMixin
 from ._native import Handle, TimerHandle
 
 __all__ = [
@@ -42,10 +43,19 @@ class EventLoop(LoopMixin, asyncio.AbstractEventLoop):
     """The common base of PyLoop's loop classes (one per phase)."""
 
 
+class _IoEventLoop(IoLoopMixin, EventLoop, unix_events._UnixSelectorEventLoop):
+    """The base of the loops whose phase can wait for I/O."""
+
+
+class _NoIoEventLoop(NoIoMixin, EventLoop):
+    """The base of the loops whose phase cannot wait for I/O."""
+
+
 def _make_loop_class(native: type) -> type:
     tag = native.phase
     name = "EventLoop_" + tag.replace(".", "_")
-    cls = type(name, (native, EventLoop), {"__module__": __name__, "__qualname__": name})
+    base = _IoEventLoop if native.can_do_io else _NoIoEventLoop
+    cls = type(name, (native, base), {"__module__": __name__, "__qualname__": name})
     cls.__doc__ = f"PyLoop's event loop on ready-queue phase {tag}."
     return cls
 
@@ -58,6 +68,7 @@ _LOOP_CLASSES: dict[str, type] = {
         _native.CondvarWakeLoop,
         _native.TwoPhaseLoop,
         _native.SwapBufferLoop,
+        _native.EpollWakeLoop,
     )
 }
 

@@ -15,20 +15,21 @@ import asyncio
 import concurrent.futures
 import functools
 import logging
+import selectors
 import socket
 import sys
 import threading
 import traceback
 import warnings
 import weakref
-from asyncio import constants, coroutines, events, futures, tasks
+from asyncio import constants, coroutines, events, futures, tasks, unix_events
 from typing import Any
 
 logger = logging.getLogger("asyncio")
 
-_IO_PENDING = (
-    "{name}() is not implemented by PyLoop yet: sockets, pipes, subprocesses "
-    "and signals come with the I/O issue"
+_IO_MISSING = (
+    "{name}() needs I/O, which phase {phase} cannot wait for: its idle loop sleeps "
+    "without a file descriptor to wake it. Use phase {io_phase} (the default)."
 )
 
 
@@ -43,10 +44,10 @@ def _stop_loop_when_done(future: asyncio.Future[Any]) -> None:
 
 def _io_not_implemented(name: str):
     def method(self, *args, **kwargs):
-        raise NotImplementedError(_IO_PENDING.format(name=name))
+        raise NotImplementedError(_IO_MISSING.format(name=name, phase=self.phase, io_phase="3.2.1"))
 
     method.__name__ = name
-    method.__doc__ = f"Not implemented yet: {name} comes with the I/O issue."
+    method.__doc__ = f"Not available on this phase: {name} needs a loop that can wait for I/O."
     return method
 
 
@@ -64,6 +65,11 @@ class LoopMixin:
         self._asyncgens_shutdown_called = False
         self._origin_tracking_depth: int | None = None
         self.set_debug(coroutines._is_debug_mode())
+
+    @property
+    def _debug(self) -> bool:
+        """asyncio's code reads ``loop._debug``; ours lives in the native loop."""
+        return self.get_debug()
 
     def __repr__(self) -> str:
         return (
@@ -360,7 +366,20 @@ class LoopMixin:
         """``socket.getnameinfo`` in the default executor."""
         return await self.run_in_executor(None, socket.getnameinfo, sockaddr, flags)
 
-    # -- I/O: not yet ----------------------------------------------------
+
+def _set_result_unless_done(future, result) -> None:
+    if not future.done():
+        future.set_result(result)
+
+
+def _set_exception_unless_done(future, exc) -> None:
+    if not future.done():
+        future.set_exception(exc)
+
+
+class NoIoMixin:
+    """The I/O methods of a phase that cannot wait for I/O: each raises
+    ``NotImplementedError`` saying why and which phase can."""
 
     for _name in (
         "add_reader",
@@ -395,11 +414,76 @@ class LoopMixin:
     del _name
 
 
-def _set_result_unless_done(future, result) -> None:
-    if not future.done():
-        future.set_result(result)
 
 
-def _set_exception_unless_done(future, exc) -> None:
-    if not future.done():
-        future.set_exception(exc)
+class _NativeSelector(selectors._BaseSelectorImpl):
+    """A ``selectors`` selector whose registrations are mirrored into the
+    native loop's epoll set. asyncio's ``selector_events`` code registers
+    readers and writers through it; the native loop waits and reports ready
+    descriptors back (``_pyloop_io_ready``). ``select()`` is never called."""
+
+    def __init__(self, loop) -> None:
+        super().__init__()
+        self._loop = loop
+
+    def _is_internal(self, fd: int) -> bool:
+        ssock = getattr(self._loop, "_ssock", None)
+        return ssock is not None and ssock.fileno() == fd
+
+    def register(self, fileobj, events, data=None):
+        key = super().register(fileobj, events, data)
+        try:
+            self._loop._io_register(key.fd, events, self._is_internal(key.fd))
+        except BaseException:
+            super().unregister(fileobj)
+            raise
+        return key
+
+    def unregister(self, fileobj):
+        key = super().unregister(fileobj)
+        self._loop._io_unregister(key.fd, self._is_internal(key.fd))
+        return key
+
+    def modify(self, fileobj, events, data=None):
+        try:
+            key = self._fd_to_key[self._fileobj_lookup(fileobj)]
+        except KeyError:
+            raise KeyError(f"{fileobj!r} is not registered") from None
+        if events != key.events:
+            self._loop._io_modify(key.fd, events)
+        new_key = key._replace(events=events, data=data)
+        self._fd_to_key[key.fd] = new_key
+        return new_key
+
+    def select(self, timeout=None):
+        raise RuntimeError("PyLoop waits for I/O in its own turn; select() is not used")
+
+
+class IoLoopMixin:
+    """asyncio's selector-based I/O (sockets, servers, TLS, UDP, Unix sockets,
+    pipes, subprocesses, signals), running over the native loop's epoll wait.
+
+    It sits before ``asyncio.unix_events._UnixSelectorEventLoop`` in the MRO:
+    the native loop provides scheduling and the turn, ``LoopMixin`` the rest of
+    the loop API, and asyncio's own classes the I/O methods and transports.
+    """
+
+    def __init__(self) -> None:
+        LoopMixin.__init__(self)
+        unix_events._UnixSelectorEventLoop.__init__(self, _NativeSelector(self))
+
+    def _pyloop_io_ready(self, events) -> None:
+        """Called by the native loop with ``[(fd, mask), ...]`` after a wait."""
+        selector = self._selector
+        if selector is None:
+            return
+        fd_to_key = selector._fd_to_key
+        self._process_events([(fd_to_key[fd], mask) for fd, mask in events if fd in fd_to_key])
+
+    def close(self) -> None:
+        if self.is_running():
+            raise RuntimeError("Cannot close a running event loop")
+        if self.is_closed():
+            return
+        unix_events._UnixSelectorEventLoop.close(self)
+        LoopMixin.close(self)
