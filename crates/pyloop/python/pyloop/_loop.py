@@ -414,8 +414,6 @@ class NoIoMixin:
     del _name
 
 
-
-
 class _NativeSelector(selectors._BaseSelectorImpl):
     """A ``selectors`` selector whose registrations are mirrored into the
     native loop's epoll set. asyncio's ``selector_events`` code registers
