@@ -110,6 +110,7 @@ mod real {
             self.control(libc::EPOLL_CTL_DEL, fd, 0)
         }
 
+        // ANCHOR: wake
         /// Makes the current or next [`wait`](Self::wait) return.
         pub fn wake(&self) {
             let one: u64 = 1;
@@ -123,6 +124,7 @@ mod real {
                 );
             }
         }
+        // ANCHOR_END: wake
 
         fn drain_waker(&self) {
             let mut count: u64 = 0;
@@ -137,6 +139,7 @@ mod real {
             }
         }
 
+        // ANCHOR: wait
         /// Waits until a registered descriptor is ready, [`wake`](Self::wake)
         /// is called, or `timeout` (`None`: no limit) passes; appends the ready
         /// descriptors (not the eventfd) to `events`. An interrupted wait
@@ -183,6 +186,7 @@ mod real {
             }
             Ok(())
         }
+        // ANCHOR_END: wait
     }
 }
 
