@@ -128,10 +128,21 @@ group_tables() {
 # rustdoc lists it as ignored. The code itself is compiled and tested where it
 # lives (cargo test, loom); `mdbook test` still fails on any Rust block that
 # someone adds to the book unmarked and that does not compile.
+# mdbook exits 0 after logging some errors (an unreadable include, a broken
+# link target); treat any WARN or ERROR it logs as a failure.
+mdbook_strict() {
+    local log
+    log=$(mdbook "$@" book 2>&1) || { printf '%s\n' "$log"; return 1; }
+    printf '%s\n' "$log" | grep -v ' \[INFO\] ' || true
+    if printf '%s\n' "$log" | grep -Eq ' \[(WARN|ERROR)\] '; then
+        echo "mdbook $1 logged warnings or errors (above)" >&2
+        return 1
+    fi
+}
 group_book() {
     step "book includes resolve" python scripts/check_book.py book
-    step "mdbook build" mdbook build book
-    step "mdbook test" mdbook test book
+    step "mdbook build" mdbook_strict build
+    step "mdbook test" mdbook_strict test
 }
 
 for g in "${groups[@]}"; do
