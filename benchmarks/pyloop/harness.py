@@ -27,7 +27,6 @@ import asyncio
 import dataclasses
 import datetime
 import gc
-import importlib
 import importlib.metadata
 import json
 import math
@@ -208,6 +207,18 @@ def run_forever(loop: asyncio.AbstractEventLoop, limit: float = 120.0) -> None:
         raise BenchTimeout(f"the loop did not finish within {limit:.0f} s")
 
 
+def run_until_complete(loop: asyncio.AbstractEventLoop, coro: Any, limit: float = 120.0) -> Any:
+    """``loop.run_until_complete(coro)`` under :func:`run_forever`'s watchdog."""
+    task = loop.create_task(coro)
+    task.add_done_callback(lambda _: loop.stop())
+    try:
+        run_forever(loop, limit)
+    except BenchTimeout:
+        task.cancel()
+        raise
+    return task.result()
+
+
 def quantile(sorted_values: Sequence[float], q: float) -> float:
     """The q-quantile (0..1) of already sorted values, by nearest rank."""
     if not sorted_values:
@@ -291,7 +302,7 @@ def machine_record() -> dict[str, Any]:
         "peers": {"uvloop": _version("uvloop"), "rloop": _version("rloop")},
         "pyloop_version": _version("pyloop"),
         "pyloop_phases": list(pyloop.phases()),
-        "pyloop_native": str(native.relative_to(REPO)) if native.is_relative_to(REPO) else str(native),
+        "pyloop_native": str(native.relative_to(REPO) if native.is_relative_to(REPO) else native),
         "pyloop_native_built": datetime.datetime.fromtimestamp(
             native.stat().st_mtime, datetime.UTC
         ).isoformat(timespec="seconds"),
@@ -428,9 +439,7 @@ def _vs_asyncio(s: Scenario, vals: dict, by_id: dict[str, LoopSpec]) -> dict[str
         if not m.better or m.phases_only:
             continue
         ref = vals["asyncio"][m.key]
-        out[m.key] = {
-            lid: _paired(m, per[m.key], ref) for lid, per in vals.items() if m.key in per
-        }
+        out[m.key] = {lid: _paired(m, per[m.key], ref) for lid, per in vals.items() if m.key in per}
     return out
 
 
@@ -464,19 +473,38 @@ def parse_args(argv: Sequence[str] | None, prog: str, doc: str) -> argparse.Name
         prog=prog, description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     g = ap.add_mutually_exclusive_group()
-    g.add_argument("--full", dest="mode", action="store_const", const="full",
-                   help="the published run: the summary's sizes, 7 repetitions (default)")
-    g.add_argument("--quick", dest="mode", action="store_const", const="quick",
-                   help="smaller sizes, 3 repetitions: well under two minutes")
-    g.add_argument("--smoke", dest="mode", action="store_const", const="smoke",
-                   help="tiny sizes, 1 repetition, no warm-up: checks that everything runs")
+    g.add_argument(
+        "--full",
+        dest="mode",
+        action="store_const",
+        const="full",
+        help="the published run: the summary's sizes, 7 repetitions (default)",
+    )
+    g.add_argument(
+        "--quick",
+        dest="mode",
+        action="store_const",
+        const="quick",
+        help="smaller sizes, 3 repetitions: well under two minutes",
+    )
+    g.add_argument(
+        "--smoke",
+        dest="mode",
+        action="store_const",
+        const="smoke",
+        help="tiny sizes, 1 repetition, no warm-up: checks that everything runs",
+    )
     ap.set_defaults(mode="full")
     ap.add_argument("--reps", type=int, help="measured repetitions (default: by mode)")
     ap.add_argument("--warmup", type=int, help="warm-up passes, discarded (default: by mode)")
-    ap.add_argument("--loops", help="comma-separated loop ids: asyncio,uvloop,rloop,3.1.4 or "
-                    "pyloop for every phase (default: all)")
-    ap.add_argument("--scenarios", help="comma-separated scenario keys (default: all of the "
-                    "script's)")
+    ap.add_argument(
+        "--loops",
+        help="comma-separated loop ids: asyncio,uvloop,rloop,3.1.4 or "
+        "pyloop for every phase (default: all)",
+    )
+    ap.add_argument(
+        "--scenarios", help="comma-separated scenario keys (default: all of the script's)"
+    )
     ap.add_argument("--out", type=Path, help="write the results JSON here")
     ap.add_argument("--quiet", action="store_true", help="no progress lines")
     ap.add_argument("--list", action="store_true", help="list the scenarios and exit")
@@ -573,7 +601,8 @@ def print_report(doc: dict[str, Any]) -> None:
         best = s["best_phase"].get(metric["key"])
         if best:
             vs = ", ".join(
-                f"vs {peer} x{v['median']:.2f}" for peer, v in best["vs"].items()
+                f"vs {peer} x{v['median']:.2f}"
+                for peer, v in best["vs"].items()
                 if v["median"] is not None
             )
             print(f"  best phase {best['phase']}: {vs}")
@@ -611,8 +640,8 @@ __all__ = [
     "LoopSpec",
     "Metric",
     "Scenario",
-    "importlib",
     "quantile",
     "run_forever",
+    "run_until_complete",
     "run_script",
 ]
