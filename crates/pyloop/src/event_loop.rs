@@ -5,7 +5,7 @@
 //! [`event_loop_class!`] stamps one `#[pyclass]` per phase around it (a
 //! `#[pyclass]` cannot be generic), so the phases differ in the queue only.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,6 +20,7 @@ use pyo3::{intern, PyClassInitializer};
 use crate::clock::{monotonic, thread_token, CLOCK_RESOLUTION};
 use crate::gil_cell::GilCell;
 use crate::handle::{untrack, Handle, TimerHandle};
+use crate::transport::TcpTransport;
 
 /// The longest the loop sleeps in one go, so that a signal (Ctrl-C) arriving
 /// while it sleeps on a condition variable is handled within this time. A loop
@@ -62,6 +63,9 @@ pub struct LoopCore<Q: ReadyQueue<Py<Handle>>> {
     /// Registered file descriptors, not counting the loop's own self-pipe: while
     /// there are any, a busy loop still looks for I/O every turn.
     io_fds: AtomicUsize,
+    /// Native transports by descriptor: their readiness is handled in Rust,
+    /// without going through asyncio's selector code.
+    transports: GilCell<HashMap<i32, Py<TcpTransport>>>,
     timers: GilCell<Timers<ScheduledTimer>>,
     /// Timers cancelled since the last turn (counted by `TimerHandle.cancel`).
     cancelled_timers: Arc<AtomicUsize>,
@@ -82,6 +86,7 @@ impl<Q: ReadyQueue<Py<Handle>>> Default for LoopCore<Q> {
             consumer: GilCell::new(consumer),
             local: GilCell::new(VecDeque::new()),
             io_fds: AtomicUsize::new(0),
+            transports: GilCell::new(HashMap::new()),
             timers: GilCell::new(Timers::new()),
             cancelled_timers: Arc::new(AtomicUsize::new(0)),
             running_thread: AtomicU64::new(0),
@@ -305,6 +310,8 @@ impl<Q: ReadyQueue<Py<Handle>>> LoopCore<Q> {
             }
         }
         let timers: Vec<ScheduledTimer> = self.timers.with(py, |t| t.drain().collect());
+        let transports = self.transports.with(py, std::mem::take);
+        drop(transports);
         // As asyncio, closing drops pending callbacks without cancelling their
         // handles; each handle lets go of its callback so no cycle outlives it.
         for handle in &dropped {
@@ -456,11 +463,58 @@ impl<Q: ReadyQueue<Py<Handle>>> LoopCore<Q> {
         if events.is_empty() {
             return Ok(());
         }
-        let ready: Vec<(i32, u8)> = events
-            .iter()
-            .map(|e| (e.fd, u8::from(e.readable) | (u8::from(e.writable) << 1)))
-            .collect();
-        event_loop.call_method1(intern!(py, "_pyloop_io_ready"), (ready,))?;
+        let mut others: Vec<(i32, u8)> = Vec::new();
+        for event in events {
+            let transport = self
+                .transports
+                .with(py, |t| t.get(&event.fd).map(|tr| tr.clone_ref(py)));
+            match transport {
+                Some(transport) => {
+                    TcpTransport::on_ready(transport.bind(py), event.readable, event.writable)?
+                }
+                None => others.push((
+                    event.fd,
+                    u8::from(event.readable) | (u8::from(event.writable) << 1),
+                )),
+            }
+        }
+        if !others.is_empty() {
+            event_loop.call_method1(intern!(py, "_pyloop_io_ready"), (others,))?;
+        }
+        Ok(())
+    }
+
+    /// Watches `fd` for a native transport: `events` 0 stops watching it.
+    pub fn io_watch(
+        &self,
+        py: Python<'_>,
+        fd: i32,
+        transport: Option<Py<TcpTransport>>,
+        events: u8,
+    ) -> PyResult<()> {
+        let poller = self.poller()?;
+        let known = self.transports.with(py, |t| t.contains_key(&fd));
+        let (read, write) = (events & 1 != 0, events & 2 != 0);
+        match (known, events, transport) {
+            (false, 0, _) => {}
+            (true, 0, _) => {
+                let _ = poller.deregister(fd);
+                let gone = self.transports.with(py, |t| t.remove(&fd));
+                drop(gone);
+                self.io_fds.fetch_sub(1, Relaxed);
+            }
+            (true, _, _) => poller.modify(fd, read, write)?,
+            (false, _, Some(transport)) => {
+                poller.register(fd, read, write)?;
+                self.transports.with(py, |t| t.insert(fd, transport));
+                self.io_fds.fetch_add(1, Relaxed);
+            }
+            (false, _, None) => {
+                return Err(PyValueError::new_err(
+                    "a transport is needed to watch a descriptor",
+                ))
+            }
+        }
         Ok(())
     }
 
@@ -713,6 +767,16 @@ macro_rules! event_loop_class {
             #[pyo3(signature = (fd, events, internal=false))]
             fn _io_register(&self, fd: i32, events: u8, internal: bool) -> PyResult<()> {
                 self.core.io_register(fd, events, internal)
+            }
+
+            fn _io_watch(
+                &self,
+                py: Python<'_>,
+                fd: i32,
+                transport: Option<Py<$crate::transport::TcpTransport>>,
+                events: u8,
+            ) -> PyResult<()> {
+                self.core.io_watch(py, fd, transport, events)
             }
 
             fn _io_modify(&self, fd: i32, events: u8) -> PyResult<()> {

@@ -7,6 +7,7 @@ pub mod clock;
 pub mod event_loop;
 mod gil_cell;
 pub mod handle;
+pub mod transport;
 
 use pyloop_core::Phase;
 use pyo3::prelude::*;
@@ -57,6 +58,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("BUILD_DEFAULT_PHASE", BUILD_DEFAULT_PHASE.tag())?;
     m.add_class::<handle::Handle>()?;
     m.add_class::<handle::TimerHandle>()?;
+    m.add_class::<transport::TcpTransport>()?;
     m.add_class::<event_loop::BatchLimitLoop>()?;
     m.add_class::<event_loop::AdaptiveSleepLoop>()?;
     m.add_class::<event_loop::CondvarWakeLoop>()?;

@@ -15,6 +15,7 @@ import asyncio
 import concurrent.futures
 import functools
 import logging
+import os
 import selectors
 import socket
 import sys
@@ -22,10 +23,25 @@ import threading
 import traceback
 import warnings
 import weakref
-from asyncio import constants, coroutines, events, futures, tasks, unix_events
+from asyncio import (
+    base_events,
+    constants,
+    coroutines,
+    events,
+    futures,
+    tasks,
+    trsock,
+    unix_events,
+)
 from typing import Any
 
+from . import _native
+
 logger = logging.getLogger("asyncio")
+
+#: PYLOOP_NATIVE_TRANSPORT=0 falls back to asyncio's own socket transport
+#: (the same epoll wait, Python read and write paths), for comparison.
+_native_transport = os.environ.get("PYLOOP_NATIVE_TRANSPORT", "1") != "0"
 
 _IO_MISSING = (
     "{name}() needs I/O, which phase {phase} cannot wait for: its idle loop sleeps "
@@ -469,6 +485,35 @@ class IoLoopMixin:
     def __init__(self) -> None:
         LoopMixin.__init__(self)
         unix_events._UnixSelectorEventLoop.__init__(self, _NativeSelector(self))
+
+    def _make_socket_transport(self, sock, protocol, waiter=None, *, extra=None, server=None):
+        """A native TCP transport for a plain stream socket (TLS and the rest
+        keep asyncio's transports, which run over the same epoll wait)."""
+        if sock.family not in (socket.AF_INET, socket.AF_INET6) or not _native_transport:
+            return super()._make_socket_transport(
+                sock, protocol, waiter, extra=extra, server=server
+            )
+        info = dict(extra or {})
+        info["socket"] = trsock.TransportSocket(sock)
+        try:
+            info["sockname"] = sock.getsockname()
+        except OSError:
+            info["sockname"] = None
+        if "peername" not in info:
+            try:
+                info["peername"] = sock.getpeername()
+            except OSError:
+                info["peername"] = None
+        transport = _native.TcpTransport(self, sock, protocol, info, server)
+        if server is not None:
+            server._attach()
+        self._transports[sock.fileno()] = transport
+        base_events._set_nodelay(sock)
+        self.call_soon(protocol.connection_made, transport)
+        self.call_soon(transport._start_reading)
+        if waiter is not None:
+            self.call_soon(futures._set_result_unless_cancelled, waiter, None)
+        return transport
 
     def _pyloop_io_ready(self, events) -> None:
         """Called by the native loop with ``[(fd, mask), ...]`` after a wait."""
