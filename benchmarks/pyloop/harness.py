@@ -319,6 +319,62 @@ def machine_record() -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------------------
+# other processes on a shared machine
+
+
+def _busy_cpu_s() -> float | None:
+    """CPU seconds the whole machine has been busy (all processes), from /proc/stat."""
+    try:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    except OSError:
+        return None
+    ticks = [int(x) for x in fields]
+    idle = ticks[3] + (ticks[4] if len(ticks) > 4 else 0)  # idle + iowait
+    return (sum(ticks[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def _own_cpu_s() -> float:
+    t = os.times()
+    return t.user + t.system
+
+
+class OthersMeter:
+    """How many cores other processes kept busy while we measured (0 on an idle machine)."""
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.t0 = time.perf_counter()
+        self.busy0 = _busy_cpu_s()
+        self.own0 = _own_cpu_s()
+
+    def cores(self) -> float | None:
+        busy = _busy_cpu_s()
+        if busy is None or self.busy0 is None:
+            return None
+        wall = time.perf_counter() - self.t0
+        others = (busy - self.busy0) - (_own_cpu_s() - self.own0)
+        return max(0.0, others / wall) if wall > 0 else None
+
+
+def wait_for_quiet(limit_s: float, threshold: float, log: Callable[[str], None]) -> float | None:
+    """Waits (at most ``limit_s``) until other processes use less than ``threshold`` cores over a
+    1 s sample; returns the last sample."""
+    deadline = time.monotonic() + limit_s
+    while True:
+        meter = OthersMeter()
+        time.sleep(1.0)
+        others = meter.cores()
+        if others is None or others < threshold or time.monotonic() >= deadline:
+            if others is not None and others >= threshold:
+                log(f"machine still busy ({others:.2f} cores used by others): measuring anyway")
+            return others
+        log(f"other processes use {others:.2f} cores: waiting for a quieter machine")
+        time.sleep(2.0)
+
+
+# ---------------------------------------------------------------------------------------------
 # running
 
 
@@ -350,6 +406,7 @@ def run_all(
     reps: int,
     warmup: int,
     log: Callable[[str], None],
+    wait_idle_s: float = 0.0,
 ) -> dict[str, Any]:
     """Runs the repetitions and returns the results document (see module docstring)."""
     started = time.perf_counter()
@@ -360,11 +417,14 @@ def run_all(
     }
     samples: dict[str, dict[str, list[float]]] = {s.key: {} for s in scenarios}
     orders: list[list[str]] = []
+    noise: list[dict[str, Any]] = []
     for rep in range(-warmup, reps):
         label = "warm-up" if rep < 0 else f"repetition {rep + 1}/{reps}"
         order = rotated(loops, rep + warmup)
         if rep >= 0:
             orders.append([s.id for s in order])
+        before = wait_for_quiet(wait_idle_s, 0.25, log) if wait_idle_s > 0 else None
+        meter = OthersMeter()
         t_rep = time.perf_counter()
         for s in scenarios:
             params = s.params[mode]
@@ -380,7 +440,19 @@ def run_all(
                     values[s.key][spec.id][m.key].append(result.get(m.key))
                 if "_samples" in result:
                     samples[s.key].setdefault(spec.id, []).extend(result["_samples"])
-        log(f"{label}: {time.perf_counter() - t_rep:.1f} s")
+        others = meter.cores()
+        took = time.perf_counter() - t_rep
+        noise.append(
+            {
+                "repetition": rep + 1 if rep >= 0 else "warm-up",
+                "seconds": round(took, 2),
+                "others_cores": None if others is None else round(others, 3),
+                "others_cores_before": None if before is None else round(before, 3),
+                "load_average": [round(x, 2) for x in os.getloadavg()],
+            }
+        )
+        busy = f"; other processes used {others:.2f} cores" if others is not None else ""
+        log(f"{label}: {took:.1f} s{busy}")
 
     doc_scenarios = []
     by_id = {spec.id: spec for spec in loops}
@@ -410,6 +482,8 @@ def run_all(
     return {
         "elapsed_s": round(time.perf_counter() - started, 1),
         "orders": orders,
+        # Per pass (warm-up included): how busy the rest of the machine was.
+        "noise": noise,
         "scenarios": doc_scenarios,
     }
 
@@ -506,6 +580,12 @@ def parse_args(argv: Sequence[str] | None, prog: str, doc: str) -> argparse.Name
         "--scenarios", help="comma-separated scenario keys (default: all of the script's)"
     )
     ap.add_argument("--out", type=Path, help="write the results JSON here")
+    ap.add_argument(
+        "--wait-idle",
+        type=float,
+        help="before each repetition, wait at most this many seconds for other processes to "
+        "use less than a quarter of a core (default: 30 in full mode, else 0)",
+    )
     ap.add_argument("--quiet", action="store_true", help="no progress lines")
     ap.add_argument("--list", action="store_true", help="list the scenarios and exit")
     return ap.parse_args(argv)
@@ -546,7 +626,8 @@ def main(
         f"{mode} mode: {len(scenarios)} scenarios x {len(loops)} loops, {warmup} warm-up + "
         f"{reps} repetitions; load average {machine['load_average_start']}"
     )
-    body = run_all(scenarios, loops, mode, reps, warmup, log)
+    wait_idle = args.wait_idle if args.wait_idle is not None else (30.0 if mode == "full" else 0)
+    body = run_all(scenarios, loops, mode, reps, warmup, log, wait_idle)
     machine["load_average_end"] = list(os.getloadavg())
     doc_out = {
         "schema": SCHEMA,
@@ -559,6 +640,7 @@ def main(
             "warmup": warmup,
             "gc": "on (except where a scenario says off)",
             "order": "loops rotated by one place per repetition; each loop run on a fresh loop",
+            "wait_idle_s": wait_idle,
         },
         "notes": [GIL_NOTE],
         "loops": [

@@ -75,9 +75,9 @@ def _counters(loop: asyncio.AbstractEventLoop, spec: LoopSpec) -> RunResult:
 
 
 COUNTER_METRICS = (
-    Metric("hold_p50_us", "queue lock hold p50", "us", phases_only=True),
-    Metric("hold_p99_us", "queue lock hold p99", "us", phases_only=True),
-    Metric("hold_max_us", "queue lock hold max", "us", phases_only=True),
+    Metric("hold_p50_us", "queue lock hold p50", "us", sign="nonneg", phases_only=True),
+    Metric("hold_p99_us", "queue lock hold p99", "us", sign="nonneg", phases_only=True),
+    Metric("hold_max_us", "queue lock hold max", "us", sign="nonneg", phases_only=True),
     Metric("contended_pushes", "contended pushes", "count", sign="nonneg", phases_only=True),
     Metric("contended_pct", "contended pushes", "%", sign="nonneg", phases_only=True),
     Metric("wait_mean_us", "mean wait of a contended push", "us", sign="nonneg", phases_only=True),

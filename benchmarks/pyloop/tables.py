@@ -233,8 +233,10 @@ class Results:
         if c is None or c["median"] is None:
             return DASH
         unit = self.metric(scen, key)["unit"]
-        prefix = "≤ " if key in ("hold_p50_us", "hold_p99_us") else ""
-        text = prefix + fmt(c["median"], unit)
+        bound = key in ("hold_p50_us", "hold_p99_us")  # upper bounds from a histogram
+        if bound and c["median"] == 0:
+            return "≈ 0"
+        text = ("≤ " if bound else "") + fmt(c["median"], unit)
         if with_range and c["n"] > 1:
             text += f" ({fmt_range(c['min'], c['max'], lambda v: fmt(v, unit))})"
         return text
