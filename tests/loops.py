@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
+import socket
 import traceback
 
 # The phases the extension is meant to have, used only to name the failing entries when
 # it cannot be imported (the real list comes from pyloop.phases()).
-FALLBACK_PHASES = ("3.1.1", "3.1.2", "3.1.3", "3.1.4", "3.1.5")
+FALLBACK_PHASES = ("3.1.1", "3.1.2", "3.1.3", "3.1.4", "3.1.5", "3.2.1")
 
 
 class PyloopUnavailable(RuntimeError):
@@ -43,7 +45,7 @@ else:
     PHASES = tuple(pyloop.phases())
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, eq=False)
 class LoopSpec:
     """One loop the suite runs on."""
 
@@ -68,6 +70,31 @@ class LoopSpec:
 
     # The spec is the loop factory: asyncio.Runner(loop_factory=spec) works.
     __call__ = new_loop
+
+    @functools.cached_property
+    def has_io(self) -> bool:
+        """Whether this loop does I/O (sockets, pipes, signals, readers, writers, subprocesses).
+
+        Probed through the public API: a loop that cannot do I/O raises NotImplementedError
+        from add_reader (tests/test_not_implemented.py then checks it does so for all of
+        it). Stock asyncio does I/O. A phase that has I/O runs CPython's I/O tests."""
+        if self.kind == "asyncio":
+            return True
+        if self.error is not None:
+            return False
+        loop = self.new_loop()
+        a, b = socket.socketpair()
+        try:
+            loop.add_reader(a.fileno(), lambda: None)
+        except NotImplementedError:
+            return False
+        else:
+            loop.remove_reader(a.fileno())
+            return True
+        finally:
+            loop.close()
+            a.close()
+            b.close()
 
     @property
     def ident(self) -> str:

@@ -18,7 +18,7 @@ SLOW_RE = r"Executing .+ took \d+\.\d{3} seconds"
 
 
 @pytest.mark.parametrize("env", [None, "", "1"])
-def test_default_debug_follows_pythonasynciodebug(loop_factory, monkeypatch, env):
+def test_default_debug_follows_the_environment(loop_factory, monkeypatch, env):
     if env is None:
         monkeypatch.delenv("PYTHONASYNCIODEBUG", raising=False)
     else:

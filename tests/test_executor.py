@@ -22,7 +22,7 @@ def test_run_in_default_executor(loop):
     assert doubled == 42
 
 
-def test_run_in_executor_returns_an_asyncio_future(loop):
+def test_run_in_executor_returns_a_future_of_the_loop(loop):
     fut = loop.run_in_executor(None, int, "5")
     assert isinstance(fut, asyncio.Future)
     assert fut.get_loop() is loop

@@ -63,7 +63,7 @@ def run_program(factory, debug=None) -> tuple[list, asyncio.AbstractEventLoop]:
     return trace, loop
 
 
-def test_runner_program_matches_asyncio(loop_spec):
+def test_runner_program_matches_the_reference(loop_spec):
     expected, _ = run_program(REFERENCE)
     trace, loop = run_program(loop_spec)
     assert trace == expected

@@ -1,13 +1,16 @@
 """Every CPython test that tests/cpython skips, and why: the one list (no skip elsewhere).
 
 Keys are ``<CPython module>.<class that defines the test>.<method>``, CPython's own names.
-An entry applies to the pyloop phases only (``PYLOOP``) or to every loop, stock asyncio
-included (``ALL``). ``tests/cpython/test_skips.py`` checks that every key names a test that
-exists and is run by some module here, so the list cannot rot.
+An entry's scope is ``"pyloop-no-io"`` (the pyloop phases that cannot do I/O: add_reader
+raises NotImplementedError, see ``tests.loops.LoopSpec.has_io``), ``"pyloop"`` (every pyloop
+phase) or ``"all"`` (every loop, stock asyncio included). ``tests/cpython/test_skips.py``
+checks that every key names a test that exists and is run by some module here, so the list
+cannot rot.
 
 Today:
 - everything that needs sockets, subprocesses, pipes, signals, readers or writers is skipped
-  on pyloop: 'needs I/O (issue 4)'. These tests run, and pass, on stock asyncio.
+  on the pyloop phases without I/O: 'needs I/O (issue 4)'. These tests run on stock asyncio
+  and on every phase that does I/O.
 - tests that read stock asyncio's private attributes (``_run_once``, ``_clock_resolution``,
   ``_selector``): skipped on pyloop, which has no such attributes by design.
 - nothing fails on stock asyncio on this machine (CPython 3.11.7, Linux, 2 cores), so no
@@ -24,12 +27,12 @@ PRIVATE = "reads stock asyncio's private attributes; pyloop has no such internal
 
 @dataclasses.dataclass(frozen=True)
 class Skip:
-    scope: str  # "pyloop" or "all"
+    scope: str  # "pyloop-no-io", "pyloop" or "all"
     reason: str
 
 
 def _io(what: str, prefix: str, names: list[str]) -> dict[str, Skip]:
-    return {prefix + name: Skip("pyloop", f"{NEEDS_IO}: {what}") for name in names}
+    return {prefix + name: Skip("pyloop-no-io", f"{NEEDS_IO}: {what}") for name in names}
 
 
 _EVENTS = "test_events.EventLoopTestsMixin."
@@ -136,4 +139,6 @@ SKIPS: dict[str, Skip] = {
 
 def applies(entry: Skip, spec) -> bool:
     """Whether ``entry`` skips the test on the loop ``spec`` (a tests.loops.LoopSpec)."""
+    if entry.scope == "pyloop-no-io":
+        return spec.is_pyloop and not spec.has_io
     return entry.scope == "all" or (entry.scope == "pyloop" and spec.is_pyloop)

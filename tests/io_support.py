@@ -1,0 +1,125 @@
+"""Helpers of the I/O tests (tests/test_io_*.py, tests/test_real_servers.py, tests/cpython/test_io_*.py).
+
+Which loops can do I/O: stock asyncio, and the pyloop phases whose native class says
+``can_do_io`` (3.2.1, which waits in epoll). The other phases sleep on a condition variable or
+poll, with no file descriptor to wake them, and raise ``NotImplementedError`` naming 3.2.1 from
+every I/O method; tests/test_io_not_implemented.py checks that. A pyloop entry whose extension
+does not import counts as an I/O loop, so that its tests run and fail with the import error.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import ssl
+import subprocess
+import tempfile
+from pathlib import Path
+
+from tests.loops import ALL_LOOPS, LoopSpec, pyloop
+
+#: The phase that can do I/O, as the NotImplementedError of the others names it.
+IO_PHASE = "3.2.1"
+
+
+def can_do_io(spec: LoopSpec) -> bool:
+    """Whether the loop of ``spec`` implements asyncio's I/O methods."""
+    if not spec.is_pyloop or spec.error is not None or pyloop is None:
+        return True
+    return bool(pyloop.loop_class(spec.phase).can_do_io)
+
+
+IO_LOOPS: tuple[LoopSpec, ...] = tuple(s for s in ALL_LOOPS if can_do_io(s))
+NO_IO_LOOPS: tuple[LoopSpec, ...] = tuple(s for s in ALL_LOOPS if not can_do_io(s))
+
+
+def open_fds() -> set[int]:
+    """The file descriptors this process has open now (from /proc/self/fd)."""
+    fds = set()
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        with contextlib.suppress(OSError):
+            os.fstat(fd)  # the descriptor listdir itself used is gone by now
+            fds.add(fd)
+    return fds
+
+
+def describe_fds(fds: set[int]) -> list[str]:
+    out = []
+    for fd in sorted(fds):
+        try:
+            out.append(f"{fd} -> {os.readlink(f'/proc/self/fd/{fd}')}")
+        except OSError:
+            out.append(f"{fd} -> ?")
+    return out
+
+
+# --- TLS ---------------------------------------------------------------------------------
+
+
+class Certificates:
+    """A self-signed certificate for 127.0.0.1/localhost, made once per process.
+
+    Made with the openssl command-line tool when it is installed (it is on Debian's base
+    system); otherwise CPython's own test certificate (Lib/test/keycert.pem, shipped with
+    the interpreter's test package) is used, which also names localhost."""
+
+    def __init__(self) -> None:
+        self._dir: tempfile.TemporaryDirectory | None = None
+        self.certfile = ""
+        self.keyfile = ""
+        self.source = ""
+
+    def _make(self) -> None:
+        self._dir = tempfile.TemporaryDirectory(prefix="pyloop-tls-")
+        where = Path(self._dir.name)
+        openssl = shutil.which("openssl")
+        if openssl:
+            cert, key = where / "cert.pem", where / "key.pem"
+            subprocess.run(
+                [
+                    openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                    "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+                    "-keyout", str(key), "-out", str(cert),
+                ],
+                check=True,
+                capture_output=True,
+                timeout=60,
+            )  # fmt: skip
+            self.certfile, self.keyfile, self.source = str(cert), str(key), "openssl req -x509"
+        else:
+            from test.test_asyncio import utils as test_utils
+
+            self.certfile = self.keyfile = test_utils.ONLYCERT
+            self.keyfile = test_utils.ONLYKEY
+            self.source = "CPython's Lib/test certificate"
+
+    def ensure(self) -> Certificates:
+        if not self.certfile:
+            self._make()
+        return self
+
+    def server_context(self) -> ssl.SSLContext:
+        self.ensure()
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(self.certfile, self.keyfile)
+        return ctx
+
+    def client_context(self) -> ssl.SSLContext:
+        self.ensure()
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.load_verify_locations(self.certfile)
+        return ctx
+
+
+CERTS = Certificates()
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago (for servers that want a number)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
