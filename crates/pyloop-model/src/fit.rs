@@ -2,10 +2,14 @@
 //! points, written out here rather than taken from a crate: a bounded grid
 //! search for a start, then Levenberg–Marquardt on the full model.
 //!
-//! **What is minimised.** The plain sum of squared throughput residuals,
-//! `Σ (x_i − X(N_i))²`. The throughput is first divided by the largest measured
-//! value so that every parameter is of order one while solving; the reported
-//! parameters are in the data's unit.
+//! **What is minimised.** The sum of squared *relative* residuals,
+//! `Σ ((x_i − X(N_i)) / x_i)²`: every measured point counts alike whether its
+//! throughput is high or low, which suits measurements whose noise is a share
+//! of the value (a descheduled thread costs a fraction of the run, not a fixed
+//! number of callbacks), and keeps one fast point from pulling the whole fit.
+//! The throughput is first divided by the largest measured value so that every
+//! parameter is of order one while solving; the reported parameters are in the
+//! data's unit.
 //!
 //! **Bounds.** `0 ≤ σ ≤ 1` (a serial fraction), `κ ≥ 0` (coherency never helps),
 //! `λ > 0`. A parameter that ends on a bound (often `κ = 0` when the data do not
@@ -14,7 +18,7 @@
 //!
 //! **How.**
 //! 1. For fixed `σ` and `κ` the model is linear in `λ`, so the best `λ` has a
-//!    closed form (`λ = Σ x f / Σ f²` with `f = N / (1 + σ(N−1) + κN(N−1))`).
+//!    closed form (`λ = Σ (f/x) / Σ (f/x)²` with `f = N / (1 + σ(N−1) + κN(N−1))`).
 //!    A grid over `σ` (steps of 0.01, or 0.001 for Amdahl) and `κ` (0, then
 //!    ten steps a decade from 10⁻⁷ to 1) with that `λ` finds the basin of the
 //!    global minimum.
@@ -48,9 +52,10 @@ impl Point {
 pub struct Fit<M> {
     /// The fitted parameters.
     pub model: M,
-    /// Residual sum of squares, in the data's unit squared.
+    /// The minimised sum of squared relative residuals `Σ ((x − X(N)) / x)²`.
     pub rss: f64,
-    /// Coefficient of determination `1 − RSS / TSS` (NaN when every `x` is equal).
+    /// Coefficient of determination of the throughputs, `1 − Σ(x − X(N))² / Σ(x − x̄)²`
+    /// (NaN when every `x` is equal).
     pub r_squared: f64,
     /// Root mean square of the relative residuals `(x − X(N)) / x`, as a fraction.
     pub rms_rel_error: f64,
@@ -199,22 +204,18 @@ fn max_x(points: &[Point]) -> f64 {
     points.iter().map(|p| p.x).fold(0.0, f64::max)
 }
 
-/// The least-squares `λ` for fixed `σ`, `κ`, and the residual sum of squares it gives.
+/// The least-squares `λ` for fixed `σ`, `κ`, and the sum of squared relative
+/// residuals it gives: with `g = f / x`, minimising `Σ (1 − λ g)²` gives
+/// `λ = Σ g / Σ g²`.
 fn best_lambda(data: &[Point], sigma: f64, kappa: f64) -> (f64, f64) {
-    let (mut xf, mut ff) = (0.0, 0.0);
+    let g = |p: &Point| p.n / (1.0 + sigma * (p.n - 1.0) + kappa * p.n * (p.n - 1.0)) / p.x;
+    let (mut sg, mut gg) = (0.0, 0.0);
     for p in data {
-        let f = p.n / (1.0 + sigma * (p.n - 1.0) + kappa * p.n * (p.n - 1.0));
-        xf += p.x * f;
-        ff += f * f;
+        sg += g(p);
+        gg += g(p) * g(p);
     }
-    let lambda = if ff > 0.0 { xf / ff } else { 0.0 };
-    let rss = data
-        .iter()
-        .map(|p| {
-            let f = p.n / (1.0 + sigma * (p.n - 1.0) + kappa * p.n * (p.n - 1.0));
-            (p.x - lambda * f).powi(2)
-        })
-        .sum();
+    let lambda = if gg > 0.0 { sg / gg } else { 0.0 };
+    let rss = data.iter().map(|p| (1.0 - lambda * g(p)).powi(2)).sum();
     (lambda, rss)
 }
 
@@ -223,10 +224,12 @@ fn rss_of<const P: usize>(
     p: &[f64; P],
     model: &impl Fn(&[f64; P], f64) -> (f64, [f64; P]),
 ) -> f64 {
-    data.iter().map(|d| (d.x - model(p, d.n).0).powi(2)).sum()
+    data.iter()
+        .map(|d| ((d.x - model(p, d.n).0) / d.x).powi(2))
+        .sum()
 }
 
-/// Minimises `Σ (x − model(p, n).0)²` over `p` within `[lower, upper]`, from
+/// Minimises `Σ ((x − model(p, n).0) / x)²` over `p` within `[lower, upper]`, from
 /// `start`. `model` returns the prediction and its gradient in `p`. Returns the
 /// parameters and the number of iterations.
 fn levenberg_marquardt<const P: usize>(
@@ -248,16 +251,18 @@ fn levenberg_marquardt<const P: usize>(
     let mut iterations = 0;
     while iterations < 500 && rss > 0.0 {
         iterations += 1;
-        // Normal equations: JᵀJ δ = Jᵀ r, with r = x − model.
+        // Normal equations: JᵀJ δ = Jᵀ r, with r = (x − model) / x and
+        // J = ∂model/∂p / x.
         let mut jtj = [[0.0; P]; P];
         let mut jtr = [0.0; P];
         for d in data {
             let (m, grad) = model(&p, d.n);
-            let r = d.x - m;
+            let r = (d.x - m) / d.x;
+            let j = grad.map(|g| g / d.x);
             for a in 0..P {
-                jtr[a] += grad[a] * r;
+                jtr[a] += j[a] * r;
                 for b in 0..P {
-                    jtj[a][b] += grad[a] * grad[b];
+                    jtj[a][b] += j[a] * j[b];
                 }
             }
         }
@@ -349,21 +354,24 @@ fn quality<M: Copy>(
     iterations: usize,
 ) -> Fit<M> {
     let mean = points.iter().map(|p| p.x).sum::<f64>() / points.len() as f64;
-    let rss: f64 = points
+    let abs_rss: f64 = points
         .iter()
         .map(|p| (p.x - predict(&model, p.n)).powi(2))
         .sum();
     let tss: f64 = points.iter().map(|p| (p.x - mean).powi(2)).sum();
-    let rel: f64 = points
+    let rss: f64 = points
         .iter()
         .map(|p| ((p.x - predict(&model, p.n)) / p.x).powi(2))
-        .sum::<f64>()
-        / points.len() as f64;
+        .sum::<f64>();
     Fit {
         model,
         rss,
-        r_squared: if tss > 0.0 { 1.0 - rss / tss } else { f64::NAN },
-        rms_rel_error: rel.sqrt(),
+        r_squared: if tss > 0.0 {
+            1.0 - abs_rss / tss
+        } else {
+            f64::NAN
+        },
+        rms_rel_error: (rss / points.len() as f64).sqrt(),
         points: points.len(),
         iterations,
     }

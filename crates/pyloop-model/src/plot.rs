@@ -168,7 +168,8 @@ fn legend(
     Ok(())
 }
 
-/// Throughput against producer count, one panel per series: the measured
+/// Throughput against producer count, one panel per series (on one y scale
+/// unless their throughputs differ more than fourfold): the measured
 /// medians (dots, with the min–max range over repetitions), the fitted Amdahl
 /// and USL curves, and Amdahl with the summary's `S` (lock hold / total, from
 /// the counters) where the series has counters.
@@ -205,15 +206,26 @@ pub fn scaling_figure(title: &str, fits: &[SeriesFit]) -> Figure {
             ));
         }
         legend(&top.margin(38, 0, 0, 0), &items)?;
-        // One y scale for every panel, so that phases compare at a glance.
-        let top_y = fits
+        // One y scale for every panel, so that phases compare at a glance,
+        // unless the series differ so much (asyncio against the others) that
+        // the slowest would be a flat line: then each panel has its own.
+        let tops: Vec<f64> = fits
             .iter()
-            .flat_map(|f| f.series.points.iter().map(|p| p.throughput.max))
-            .fold(0.0, f64::max)
-            * 1.3;
+            .map(|f| {
+                f.series
+                    .points
+                    .iter()
+                    .map(|p| p.throughput.max)
+                    .fold(0.0, f64::max)
+            })
+            .collect();
+        let highest = tops.iter().copied().fold(0.0, f64::max);
+        let lowest = tops.iter().copied().fold(f64::INFINITY, f64::min);
+        let shared = highest <= 4.0 * lowest;
         let panels = body.split_evenly((rows, cols));
-        for (f, area) in fits.iter().zip(panels.iter()) {
-            scaling_panel(area, f, top_y)?;
+        for ((f, area), top) in fits.iter().zip(panels.iter()).zip(&tops) {
+            let y = if shared { highest } else { *top };
+            scaling_panel(area, f, y * 1.3)?;
         }
         root.present()?;
         Ok(())
