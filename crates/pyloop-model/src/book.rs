@@ -134,7 +134,9 @@ the GIL lets one producer run at a time)\n\n",
         );
         md.push_str(&fit_table(pf).to_markdown());
         md.push_str(&format!(
-            "\nFrom `{}` ({} mode), scenario `scaling`.\n",
+            "\nFrom `{}` ({} mode), scenario `scaling`.\n\n\
+![Callbacks/s against Python producer threads, per loop, with both fits]\
+(generated/amdahl_python.svg)\n",
             rel(&ps.path),
             ps.mode
         ));

@@ -577,7 +577,7 @@ pub fn bar_figure(
             .iter()
             .flat_map(|(_, v)| v.iter().flatten().map(|b| b.max.max(b.value)))
             .fold(0.0, f64::max)
-            * 1.08;
+            * 1.15;
         let xmax = if xmax_raw > 0.0 { xmax_raw } else { 1.0 };
         let n = categories.len().max(1);
         let mut chart = ChartBuilder::on(&root)
@@ -589,6 +589,7 @@ pub fn bar_figure(
         chart
             .configure_mesh()
             .x_desc(unit.clone())
+            .x_label_formatter(&|x| crate::table::fmt_sig(*x, 3))
             .y_labels(0)
             .label_style((FONT, 12))
             .axis_desc_style((FONT, 12))
@@ -631,6 +632,18 @@ pub fn bar_figure(
                 ))
             });
             chart.draw_series(whiskers)?;
+            // The value beside each bar: bars of very different lengths share
+            // one linear axis, and a short one must still be readable.
+            let values = bars.iter().enumerate().filter_map(|(i, b)| {
+                let b = (*b)?;
+                let mid = (n - i) as f64 - 0.1 - band * j as f64 - band * 0.45;
+                Some(Text::new(
+                    crate::table::fmt_sig(b.value, 3),
+                    (b.max.max(b.value), mid),
+                    TextStyle::from((FONT, 11).into_font()).pos(Pos::new(HPos::Left, VPos::Center)),
+                ))
+            });
+            chart.draw_series(values)?;
         }
         chart
             .configure_series_labels()
