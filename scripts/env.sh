@@ -3,6 +3,10 @@
 # Expects the current directory to be the repository root.
 
 MDBOOK_VERSION=0.4.52
+# The notebooks' kernel (scripts/setup.sh); a cold `cargo install` of it took
+# EVCXR_BUILD_MINUTES on this project's 2-core machines.
+EVCXR_VERSION=0.22.0
+EVCXR_BUILD_MINUTES=20
 
 # cargo install puts binaries here; a login shell usually has it on PATH, CI's
 # environment may not.

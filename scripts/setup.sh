@@ -7,6 +7,8 @@
 #   .venv/          python3 -m venv, then the pins of requirements-dev.txt
 #                   (and tests/requirements.txt when that file exists)
 #   mdbook          cargo install --locked, into $CARGO_HOME/bin
+#   evcxr_jupyter   the notebooks' Rust kernel: cargo install --locked, then
+#                   registered with the .venv's Jupyter (see the end)
 #
 # Other scripts source scripts/env.sh to put both on PATH.
 set -euo pipefail
@@ -35,6 +37,8 @@ fi
 
 requirements=(requirements-dev.txt)
 [[ -f tests/requirements.txt ]] && requirements+=(tests/requirements.txt)
+# nbconvert and the jupyter command, for the notebooks (scripts/run_notebooks.sh)
+[[ -f requirements-notebooks.txt ]] && requirements+=(requirements-notebooks.txt)
 
 # pip is skipped when the requirement files are byte-for-byte what was last
 # installed into this .venv (a hash kept inside .venv), so a second run costs
@@ -60,6 +64,28 @@ if [[ "$(mdbook --version 2>/dev/null || true)" == "mdbook v${MDBOOK_VERSION}" ]
 else
     say "building mdbook ${MDBOOK_VERSION} (a cold build takes a few minutes on 2 cores)"
     cargo install --locked mdbook --version "${MDBOOK_VERSION}"
+fi
+
+# --- notebooks: the evcxr Rust kernel -----------------------------------------
+# notebooks/*.ipynb run on evcxr_jupyter (scripts/run_notebooks.sh). A cold
+# build compiles rust-analyzer's crates: about EVCXR_BUILD_MINUTES minutes on
+# 2 cores (measured, see scripts/env.sh); skipped when that version is there.
+# The kernelspec goes into the .venv's Jupyter data dir (JUPYTER_PATH), not the
+# user's, so a fresh .venv registers it again and nothing leaks outside the
+# clone; it is rewritten if it points at another evcxr_jupyter binary.
+if cargo install --list 2>/dev/null | grep -qx "evcxr_jupyter v${EVCXR_VERSION}:" &&
+    command -v evcxr_jupyter >/dev/null; then
+    say "evcxr_jupyter ${EVCXR_VERSION} already installed"
+else
+    say "building evcxr_jupyter ${EVCXR_VERSION} (a cold build takes ~${EVCXR_BUILD_MINUTES} minutes on 2 cores)"
+    cargo install --locked evcxr_jupyter --version "${EVCXR_VERSION}"
+fi
+kernel_json=.venv/share/jupyter/kernels/rust/kernel.json
+if [[ -f "$kernel_json" ]] && grep -qF "\"$(command -v evcxr_jupyter)\"" "$kernel_json"; then
+    say "rust kernel already registered ($kernel_json)"
+else
+    say "registering the rust kernel with the .venv's Jupyter"
+    JUPYTER_PATH="$PWD/.venv/share/jupyter" evcxr_jupyter --install >/dev/null
 fi
 
 say "done"

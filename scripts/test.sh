@@ -6,12 +6,13 @@
 #
 # Groups: rust (fmt, clippy, cargo test), loom, python, lint (ruff), tables
 # (the book's generated tables match the committed benchmark results), book
-# (mdbook build and test). Setup always runs first.
+# (mdbook build and test), notebooks (committed without outputs; every one
+# executes). Setup always runs first.
 set -Eeuo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-all_groups=(rust loom python lint tables book)
+all_groups=(rust loom python lint tables book notebooks)
 if (($#)); then groups=("$@"); else groups=("${all_groups[@]}"); fi
 for g in "${groups[@]}"; do
     [[ " ${all_groups[*]} " == *" $g "* ]] || { echo "test.sh: unknown group '$g' (known: ${all_groups[*]})" >&2; exit 2; }
@@ -101,6 +102,9 @@ group_lint() {
 CORE_JSON=benchmarks/results/core.json
 check_tables() {
     python benchmarks/tables.py "$CORE_JSON" --out book/src/generated
+    # The Amdahl chapter's fit table and plots, from the committed sweep
+    # (crates/pyloop-model/results/sweep.json) and python.json if present.
+    cargo run --quiet -p pyloop-model --bin amdahl_book -- --out book/src/generated
     git diff --exit-code --stat -- book/src/generated
     local untracked
     untracked=$(git ls-files --others --exclude-standard -- book/src/generated)
@@ -143,6 +147,15 @@ group_book() {
     step "book includes resolve" python scripts/check_book.py book
     step "mdbook build" mdbook_strict build
     step "mdbook test" mdbook_strict test
+}
+
+# --- notebooks ----------------------------------------------------------------
+# notebooks/*.ipynb are thin (their logic is crates/pyloop-model) and committed
+# without outputs; scripts/run_notebooks.sh executes each on the evcxr kernel,
+# rerunning its measurements in quick mode, and fails on any cell error.
+group_notebooks() {
+    step "notebooks committed without outputs" python scripts/check_notebooks.py
+    step "execute every notebook (quick mode)" bash scripts/run_notebooks.sh
 }
 
 for g in "${groups[@]}"; do
