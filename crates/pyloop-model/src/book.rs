@@ -32,8 +32,12 @@ fn provenance(sweep: &Sweep, rel_path: &str) -> String {
         .unwrap_or_else(|| "?".into());
     let commit = s("git_commit");
     let short = commit.get(..10).unwrap_or(&commit);
+    let load = sweep
+        .background_load_pct
+        .map(|l| format!(" Other processes used {l:.0} % of the CPUs meanwhile."))
+        .unwrap_or_default();
     format!(
-        "From `{rel_path}` ({} mode): {} logical CPUs ({}), {}, commit {short}, {}.",
+        "From `{rel_path}` ({} mode): {} logical CPUs ({}), {}, commit {short}, {}.{load}",
         sweep.mode,
         cpus,
         s("cpu_model"),

@@ -335,6 +335,9 @@ pub struct Sweep {
     pub machine: Value,
     /// The configuration, as written (`params` of the scenario for Python).
     pub config: Value,
+    /// CPU used by other processes during the whole run, percent of all CPUs,
+    /// if the file records it.
+    pub background_load_pct: Option<f64>,
     /// One series per contender, in the file's order.
     pub series: Vec<ScalingSeries>,
 }
@@ -410,6 +413,9 @@ impl Sweep {
                 .to_owned(),
             machine,
             config: doc.get("config").cloned().unwrap_or(Value::Null),
+            background_load_pct: doc
+                .pointer("/background_load_pct/whole_run")
+                .and_then(Value::as_f64),
             series,
         })
     }
@@ -455,6 +461,7 @@ impl Sweep {
             mode: results.mode.clone(),
             machine: results.machine.clone(),
             config: scenario.params.clone(),
+            background_load_pct: None,
             series,
         })
     }

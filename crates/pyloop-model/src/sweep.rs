@@ -222,12 +222,15 @@ pub fn run_sweep(cfg: &SweepConfig, mut progress: impl FnMut(&str)) -> Value {
         );
     }
     let started = Instant::now();
+    let whole_run = crate::machine::Background::start();
+    let mut background = Vec::new();
     let np = cfg.phases.len();
     // runs[phase][count] = kept runs
     let mut runs: Vec<Vec<Vec<Run>>> = vec![vec![Vec::new(); cfg.producers.len()]; np];
     let mut turn = 0;
     for rep in 0..=cfg.reps {
         let t = Instant::now();
+        let load = crate::machine::Background::start();
         for (ci, &n) in cfg.producers.iter().enumerate() {
             for k in 0..np {
                 let pi = (k + turn) % np;
@@ -238,14 +241,21 @@ pub fn run_sweep(cfg: &SweepConfig, mut progress: impl FnMut(&str)) -> Value {
             }
             turn += 1;
         }
+        let load = load.percent();
+        if rep > 0 {
+            background.push(load);
+        }
+        let warm = if rep == 0 {
+            " (warm-up, discarded)"
+        } else {
+            ""
+        };
+        let other = load
+            .map(|l| format!("; other processes used {l:.0} % of the CPUs"))
+            .unwrap_or_default();
         progress(&format!(
-            "rep {rep}/{}{}: {:.2}s",
+            "rep {rep}/{}{warm}: {:.2}s{other}",
             cfg.reps,
-            if rep == 0 {
-                " (warm-up, discarded)"
-            } else {
-                ""
-            },
             t.elapsed().as_secs_f64()
         ));
     }
@@ -282,6 +292,11 @@ pub fn run_sweep(cfg: &SweepConfig, mut progress: impl FnMut(&str)) -> Value {
         "machine": crate::machine::record(&cfg.mode),
         "config": cfg.to_json(),
         "elapsed_s": started.elapsed().as_secs_f64(),
+        "background_load_pct": {
+            "what": "CPU used by other processes during the run, percent of all CPUs",
+            "whole_run": whole_run.percent(),
+            "per_repetition": background,
+        },
         "figures": {
             "callbacks_per_s": "callbacks over barrier release -> last callback run",
             "hold_share": "consumer's total lock hold / run length (the summary's 'lock hold / total')",
