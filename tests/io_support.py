@@ -1,9 +1,11 @@
-"""Helpers of the I/O tests (tests/test_io_*.py, tests/test_real_servers.py, tests/cpython/test_io_*.py).
+"""Helpers of the I/O tests: tests/test_io_*.py, tests/test_real_servers.py and
+tests/cpython/test_io_modules.py.
 
-Which loops can do I/O: stock asyncio, and the pyloop phases whose native class says
-``can_do_io`` (3.2.1, which waits in epoll). The other phases sleep on a condition variable or
-poll, with no file descriptor to wake them, and raise ``NotImplementedError`` naming 3.2.1 from
-every I/O method; tests/test_io_not_implemented.py checks that. A pyloop entry whose extension
+Which loops can do I/O: stock asyncio, and the pyloop phases whose ``add_reader`` works
+(``tests.loops.LoopSpec.has_io``; today 3.2.1, which waits in epoll). The other phases
+sleep on a condition variable or poll, with no file descriptor to wake them, and raise
+``NotImplementedError`` naming 3.2.1 from every I/O method (tests/test_io_basics.py checks
+the message; tests/test_not_implemented.py every method). A pyloop entry whose extension
 does not import counts as an I/O loop, so that its tests run and fail with the import error.
 """
 
@@ -18,7 +20,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from tests.loops import ALL_LOOPS, LoopSpec, pyloop
+from tests.loops import ALL_LOOPS, LoopSpec
 
 #: The phase that can do I/O, as the NotImplementedError of the others names it.
 IO_PHASE = "3.2.1"
@@ -26,9 +28,9 @@ IO_PHASE = "3.2.1"
 
 def can_do_io(spec: LoopSpec) -> bool:
     """Whether the loop of ``spec`` implements asyncio's I/O methods."""
-    if not spec.is_pyloop or spec.error is not None or pyloop is None:
+    if spec.error is not None:
         return True
-    return bool(pyloop.loop_class(spec.phase).can_do_io)
+    return spec.has_io
 
 
 IO_LOOPS: tuple[LoopSpec, ...] = tuple(s for s in ALL_LOOPS if can_do_io(s))
@@ -93,8 +95,7 @@ class Certificates:
         else:
             from test.test_asyncio import utils as test_utils
 
-            self.certfile = self.keyfile = test_utils.ONLYCERT
-            self.keyfile = test_utils.ONLYKEY
+            self.certfile, self.keyfile = test_utils.ONLYCERT, test_utils.ONLYKEY
             self.source = "CPython's Lib/test certificate"
 
     def ensure(self) -> Certificates:
