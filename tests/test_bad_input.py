@@ -21,6 +21,9 @@ Checked against Lib/asyncio/base_events.py and events.py (3.11.7):
 - run_in_executor(None, non-callable): TypeError at once in debug mode; otherwise the
   future fails with the TypeError.
 - keyword arguments for the callback are not accepted: TypeError.
+
+PyLoop validates the callback and rejects NaN times eagerly (tests/deviations.py): those
+tests assert asyncio's behaviour on asyncio and PyLoop's on PyLoop.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ import warnings
 
 import pytest
 
+from tests.deviations import validates_eagerly
 from tests.support import is_handle, run_bounded, run_once
 
 NOT_CALLABLE = 42
@@ -57,7 +61,15 @@ def test_non_callable_debug_raises(loop, method):
 
 @pytest.mark.parametrize("method", METHODS)
 def test_non_callable_without_debug_fails_when_run(loop, exc_handler, method):
+    """asyncio: the TypeError reaches the handler when the handle runs. PyLoop
+    (deviations.py, 'non-callable callback'): the debug-mode TypeError at once."""
     loop.set_debug(False)
+    if validates_eagerly(loop):
+        with pytest.raises(TypeError, match=r"a callable object was expected by call_\w+\(\)"):
+            _schedule(loop, method, NOT_CALLABLE)
+        run_once(loop)
+        assert exc_handler.take() == []
+        return
     handle = _schedule(loop, method, NOT_CALLABLE)
     assert is_handle(handle)
     run_once(loop)
@@ -89,6 +101,13 @@ def test_coroutine_object_without_debug_fails_when_run(loop, exc_handler):
 
     loop.set_debug(False)
     coro = coro_fn()
+    if validates_eagerly(loop):  # deviations.py, 'non-callable callback'
+        try:
+            with pytest.raises(TypeError, match=r"a callable object was expected by call_soon"):
+                loop.call_soon(coro)
+        finally:
+            coro.close()
+        return
     try:
         handle = loop.call_soon(coro)
         run_once(loop)
@@ -148,7 +167,14 @@ def test_call_at_non_number_never_runs_the_callback(loop):
 
 
 def test_call_later_nan_runs_next_turn(loop):
+    """asyncio 3.11 accepts NaN; PyLoop raises ValueError (deviations.py, 'NaN time')."""
     out = []
+    if validates_eagerly(loop):
+        with pytest.raises(ValueError, match="NaN"):
+            loop.call_later(math.nan, out.append, "nan")
+        run_once(loop)
+        assert out == []
+        return
     handle = loop.call_later(math.nan, out.append, "nan")
     assert math.isnan(handle.when())
     run_once(loop)
@@ -156,7 +182,14 @@ def test_call_later_nan_runs_next_turn(loop):
 
 
 def test_call_at_nan_runs_next_turn(loop):
+    """asyncio 3.11 accepts NaN; PyLoop raises ValueError (deviations.py, 'NaN time')."""
     out = []
+    if validates_eagerly(loop):
+        with pytest.raises(ValueError, match="NaN"):
+            loop.call_at(math.nan, out.append, "nan")
+        run_once(loop)
+        assert out == []
+        return
     handle = loop.call_at(math.nan, out.append, "nan")
     assert math.isnan(handle.when())
     run_once(loop)
