@@ -277,6 +277,27 @@ def _cpu_model() -> str:
     return platform.processor() or "?"
 
 
+def handle_gc_tracked(spec: LoopSpec) -> bool:
+    """Whether the loop's ``call_soon`` handles are tracked by the cyclic GC."""
+    loop = spec.new()
+    try:
+        handle = loop.call_soon(lambda: None)
+        tracked = gc.is_tracked(handle)
+        handle.cancel()
+    finally:
+        loop.close()
+    return tracked
+
+
+def _clock_overhead_ns() -> float:
+    pc = time.perf_counter_ns
+    gaps = []
+    for _ in range(10_001):
+        t0 = pc()
+        gaps.append(pc() - t0)
+    return float(statistics.median(gaps))
+
+
 def machine_record() -> dict[str, Any]:
     """Where and from what the results come: machine, interpreter, toolchain, peers, commit."""
     import pyloop
@@ -312,6 +333,8 @@ def machine_record() -> dict[str, Any]:
         # The measured code (the extension's crates, Cargo.lock, these scripts), untracked
         # files included.
         "git_dirty_measured": bool(measured) if measured is not None else None,
+        # What reading the clock adds to every individually timed call (median of 10,001).
+        "clock_overhead_ns": _clock_overhead_ns(),
         "gc_threshold": list(gc.get_threshold()),
         "switch_interval_s": sys.getswitchinterval(),
         "load_average_start": list(os.getloadavg()),
@@ -644,10 +667,20 @@ def main(
         },
         "notes": [GIL_NOTE],
         "loops": [
-            {"id": s.id, "label": s.label, "kind": s.kind, "version": s.version} for s in loops
+            {
+                "id": s.id,
+                "label": s.label,
+                "kind": s.kind,
+                "version": s.version,
+                "handle_gc_tracked": handle_gc_tracked(s),
+            }
+            for s in loops
         ],
         **body,
     }
+    amdahl = amdahl_block(doc_out)
+    if amdahl:
+        doc_out["amdahl"] = amdahl
     out = args.out or default_out(mode)
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -656,6 +689,32 @@ def main(
     print_report(doc_out)
     log(f"total {body['elapsed_s']} s")
     return doc_out
+
+
+def amdahl_block(doc: dict[str, Any]) -> dict[str, Any] | None:
+    """The thread-count sweep as plain lists, for the Amdahl notebook: per loop, callbacks/s
+    at each producer count (median, min, max, and every repetition's value)."""
+    scen = next((s for s in doc["scenarios"] if s["key"] == "scaling"), None)
+    if scen is None:
+        return None
+    threads = [
+        int(m["key"].rsplit("_", 1)[1]) for m in scen["metrics"] if m["key"].startswith("cb_")
+    ]
+    loops = {}
+    for lid, res in scen["results"].items():
+        cells = [res[f"cb_per_s_{n}"] for n in threads]
+        loops[lid] = {
+            "callbacks_per_s": [c["median"] for c in cells],
+            "min": [c["min"] for c in cells],
+            "max": [c["max"] for c in cells],
+            "per_repetition": [c["values"] for c in cells],
+        }
+    return {
+        "threads": threads,
+        "total_callbacks": scen["params"]["total"],
+        "note": "strong scaling: the same total split over the producers; " + GIL_NOTE,
+        "loops": loops,
+    }
 
 
 def print_report(doc: dict[str, Any]) -> None:

@@ -128,6 +128,7 @@ class CrossThread:
         self.last_push: list[int] = [0] * producers
         self.durations: list[list[int]] = [[] for _ in range(producers)]
         self.errors: list[BaseException] = []
+        self.cpu_ns = 0
 
     def _start(self) -> None:
         if self.before_go is not None:
@@ -186,8 +187,12 @@ class CrossThread:
         for t in threads:
             t.start()
         self.loop.call_soon(self._start)
+        cpu0 = time.process_time_ns()
         try:
             run_forever(self.loop)
+            # CPU time of the whole process (loop and producers) for the run: unlike the wall
+            # time, it does not grow while a thread waits to be scheduled or for the GIL.
+            self.cpu_ns = time.process_time_ns() - cpu0
         finally:
             self.go.set()
             for t in threads:
@@ -324,6 +329,7 @@ def run_contention(spec: LoopSpec, p: Params) -> RunResult:
     return {
         "callbacks_per_s": r.total * 1e9 / r.elapsed_ns,
         "total_ms": r.elapsed_ns / 1e6,
+        "cpu_us_per_callback": _us(r.cpu_ns / r.total),
         **stats,
     }
 
@@ -360,6 +366,7 @@ def run_mixed(spec: LoopSpec, p: Params) -> RunResult:
         "ops_per_s": 2 * r.total * 1e9 / r.elapsed_ns,
         "callbacks_per_s": r.total * 1e9 / r.elapsed_ns,
         "total_ms": r.elapsed_ns / 1e6,
+        "cpu_us_per_callback": _us(r.cpu_ns / r.total),
     }
 
 
@@ -647,6 +654,7 @@ def run_scaling(spec: LoopSpec, p: Params) -> RunResult:
             loop.close()
         _check_count(counter, r.total, f"scaling {n}")
         out[f"cb_per_s_{n}"] = r.total * 1e9 / r.elapsed_ns
+        out[f"cpu_us_{n}"] = _us(r.cpu_ns / r.total)
         if stats:
             out[f"contended_pct_{n}"] = stats["contended_pct"]
     return out
@@ -742,6 +750,7 @@ EVENT_LOOP: list[Scenario] = [
         metrics=(
             Metric("callbacks_per_s", "callbacks/s", "1/s", better="higher"),
             Metric("total_ms", "time to process all", "ms"),
+            Metric("cpu_us_per_callback", "CPU time per callback (all threads)", "us"),
             *COUNTER_METRICS,
         ),
         headline="callbacks_per_s",
@@ -787,6 +796,7 @@ EVENT_LOOP: list[Scenario] = [
             Metric("ops_per_s", "ops/s (push + run)", "1/s", better="higher"),
             Metric("callbacks_per_s", "callbacks/s", "1/s", better="higher"),
             Metric("total_ms", "time to process all", "ms"),
+            Metric("cpu_us_per_callback", "CPU time per callback (all threads)", "us"),
         ),
         headline="ops_per_s",
         params=_sizes(
@@ -955,6 +965,10 @@ SCALING: list[Scenario] = [
         metrics=tuple(
             [
                 Metric(f"cb_per_s_{n}", f"{n} producer(s): callbacks/s", "1/s", better="higher")
+                for n in SWEEP
+            ]
+            + [
+                Metric(f"cpu_us_{n}", f"{n} producer(s): CPU time per callback", "us")
                 for n in SWEEP
             ]
             + [

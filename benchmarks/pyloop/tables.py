@@ -467,6 +467,7 @@ def phase_evolution_md(r: Results) -> str:
         "measured: single thread",
         "× asyncio",
         "1 producer thread, per callback",
+        "… its CPU time",
         "10 × 1k registration",
         "10 × 5k contention",
         "mixed ops/s",
@@ -492,6 +493,7 @@ def phase_evolution_md(r: Results) -> str:
                 r.show("single", p, "us_per_callback", True),
                 r.show_ratio(r.paired("single", "us_per_callback", p, "asyncio"), False),
                 fmt(1e6 / one, "us") if one else DASH,
+                r.show("scaling", p, "cpu_us_1"),
                 r.show("registration", p, "pushes_per_s"),
                 r.show("contention", p, "callbacks_per_s"),
                 r.show("mixed", p, "ops_per_s"),
@@ -512,6 +514,7 @@ def phase_evolution_md(r: Results) -> str:
                 r.show("single", peer, "us_per_callback", True),
                 r.show_ratio(r.paired("single", "us_per_callback", peer, "asyncio"), False),
                 fmt(1e6 / one, "us") if one else DASH,
+                r.show("scaling", peer, "cpu_us_1"),
                 r.show("registration", peer, "pushes_per_s"),
                 r.show("contention", peer, "callbacks_per_s"),
                 r.show("mixed", peer, "ops_per_s"),
@@ -529,8 +532,10 @@ def phase_evolution_md(r: Results) -> str:
         + " *Single thread*: 50k `call_soon` scheduled and run on one thread; in PyLoop these go "
         "to the loop's own lane, so every phase does the same work and the differences between "
         "phases are noise. *1 producer thread*: the same callbacks pushed with "
-        "`call_soon_threadsafe` from one other thread, through the phase's queue (the 1-thread "
-        "point of the scaling sweep). *Slow callbacks*: 8 threads × 2,000 pushes of 10 µs "
+        "`call_soon_threadsafe` from one other thread, through the phase's queue (wall time, "
+        "the 1-thread point of the scaling sweep); *its CPU time*: the process's CPU time per "
+        "callback in that run, which leaves out time spent waiting for a core or for the GIL. "
+        "*Slow callbacks*: 8 threads × 2,000 pushes of 10 µs "
         "callbacks; the mean includes the rare pushes that waited for the queue lock. *Lock "
         "hold max*: longest time the loop held the queue lock, from the phase's counters. "
         + GIL_FOOTNOTE
@@ -690,8 +695,10 @@ def counters_md(r: Results) -> str:
 def gc_md(r: Results) -> str:
     if not (r.has("single") and r.has("single_gc_off")):
         return r.header_comment() + "(no GC runs in this results file)\n"
+    tracked = {e["id"]: e.get("handle_gc_tracked") for e in r.doc["loops"]}
     header = [
         "loop",
+        "handles tracked by the GC",
         "GC on: per callback",
         "GC off: per callback",
         "GC off × faster",
@@ -715,6 +722,7 @@ def gc_md(r: Results) -> str:
         rows.append(
             [
                 r.name(lid),
+                {True: "yes", False: "no"}.get(tracked.get(lid), DASH),
                 r.show("single", lid, "us_per_callback", True),
                 r.show("single_gc_off", lid, "us_per_callback", True),
                 r.show_ratio(ratio),
@@ -728,9 +736,10 @@ def gc_md(r: Results) -> str:
         + "\n"
         + r.method_note()
         + " The single-thread scenario run twice in each repetition, the second time with "
-        "`gc.disable()` around it; the ratio pairs the two runs of the same repetition. asyncio "
-        "and uvloop handles are tracked by the cyclic GC, so 50k pending handles trigger young "
-        "collections as they are created; PyLoop untracks its handles." + "\n"
+        "`gc.disable()` around it; the ratio pairs the two runs of the same repetition. *Handles "
+        "tracked by the GC* is checked at run time (`gc.is_tracked` on a `call_soon` handle): "
+        "every tracked allocation counts towards the next collection, and 50k pending tracked "
+        "handles are 50k objects for each older-generation collection to traverse.\n"
     )
 
 
@@ -757,6 +766,9 @@ def scaling_md(r: Results) -> str:
         row.append(r.show_ratio(sp))
         rows.append(row)
     total = r.scen["scaling"]["params"]["total"]
+    cpu_rows = [
+        [r.name(lid)] + [r.show("scaling", lid, f"cpu_us_{n}") for n in sweep] for lid in r.loops
+    ]
     contended = []
     for p in r.phases:
         vals = [r.show("scaling", p, f"contended_pct_{n}") for n in sweep]
@@ -771,7 +783,11 @@ def scaling_md(r: Results) -> str:
         + r.method_note()
         + " "
         + GIL_FOOTNOTE
-        + "\n\nContended pushes (share of all pushes that found the queue lock held), per phase:"
+        + "\n\nCPU time per callback, all of the process's threads (loop and producers), over "
+        "the same runs. Unlike the wall-clock rate above, it does not count time a thread spends "
+        "waiting to be scheduled or for the GIL, so it moves much less on a busy machine:\n\n"
+        + table(["loop"] + [str(n) for n in sweep], cpu_rows)
+        + "\nContended pushes (share of all pushes that found the queue lock held), per phase:"
         "\n\n" + table(["phase"] + [str(n) for n in sweep], contended)
     )
 
