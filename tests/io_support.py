@@ -12,13 +12,17 @@ does not import counts as an I/O loop, so that its tests run and fail with the i
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import shutil
 import socket
 import ssl
 import subprocess
 import tempfile
+import time
 from pathlib import Path
+
+import pytest
 
 from tests.loops import ALL_LOOPS, LoopSpec
 
@@ -124,3 +128,36 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+# --- fixtures ----------------------------------------------------------------------------
+
+
+@pytest.fixture(params=IO_LOOPS, ids=[s.id for s in IO_LOOPS])
+def io_loop_spec(request) -> LoopSpec:
+    """``loop_spec`` restricted to the loops that can do I/O. A module of I/O tests makes it
+    its ``loop_spec`` (``loop_spec = io_loop_spec``), so that conftest's ``loop`` fixture (with
+    its recording exception handler and teardown checks) gives loops of these kinds only."""
+    spec = request.param
+    if spec.error is not None:
+        pytest.fail(spec.error, pytrace=False)
+    return spec
+
+
+@pytest.fixture
+def no_fd_leak(loop):
+    """Fails the test if it leaves file descriptors open: counted after the test's ``loop`` is
+    made and before that loop is closed, so it sees what the test's sockets, transports,
+    servers, pipes and subprocesses left behind. (That ``close()`` releases the loop's own
+    descriptors is tested once, in tests/test_io_basics.py.)"""
+    gc.collect()
+    before = open_fds()
+    yield
+    deadline = time.monotonic() + 2.0
+    while True:  # a thread (executor, child watcher) may still be closing its end
+        gc.collect()
+        leaked = open_fds() - before
+        if not leaked or time.monotonic() > deadline:
+            break
+        time.sleep(0.02)
+    assert not leaked, "file descriptors leaked:\n" + "\n".join(describe_fds(leaked))
