@@ -359,9 +359,29 @@ def machine_md(r: Results) -> str:
             ),
         ],
         ["load average", f"{la0} at the start, {la1} at the end (1, 5, 15 min)"],
+        ["other processes", _noise_text(r)],
         ["loops", loops],
     ]
-    return r.header_comment() + table(["", ""], rows, "ll") + f"\n{GIL_FOOTNOTE}\n"
+    return r.header_comment() + table(["record", "value"], rows, "ll") + f"\n{GIL_FOOTNOTE}\n"
+
+
+def _noise_text(r: Results) -> str:
+    """How busy the rest of the machine was, over the measured repetitions."""
+    reps = [n for n in r.doc.get("noise", []) if n.get("repetition") != "warm-up"]
+    busy = [n["others_cores"] for n in reps if n.get("others_cores") is not None]
+    if not busy:
+        return "not recorded"
+    ncpu = r.doc["machine"].get("logical_cpus") or 1
+    return (
+        f"kept {statistics.median(busy):.2f} of the {ncpu} cores busy during the median "
+        f"repetition ({min(busy):.2f} – {max(busy):.2f}): "
+        + (
+            "a quiet machine"
+            if max(busy) < 0.25
+            else "a shared, busy machine; see the CPU-time "
+            "columns, which waiting for a core does not inflate"
+        )
+    )
 
 
 def claims_md(r: Results) -> str:
