@@ -372,17 +372,18 @@ def background(doc: Doc) -> str:
     whole = load.get("whole_run")
     if whole is None:
         return "not recorded"
-    reps = [x for x in load.get("per_repetition", []) if x is not None]
-    spread = f" (repetitions: {min(reps):.0f}–{max(reps):.0f} %)" if reps else ""
-    gate = ""
-    if load.get("max_quiet_wait_s"):
-        waits = load.get("quiet_wait_s_per_repetition", [])
-        gate = (
-            f"; before each repetition the run waited (at most {load['max_quiet_wait_s']:.0f} s) "
-            f"for them to use under {load['quiet_threshold_pct']:.0f} %"
-            + (f", {sum(waits):.0f} s in all" if waits else "")
-        )
-    return f"{whole:.0f} % of all cores{spread}{gate}"
+    published = [x for x in load.get("published_per_repetition", []) if x is not None]
+    spread = (
+        f"; in the published repetitions {min(published):.0f}–{max(published):.0f} %"
+        if published
+        else ""
+    )
+    ran = load.get("repetitions_run")
+    counts = (
+        f"; {ran} repetitions run, {load.get('repetitions_published')} published" if ran else ""
+    )
+    loaded = " **Loaded run: read with care.**" if load.get("loaded") else ""
+    return f"{whole:.0f} % of all cores over the whole run{spread}{counts}.{loaded}"
 
 
 def machine_page(doc: Doc, json_name: str) -> str:
@@ -408,7 +409,8 @@ def machine_page(doc: Doc, json_name: str) -> str:
         ["item", cfg["item"]],
         ["batch limit", str(cfg["batch_limit"])],
         ["run time", f"{doc.get('elapsed_s', 0):.0f} s"],
-        ["other processes' CPU use during the run", background(doc)],
+        ["other processes' CPU use", background(doc)],
+        ["publishing rule", str((doc.get("background_load_pct") or {}).get("policy", DASH))],
         ["results file", f"`{json_name}`"],
     ]
     return table(["", ""], rows, ["l", "l"]) + f"\n{m.get('note', '')}.\n"

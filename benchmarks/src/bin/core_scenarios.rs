@@ -13,6 +13,7 @@
 //! `--only ID,ID,...` (contender ids); `--scenarios KEY,KEY,...`;
 //! `--quiet-wait SECS` (before each repetition, wait at most this long for
 //! other processes to use under 25 % of the CPUs; full mode: 30, quick: 0);
+//! `--budget SECS` (full mode: 540; quick: 0, see below);
 //! `--producers N` (every multi-producer scenario with N producer threads
 //! instead of the summary's 10 or 5: for experiments, such as as many
 //! producers as cores).
@@ -25,6 +26,14 @@
 //! does the same inside [`scenarios::single`]; wake-up takes many samples in
 //! one run). Each figure is published as the median over the kept
 //! repetitions, with their minimum and maximum and every value.
+//!
+//! The machines are shared. Every repetition records how much of the CPUs
+//! other processes used while it ran. With a budget (full mode), a repetition
+//! during which they used more than 35 % is not published and another is run,
+//! until the asked number of quiet repetitions is in or the budget is spent;
+//! with fewer than 3 quiet ones, all are published and the file says it was
+//! loaded. Without a budget (quick mode) every repetition is published. The
+//! rule looks only at the machine's load, never at the figures.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -275,11 +284,39 @@ struct Config {
     /// Before each repetition, wait at most this long for other processes to
     /// use less than [`QUIET_THRESHOLD_PCT`] of the CPUs.
     quiet_wait: Duration,
+    /// Zero: run `reps` repetitions and publish them all. Otherwise: run until
+    /// `reps` quiet repetitions are in, or this much time has passed.
+    budget: Duration,
 }
 
 /// What counts as a quiet machine before a repetition, percent of all cores
 /// used by other processes.
 const QUIET_THRESHOLD_PCT: f64 = 25.0;
+
+/// A repetition during which other processes used more than this share of the
+/// CPUs (percent) is not published when a budget is set; it is run again.
+const ACCEPT_LOAD_PCT: f64 = 35.0;
+
+/// The fewest quiet repetitions published; with fewer, all are published and
+/// the file is marked as loaded.
+const MIN_KEPT: usize = 3;
+
+/// One repetition after the warm-up.
+struct Repetition {
+    /// Other processes' CPU use while it ran, percent of all cores.
+    load: Option<f64>,
+    /// Seconds waited for a quiet machine before it.
+    waited: f64,
+    /// Its figures, per scenario and contender.
+    figures: HashMap<(Scenario, Contender), Metrics>,
+}
+
+impl Repetition {
+    /// True if the machine was quiet enough (or the load is unknown).
+    fn quiet(&self) -> bool {
+        self.load.is_none_or(|l| l <= ACCEPT_LOAD_PCT)
+    }
+}
 
 impl Config {
     fn quick() -> Self {
@@ -298,6 +335,7 @@ impl Config {
             wakeup_gap: Duration::from_millis(2),
             work_ns: 200,
             quiet_wait: Duration::ZERO,
+            budget: Duration::ZERO,
         }
     }
 
@@ -310,6 +348,7 @@ impl Config {
             mixed: (10, 20_000),
             wakeup_samples: 200,
             quiet_wait: Duration::from_secs(30),
+            budget: Duration::from_secs(540),
             ..Config::quick()
         }
     }
@@ -385,7 +424,7 @@ fn run_one(s: Scenario, c: Contender, cfg: &Config) -> Metrics {
 fn usage() -> ! {
     eprintln!(
         "usage: core_scenarios (--quick | --full) [--out FILE] [--item closure|u64] \
-         [--reps N] [--quiet-wait SECS] [--producers N] [--only ID,...] [--scenarios KEY,...]"
+         [--reps N] [--quiet-wait SECS] [--budget SECS] [--producers N] [--only ID,...] [--scenarios KEY,...]"
     );
     std::process::exit(2)
 }
@@ -398,6 +437,7 @@ fn main() {
     let mut reps: Option<usize> = None;
     let mut producers: Option<usize> = None;
     let mut quiet_wait: Option<Duration> = None;
+    let mut budget: Option<Duration> = None;
     let mut contenders = Contender::all();
     let mut chosen: Vec<Scenario> = SCENARIOS.to_vec();
     let mut it = args.iter();
@@ -416,6 +456,11 @@ fn main() {
             }
             "--reps" => reps = Some(value().parse().unwrap_or_else(|_| usage())),
             "--producers" => producers = Some(value().parse().unwrap_or_else(|_| usage())),
+            "--budget" => {
+                budget = Some(Duration::from_secs(
+                    value().parse().unwrap_or_else(|_| usage()),
+                ))
+            }
             "--quiet-wait" => {
                 quiet_wait = Some(Duration::from_secs(
                     value().parse().unwrap_or_else(|_| usage()),
@@ -451,6 +496,9 @@ fn main() {
     if let Some(wait) = quiet_wait {
         cfg.quiet_wait = wait;
     }
+    if let Some(budget) = budget {
+        cfg.budget = budget;
+    }
     if let Some(n) = producers {
         // For experiments (e.g. as many producers as cores); never published.
         let n = n.max(1);
@@ -467,51 +515,78 @@ fn main() {
 
     let started = Instant::now();
     let whole_run = machine::Background::start();
-    let mut background: Vec<Option<f64>> = Vec::new();
-    let mut quiet_waits: Vec<f64> = Vec::new();
-    let mut runs: HashMap<(Scenario, Contender), Vec<Metrics>> = HashMap::new();
     let warm = cfg.warm_up();
-    for rep in 0..=cfg.reps {
+    // Every repetition run after the warm-up: its figures and the load others
+    // put on the machine meanwhile.
+    let mut done: Vec<Repetition> = Vec::new();
+    let mut rep = 0;
+    loop {
+        let kept = done.iter().filter(|r| r.quiet()).count();
+        if rep > 0 && (kept >= cfg.reps || (cfg.budget.is_zero() && done.len() >= cfg.reps)) {
+            break;
+        }
+        if rep > 0 && !cfg.budget.is_zero() && started.elapsed() >= cfg.budget {
+            eprintln!(
+                "          time budget spent with {kept} quiet repetitions of {}",
+                cfg.reps
+            );
+            break;
+        }
         let this = if rep == 0 { &warm } else { &cfg };
+        let mut waited = 0.0;
         if !cfg.quiet_wait.is_zero() {
-            let (waited, load) = machine::wait_for_quiet(QUIET_THRESHOLD_PCT, cfg.quiet_wait);
-            if rep > 0 {
-                quiet_waits.push(waited.as_secs_f64());
-            }
-            if waited.as_secs_f64() >= 0.5 {
+            let (w, load) = machine::wait_for_quiet(QUIET_THRESHOLD_PCT, cfg.quiet_wait);
+            waited = w.as_secs_f64();
+            if waited >= 0.5 {
                 eprintln!(
-                    "          waited {:.1}s for a quieter machine (others at {:.0} %)",
-                    waited.as_secs_f64(),
+                    "          waited {waited:.1}s for a quieter machine (others at {:.0} %)",
                     load.unwrap_or(f64::NAN)
                 );
             }
         }
         let rep_load = machine::Background::start();
+        let mut figures = HashMap::new();
         for &s in &chosen {
             let t = Instant::now();
             let n = contenders.len();
             for k in 0..n {
                 let c = contenders[(k + rep) % n];
-                let m = run_one(s, c, this);
-                if rep > 0 {
-                    runs.entry((s, c)).or_default().push(m);
-                }
+                figures.insert((s, c), run_one(s, c, this));
             }
             eprintln!(
-                "[{:6.1}s] rep {rep}/{}{} {:<12} {:.2}s",
+                "[{:6.1}s] rep {rep}{} {:<12} {:.2}s",
                 started.elapsed().as_secs_f64(),
-                cfg.reps,
                 if rep == 0 { " (warm-up)" } else { "" },
                 s.key(),
                 t.elapsed().as_secs_f64()
             );
         }
         let load = rep_load.percent();
-        if rep > 0 {
-            background.push(load);
-        }
         if let Some(load) = load {
             eprintln!("          other processes used {load:.0} % of the CPUs");
+        }
+        if rep > 0 {
+            done.push(Repetition {
+                load,
+                waited,
+                figures,
+            });
+        }
+        rep += 1;
+    }
+    // The published repetitions: the quiet ones if there are at least
+    // MIN_KEPT of them, otherwise all (and the file says so).
+    let quiet: Vec<&Repetition> = done.iter().filter(|r| r.quiet()).collect();
+    let all_loaded = cfg.budget.is_zero() || quiet.len() < MIN_KEPT;
+    let published: Vec<&Repetition> = if all_loaded {
+        done.iter().collect()
+    } else {
+        quiet
+    };
+    let mut runs: HashMap<(Scenario, Contender), Vec<Metrics>> = HashMap::new();
+    for r in &published {
+        for (key, m) in &r.figures {
+            runs.entry(*key).or_default().push(m.clone());
         }
     }
 
@@ -562,7 +637,8 @@ fn main() {
         "machine": machine::record(cfg.mode),
         "config": {
             "mode": cfg.mode,
-            "repetitions": cfg.reps,
+            "repetitions": published.len(),
+            "repetitions_asked": cfg.reps,
             "warm_up_discarded": true,
             "order": "contenders rotated by one each repetition",
             "item": item_name,
@@ -571,12 +647,27 @@ fn main() {
         },
         "elapsed_s": started.elapsed().as_secs_f64(),
         "background_load_pct": {
-            "what": "CPU used by other processes during the run, percent of all cores",
+            "what": "CPU used by other processes, percent of all cores",
             "whole_run": whole_run.percent(),
-            "per_repetition": background,
+            "per_repetition": done.iter().map(|r| r.load).collect::<Vec<_>>(),
+            "published_per_repetition": published.iter().map(|r| r.load).collect::<Vec<_>>(),
+            "quiet_wait_s_per_repetition": done.iter().map(|r| r.waited).collect::<Vec<_>>(),
             "quiet_threshold_pct": QUIET_THRESHOLD_PCT,
             "max_quiet_wait_s": cfg.quiet_wait.as_secs_f64(),
-            "quiet_wait_s_per_repetition": quiet_waits,
+            "accept_pct": if cfg.budget.is_zero() { None } else { Some(ACCEPT_LOAD_PCT) },
+            "repetitions_run": done.len(),
+            "repetitions_published": published.len(),
+            "policy": if cfg.budget.is_zero() {
+                "every repetition published, whatever the load".to_owned()
+            } else {
+                format!(
+                    "repetitions during which others used over {ACCEPT_LOAD_PCT} % of the CPUs \
+                     are run again, up to a {} s budget; if fewer than {MIN_KEPT} quiet ones \
+                     remain, all are published",
+                    cfg.budget.as_secs()
+                )
+            },
+            "loaded": all_loaded && !cfg.budget.is_zero(),
         },
         "contenders": contenders_json,
         "scenarios": scenarios_json,
