@@ -209,13 +209,15 @@ pub fn scaling_figure(title: &str, fits: &[SeriesFit]) -> Figure {
         // One y scale for every panel, so that phases compare at a glance,
         // unless the series differ so much (asyncio against the others) that
         // the slowest would be a flat line: then each panel has its own.
+        // Scaled to the medians: one wild repetition on a busy machine must
+        // not squash the curves (its whisker is cut at the top edge).
         let tops: Vec<f64> = fits
             .iter()
             .map(|f| {
                 f.series
                     .points
                     .iter()
-                    .map(|p| p.throughput.max)
+                    .map(|p| p.throughput.median)
                     .fold(0.0, f64::max)
             })
             .collect();
@@ -225,7 +227,7 @@ pub fn scaling_figure(title: &str, fits: &[SeriesFit]) -> Figure {
         let panels = body.split_evenly((rows, cols));
         for ((f, area), top) in fits.iter().zip(panels.iter()).zip(&tops) {
             let y = if shared { highest } else { *top };
-            scaling_panel(area, f, y * 1.3)?;
+            scaling_panel(area, f, y * 1.5)?;
         }
         root.present()?;
         Ok(())
@@ -299,8 +301,8 @@ fn scaling_panel(
     chart.draw_series(pts.iter().map(|p| {
         PathElement::new(
             vec![
-                (p.producers as f64, p.throughput.min / scale),
-                (p.producers as f64, p.throughput.max / scale),
+                (p.producers as f64, (p.throughput.min / scale).min(ymax)),
+                (p.producers as f64, (p.throughput.max / scale).min(ymax)),
             ],
             MEASURED.stroke_width(1),
         )
@@ -432,11 +434,12 @@ pub fn sweep_lines_figure(title: &str, sweep: &crate::data::Sweep) -> Figure {
             .max()
             .unwrap_or(16)
             .max(2) as f64;
+        // Scaled to the medians; whiskers of wild repetitions are cut at the top.
         let y_raw = series
             .iter()
-            .flat_map(|s| s.points.iter().map(|p| p.throughput.max))
+            .flat_map(|s| s.points.iter().map(|p| p.throughput.median))
             .fold(0.0, f64::max)
-            * 1.1;
+            * 1.4;
         let (scale, prefix) = rate_scale(y_raw);
         let mut keys: Vec<f64> = series
             .iter()
@@ -476,10 +479,14 @@ pub fn sweep_lines_figure(title: &str, sweep: &crate::data::Sweep) -> Figure {
                 .label(s.label.clone())
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
             chart.draw_series(xy.iter().map(|&p| Circle::new(p, 3, colour.filled())))?;
+            let top = y_raw / scale;
             chart.draw_series(s.points.iter().map(|p| {
                 let n = p.producers as f64;
                 PathElement::new(
-                    vec![(n, p.throughput.min / scale), (n, p.throughput.max / scale)],
+                    vec![
+                        (n, (p.throughput.min / scale).min(top)),
+                        (n, (p.throughput.max / scale).min(top)),
+                    ],
                     colour.stroke_width(1),
                 )
             }))?;
