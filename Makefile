@@ -11,7 +11,9 @@
 #                     undoing what `make bench` wrote into book/src/generated/
 #   make serve        serve the book on http://127.0.0.1:3000 (mdbook)
 #
-# `make bench-py` / `make bench-py-full` run only the Python-level part (with its tables).
+# `make bench-py` / `make bench-py-full` run only the Python-level part (with its tables);
+# `make bench-io` / `make bench-io-full` the I/O benchmarks (echo and uvicorn over asyncio,
+# uvloop, rloop and PyLoop; benchmarks/io/README.md), `make tables-io` their tables.
 # Quick results go to benchmarks/results/quick/ (ignored by git); `make bench` shows them in
 # the book so that it serves this machine's numbers, and `make tables` puts the published
 # ones back (scripts/test.sh checks the committed tables against the committed results).
@@ -27,7 +29,7 @@ RESULTS := benchmarks/results
 CORE_RUN := $(CARGO) run -p pyloop-benchmarks --release --bin core_scenarios --
 
 .PHONY: help setup build bench bench-full bench-core bench-core-full bench-py bench-py-full \
-	tables tables-core tables-py serve
+	bench-io bench-io-full tables tables-core tables-py tables-io serve
 
 help:
 	@sed -n '2,18p' Makefile | sed 's/^# \{0,1\}//'
@@ -62,6 +64,16 @@ bench-py-full:
 	$(PYTHON) benchmarks/pyloop/run.py --full --out $(RESULTS)/python.json
 	$(PYTHON) benchmarks/pyloop/tables.py $(RESULTS)/python.json --out $(GENERATED)
 
+bench-io: build
+	bash benchmarks/io/setup.sh
+	$(PYTHON) benchmarks/io/run.py --quick --out $(RESULTS)/quick/io.json
+	$(PYTHON) benchmarks/io/tables.py $(RESULTS)/quick/io.json --out $(GENERATED)
+
+bench-io-full: build
+	bash benchmarks/io/setup.sh
+	$(PYTHON) benchmarks/io/run.py --full --out $(RESULTS)/io.json
+	$(PYTHON) benchmarks/io/tables.py $(RESULTS)/io.json --out $(GENERATED)
+
 tables: tables-core tables-py
 
 tables-core:
@@ -69,6 +81,9 @@ tables-core:
 
 tables-py:
 	$(PYTHON) benchmarks/pyloop/tables.py $(RESULTS)/python.json --out $(GENERATED)
+
+tables-io:
+	$(PYTHON) benchmarks/io/tables.py $(RESULTS)/io.json --out $(GENERATED)
 
 serve:
 	source scripts/env.sh && mdbook serve book --hostname 127.0.0.1 --port $${PORT:-3000}
