@@ -32,10 +32,34 @@ fn provenance(sweep: &Sweep, rel_path: &str) -> String {
         .unwrap_or_else(|| "?".into());
     let commit = s("git_commit");
     let short = commit.get(..10).unwrap_or(&commit);
-    let load = sweep
-        .background_load_pct
-        .map(|l| format!(" Other processes used {l:.0} % of the CPUs meanwhile."))
-        .unwrap_or_default();
+    let lo = sweep
+        .kept_loads_pct
+        .iter()
+        .copied()
+        .fold(f64::INFINITY, f64::min);
+    let hi = sweep.kept_loads_pct.iter().copied().fold(0.0, f64::max);
+    let limit = sweep
+        .config
+        .get("max_background_pct")
+        .and_then(Value::as_f64);
+    let load = match (
+        sweep.kept_loads_pct.is_empty(),
+        limit,
+        sweep.all_under_limit,
+    ) {
+        (false, Some(limit), Some(false)) => format!(
+            " The machine was busy: no {} repetitions with other processes under {limit:.0} % \
+of the CPUs could be had in time, so the least disturbed were kept ({lo:.0}–{hi:.0} %).",
+            sweep.kept_loads_pct.len()
+        ),
+        (false, _, _) => format!(
+            " Other processes used {lo:.0}–{hi:.0} % of the CPUs during the kept repetitions."
+        ),
+        (true, _, _) => sweep
+            .background_load_pct
+            .map(|l| format!(" Other processes used {l:.0} % of the CPUs meanwhile."))
+            .unwrap_or_default(),
+    };
     format!(
         "From `{rel_path}` ({} mode): {} logical CPUs ({}), {}, commit {short}, {}.{load}",
         sweep.mode,

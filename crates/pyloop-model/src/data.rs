@@ -338,6 +338,11 @@ pub struct Sweep {
     /// CPU used by other processes during the whole run, percent of all CPUs,
     /// if the file records it.
     pub background_load_pct: Option<f64>,
+    /// The same during each kept repetition (empty if not recorded).
+    pub kept_loads_pct: Vec<f64>,
+    /// Whether every kept repetition was under the sweep's background-load
+    /// limit (`None` if the file does not say).
+    pub all_under_limit: Option<bool>,
     /// One series per contender, in the file's order.
     pub series: Vec<ScalingSeries>,
 }
@@ -416,6 +421,14 @@ impl Sweep {
             background_load_pct: doc
                 .pointer("/background_load_pct/whole_run")
                 .and_then(Value::as_f64),
+            kept_loads_pct: doc
+                .pointer("/background_load_pct/per_repetition")
+                .and_then(Value::as_array)
+                .map(|v| v.iter().filter_map(Value::as_f64).collect())
+                .unwrap_or_default(),
+            all_under_limit: doc
+                .pointer("/background_load_pct/all_under_limit")
+                .and_then(Value::as_bool),
             series,
         })
     }
@@ -462,6 +475,8 @@ impl Sweep {
             machine: results.machine.clone(),
             config: scenario.params.clone(),
             background_load_pct: None,
+            kept_loads_pct: Vec::new(),
+            all_under_limit: None,
             series,
         })
     }

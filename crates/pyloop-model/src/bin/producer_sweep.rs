@@ -7,8 +7,11 @@
 //! ```
 //!
 //! Options: `--quick` (3 repetitions of 16,000 callbacks, a few seconds) or
-//! `--full` (9 of 48,000, the committed run); `--out FILE` (default: stdout);
-//! `--reps N`; `--produce-ns N`, `--callback-ns N` (the work per item).
+//! `--full` (9 of 48,000, the committed run: a repetition during which other
+//! processes used more than 35 % of the CPUs is run again, for up to five
+//! minutes, after which the least disturbed are kept and the results say so);
+//! `--out FILE` (default: stdout); `--reps N`; `--produce-ns N`,
+//! `--callback-ns N` (the work per item).
 
 use std::io::Write;
 
