@@ -3,9 +3,9 @@
 Keys are ``<CPython module>.<class that defines the test>.<method>``, CPython's own names.
 An entry's scope is ``"pyloop-no-io"`` (the pyloop phases that cannot do I/O: add_reader
 raises NotImplementedError, see ``tests.loops.LoopSpec.has_io``), ``"pyloop-io"`` (the ones
-that can), ``"pyloop"`` (every pyloop phase) or ``"all"`` (every loop, stock asyncio included). ``tests/cpython/test_skips.py``
-checks that every key names a test that exists and is run by some module here, so the list
-cannot rot.
+that can), ``"pyloop"`` (every pyloop phase) or ``"all"`` (every loop, stock asyncio
+included). ``tests/cpython/test_skips.py`` checks that every key names a test that exists and
+is run by some module here, so the list cannot rot.
 
 Today:
 - everything that needs sockets, subprocesses, pipes, signals, readers or writers is skipped
