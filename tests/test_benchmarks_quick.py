@@ -17,6 +17,9 @@ from pathlib import Path
 
 import pytest
 
+# Not a test of one loop: it runs every loop itself. Deselected by --loops asyncio.
+pytestmark = pytest.mark.pyloop_only
+
 REPO = Path(__file__).resolve().parents[1]
 BENCH = REPO / "benchmarks" / "pyloop"
 

@@ -98,7 +98,7 @@ DEFAULT_PHASE: str = _default_phase()
 
 def loop_class(phase: str | None = None) -> type:
     """The loop class of ``phase`` (default: ``DEFAULT_PHASE``)."""
-    return _LOOP_CLASSES[_check_phase(phase or _default_phase())]
+    return _LOOP_CLASSES[_check_phase(_default_phase() if phase is None else phase)]
 
 
 def new_event_loop(phase: str | None = None) -> asyncio.AbstractEventLoop:

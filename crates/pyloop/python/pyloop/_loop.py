@@ -290,10 +290,13 @@ class LoopMixin:
     def run_in_executor(self, executor, func, *args):
         """Run ``func(*args)`` in ``executor`` (the default one if ``None``)."""
         self._check_closed()
-        if self.get_debug() and (
-            coroutines.iscoroutine(func) or coroutines.iscoroutinefunction(func)
-        ):
-            raise TypeError("coroutines cannot be used with run_in_executor()")
+        if self.get_debug():
+            if coroutines.iscoroutine(func) or coroutines.iscoroutinefunction(func):
+                raise TypeError("coroutines cannot be used with run_in_executor()")
+            if not callable(func):
+                raise TypeError(
+                    f"a callable object was expected by run_in_executor(), got {func!r}"
+                )
         if executor is None:
             executor = self._default_executor
             if self._executor_shutdown_called:
