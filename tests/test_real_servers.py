@@ -264,6 +264,33 @@ def test_aiohttp_websocket_echo(loop):
     run_bounded(loop, main())
 
 
+@pytest.mark.usefixtures("no_fd_leak")
+def test_aiohttp_serves_a_static_file(loop, tmp_path):
+    """web.FileResponse sends with ``loop.sendfile(transport, ...)`` (falling back to reads and
+    writes only on NotImplementedError): the loop's sendfile must work on its transports."""
+    data = os.urandom(300_000)
+    path = tmp_path / "static.bin"
+    path.write_bytes(data)
+
+    async def main():
+        app = web.Application()
+        app.router.add_get("/file", lambda request: web.FileResponse(path))
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = runner.addresses[0][1]
+        try:
+            async with aiohttp.ClientSession() as session:
+                async with session.get(f"http://127.0.0.1:{port}/file") as resp:
+                    assert resp.status == 200
+                    assert await resp.read() == data
+        finally:
+            await runner.cleanup()
+
+    run_bounded(loop, main())
+
+
 # --- websockets -------------------------------------------------------------------------------
 
 

@@ -95,6 +95,13 @@ def machine() -> dict:
                 cpu = line.split(":", 1)[1].strip()
                 break
     wrk = shutil.which("wrk")
+    native = ""
+    with contextlib.suppress(Exception):
+        import hashlib
+
+        import pyloop._native as native_module
+
+        native = hashlib.sha256(Path(native_module.__file__).read_bytes()).hexdigest()[:16]
     return {
         "cpu": cpu,
         "cores": os.cpu_count(),
@@ -106,6 +113,8 @@ def machine() -> dict:
             for name in ("pyloop", "uvloop", "rloop", "uvicorn", "httptools")
         },
         "wrk": _cmd("wrk", "--version").splitlines()[0].strip() if wrk else None,
+        # the extension measured (the tree may be rebuilt while a run goes on): its hash
+        "pyloop_native_sha256": native,
         "commit": _cmd("git", "-C", str(REPO), "rev-parse", "HEAD"),
         "tree_differs_from_commit": bool(
             _cmd("git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no")

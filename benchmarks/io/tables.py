@@ -169,6 +169,7 @@ def machine_table(results: dict, source: str) -> str:
     rows += [
         ("wrk", m["wrk"] or "not installed"),
         ("commit", f"`{m['commit']}`"),
+        ("pyloop extension (sha256, first 16)", f"`{m.get('pyloop_native_sha256') or '?'}`"),
         ("tree differs from the commit", "yes" if m["tree_differs_from_commit"] else "no"),
         ("date (UTC)", m["date"]),
         ("mode", f"{results['mode']}, {params['reps']} repetition(s)"),
