@@ -1,12 +1,20 @@
 """tests/cpython/skips.py stays honest: every key names a CPython test that one of the
 tests/cpython modules runs, with a known scope and a reason."""
 
-from tests.cpython import test_events_mixins, test_isolated_cases, test_loop_cases
+from tests.cpython import (
+    test_events_mixins,
+    test_io_modules,
+    test_isolated_cases,
+    test_loop_cases,
+)
 from tests.cpython.harness import used_skip_keys
 from tests.cpython.skips import SKIPS
 
 RUN = used_skip_keys(
-    test_events_mixins.CLASSES + test_isolated_cases.CLASSES + test_loop_cases.CLASSES
+    test_events_mixins.CLASSES
+    + test_isolated_cases.CLASSES
+    + test_loop_cases.CLASSES
+    + test_io_modules.CLASSES
 )
 
 
