@@ -365,6 +365,16 @@ def machine_md(r: Results) -> str:
     return r.header_comment() + table(["record", "value"], rows, "ll") + f"\n{GIL_FOOTNOTE}\n"
 
 
+def slow_label(r: Results) -> str:
+    """The slow-callback scenario's size, from the results file."""
+    if not r.has("slow"):
+        return "slow callbacks"
+    p = r.scen["slow"]["params"]
+    return (
+        f"{p['producers']} threads × {p['per_producer']:,} pushes of {p['work_us']:g} µs callbacks"
+    )
+
+
 def _noise_text(r: Results) -> str:
     """How busy the rest of the machine was, over the measured repetitions."""
     reps = [n for n in r.doc.get("noise", []) if n.get("repetition") != "warm-up"]
@@ -555,8 +565,8 @@ def phase_evolution_md(r: Results) -> str:
         "`call_soon_threadsafe` from one other thread, through the phase's queue (wall time, "
         "the 1-thread point of the scaling sweep); *its CPU time*: the process's CPU time per "
         "callback in that run, which leaves out time spent waiting for a core or for the GIL. "
-        "*Slow callbacks*: 8 threads × 2,000 pushes of 10 µs "
-        "callbacks; the mean includes the rare pushes that waited for the queue lock. *Lock "
+        f"*Slow callbacks*: {slow_label(r)}; the mean includes the few pushes that waited for "
+        "the queue lock. *Lock "
         "hold max*: longest time the loop held the queue lock, from the phase's counters. "
         + GIL_FOOTNOTE
         + "\n"
@@ -680,7 +690,7 @@ def counters_md(r: Results) -> str:
     ]
     rows = []
     for p in r.phases:
-        for scen, label in (("contention", "10 × 5k, no-op"), ("slow", "8 × 2k, 10 µs each")):
+        for scen, label in (("contention", "10 × 5k, no-op"), ("slow", slow_label(r))):
             if not r.has(scen):
                 continue
             n = r.med(scen, p, "contended_pushes")
@@ -857,7 +867,7 @@ def phase_md(r: Results, phase: str) -> str:
     counters = []
     for scen, label in (
         ("contention", "10 × 5k no-op callbacks"),
-        ("slow", "8 × 2k slow callbacks"),
+        ("slow", slow_label(r)),
     ):
         if r.has(scen) and phase in r.scen[scen]["results"]:
             n = r.med(scen, phase, "contended_pushes")
@@ -1084,9 +1094,7 @@ def plot_slow(r: Results, out: Path) -> None:
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
     _bars(r, axes[0], "slow", "push_mean_us", "slow callbacks: mean registration", True)
     _bars(r, axes[1], "slow", "push_max_us", "slow callbacks: max registration", True)
-    fig.suptitle(
-        "8 threads × 2,000 pushes of 10 µs callbacks (threads take turns under the GIL)", fontsize=9
-    )
+    fig.suptitle(slow_label(r) + " (threads take turns under the GIL)", fontsize=9)
     fig.tight_layout()
     _save(r, fig, out / "py_slow.svg", "Slow-callback registration.")
     plt.close(fig)
