@@ -34,13 +34,16 @@ pub use model::Poller;
 #[cfg(not(loom))]
 mod real {
     use super::*;
-    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    use std::sync::atomic::{AtomicI32, Ordering};
 
     /// An epoll set holding an eventfd, which [`wake`](Poller::wake) makes readable.
+    ///
+    /// The descriptors are released by [`close`](Poller::close) (when the loop
+    /// is closed, as asyncio closes its selector) or on drop.
     #[derive(Debug)]
     pub struct Poller {
-        epoll: OwnedFd,
-        waker: OwnedFd,
+        epoll: AtomicI32,
+        waker: AtomicI32,
     }
 
     fn check(rc: libc::c_int) -> io::Result<libc::c_int> {
@@ -65,23 +68,47 @@ mod real {
     impl Poller {
         /// A new epoll set with its eventfd registered.
         pub fn new() -> io::Result<Self> {
-            // safety: plain system calls; each returned descriptor is checked
-            // and then owned by exactly one `OwnedFd`.
-            let (epoll, waker) = unsafe {
-                let epoll = OwnedFd::from_raw_fd(check(libc::epoll_create1(libc::EPOLL_CLOEXEC))?);
-                let waker = OwnedFd::from_raw_fd(check(libc::eventfd(
-                    0,
-                    libc::EFD_CLOEXEC | libc::EFD_NONBLOCK,
-                ))?);
-                (epoll, waker)
+            // safety: plain system calls; each returned descriptor is checked,
+            // and owned by the `Poller` (or closed here if the second fails).
+            let epoll = check(unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) })?;
+            let waker =
+                match check(unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) }) {
+                    Ok(fd) => fd,
+                    Err(e) => {
+                        // safety: `epoll` is ours and not shared yet.
+                        unsafe { libc::close(epoll) };
+                        return Err(e);
+                    }
+                };
+            let poller = Poller {
+                epoll: AtomicI32::new(epoll),
+                waker: AtomicI32::new(waker),
             };
-            let poller = Poller { epoll, waker };
-            poller.control(
-                libc::EPOLL_CTL_ADD,
-                poller.waker.as_raw_fd(),
-                libc::EPOLLIN as u32,
-            )?;
+            poller.control(libc::EPOLL_CTL_ADD, waker, libc::EPOLLIN as u32)?;
             Ok(poller)
+        }
+
+        fn epoll_fd(&self) -> i32 {
+            self.epoll.load(Ordering::Acquire)
+        }
+
+        fn waker_fd(&self) -> i32 {
+            self.waker.load(Ordering::Acquire)
+        }
+
+        /// Releases both descriptors; later calls fail with EBADF. The caller
+        /// guarantees no other thread is waking or waiting (the loop is closed
+        /// only when it is not running, so nobody is asleep to be woken).
+        pub fn close(&self) {
+            for fd in [
+                self.epoll.swap(-1, Ordering::AcqRel),
+                self.waker.swap(-1, Ordering::AcqRel),
+            ] {
+                if fd >= 0 {
+                    // safety: the descriptor was ours and is forgotten above.
+                    unsafe { libc::close(fd) };
+                }
+            }
         }
 
         fn control(&self, op: libc::c_int, fd: i32, events: u32) -> io::Result<()> {
@@ -91,7 +118,7 @@ mod real {
             };
             // safety: `event` is a valid epoll_event for the duration of the call;
             // the kernel checks `fd` and reports a bad one as EBADF.
-            check(unsafe { libc::epoll_ctl(self.epoll.as_raw_fd(), op, fd, &mut event) })?;
+            check(unsafe { libc::epoll_ctl(self.epoll_fd(), op, fd, &mut event) })?;
             Ok(())
         }
 
@@ -118,7 +145,7 @@ mod real {
             // (counter saturated) still leaves it readable, so it is ignored.
             unsafe {
                 libc::write(
-                    self.waker.as_raw_fd(),
+                    self.waker_fd(),
                     (&one as *const u64).cast(),
                     std::mem::size_of::<u64>(),
                 );
@@ -132,7 +159,7 @@ mod real {
             // non-blocking eventfd; EAGAIN (nothing to read) is fine.
             unsafe {
                 libc::read(
-                    self.waker.as_raw_fd(),
+                    self.waker_fd(),
                     (&mut count as *mut u64).cast(),
                     std::mem::size_of::<u64>(),
                 );
@@ -154,12 +181,7 @@ mod real {
             };
             // safety: `raw` has room for CAPACITY events, as the call is told.
             let n = unsafe {
-                libc::epoll_wait(
-                    self.epoll.as_raw_fd(),
-                    raw.as_mut_ptr(),
-                    CAPACITY as i32,
-                    millis,
-                )
+                libc::epoll_wait(self.epoll_fd(), raw.as_mut_ptr(), CAPACITY as i32, millis)
             };
             if n < 0 {
                 let err = io::Error::last_os_error();
@@ -169,7 +191,7 @@ mod real {
                     Err(err)
                 };
             }
-            let waker = self.waker.as_raw_fd();
+            let waker = self.waker_fd();
             for event in &raw[..n as usize] {
                 let fd = event.u64 as i32;
                 if fd == waker {
@@ -187,6 +209,13 @@ mod real {
             Ok(())
         }
         // ANCHOR_END: wait
+    }
+}
+
+#[cfg(not(loom))]
+impl Drop for real::Poller {
+    fn drop(&mut self) {
+        self.close();
     }
 }
 
@@ -222,6 +251,8 @@ mod model {
         pub fn deregister(&self, _fd: i32) -> io::Result<()> {
             Ok(())
         }
+        /// Not modelled.
+        pub fn close(&self) {}
         /// Sets the flag and wakes a waiter, like a write to the eventfd.
         pub fn wake(&self) {
             *self.woken.lock().unwrap() = true;

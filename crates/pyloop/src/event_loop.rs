@@ -66,6 +66,9 @@ pub struct LoopCore<Q: ReadyQueue<Py<Handle>>> {
     /// Native transports by descriptor: their readiness is handled in Rust,
     /// without going through asyncio's selector code.
     transports: GilCell<HashMap<i32, Py<TcpTransport>>>,
+    /// Poll even a busy loop's self-pipe: set while signal handlers exist,
+    /// since asyncio delivers signals through it.
+    poll_self_pipe: AtomicBool,
     timers: GilCell<Timers<ScheduledTimer>>,
     /// Timers cancelled since the last turn (counted by `TimerHandle.cancel`).
     cancelled_timers: Arc<AtomicUsize>,
@@ -87,6 +90,7 @@ impl<Q: ReadyQueue<Py<Handle>>> Default for LoopCore<Q> {
             local: GilCell::new(VecDeque::new()),
             io_fds: AtomicUsize::new(0),
             transports: GilCell::new(HashMap::new()),
+            poll_self_pipe: AtomicBool::new(false),
             timers: GilCell::new(Timers::new()),
             cancelled_timers: Arc::new(AtomicUsize::new(0)),
             running_thread: AtomicU64::new(0),
@@ -312,6 +316,11 @@ impl<Q: ReadyQueue<Py<Handle>>> LoopCore<Q> {
         let timers: Vec<ScheduledTimer> = self.timers.with(py, |t| t.drain().collect());
         let transports = self.transports.with(py, std::mem::take);
         drop(transports);
+        // As asyncio closes its selector: release the epoll set and eventfd.
+        // The loop is not running, so no thread is waiting in it.
+        if let Some(poller) = self.queue.poller() {
+            poller.close();
+        }
         // As asyncio, closing drops pending callbacks without cancelling their
         // handles; each handle lets go of its callback so no cycle outlives it.
         for handle in &dropped {
@@ -400,7 +409,7 @@ impl<Q: ReadyQueue<Py<Handle>>> LoopCore<Q> {
                 });
                 py.check_signals()?;
             }
-        } else if io && self.io_fds.load(Relaxed) > 0 {
+        } else if io && (self.io_fds.load(Relaxed) > 0 || self.poll_self_pipe.load(Relaxed)) {
             // Busy, but sockets must not starve: look without blocking.
             self.consumer.with(py, |consumer| {
                 self.queue.wait(consumer, Some(Duration::ZERO))
@@ -596,6 +605,11 @@ impl<Q: ReadyQueue<Py<Handle>>> LoopCore<Q> {
         Ok(())
     }
 
+    /// Whether a busy loop also polls its self-pipe (signal handlers exist).
+    pub fn set_poll_self_pipe(&self, enabled: bool) {
+        self.poll_self_pipe.store(enabled, Relaxed);
+    }
+
     /// True if this phase can wait for I/O.
     pub fn can_do_io(&self) -> bool {
         self.queue.poller().is_some()
@@ -777,6 +791,10 @@ macro_rules! event_loop_class {
                 events: u8,
             ) -> PyResult<()> {
                 self.core.io_watch(py, fd, transport, events)
+            }
+
+            fn _io_poll_self_pipe(&self, enabled: bool) {
+                self.core.set_poll_self_pipe(enabled)
             }
 
             fn _io_modify(&self, fd: i32, events: u8) -> PyResult<()> {

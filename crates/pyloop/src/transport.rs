@@ -63,6 +63,9 @@ struct State {
     low_water: usize,
     /// What the epoll set watches for this descriptor now.
     watching: u8,
+    /// While `loop.sendfile()` sends directly on the socket: the future that
+    /// completes when the write buffer is empty (asyncio's `_empty_waiter`).
+    empty_waiter: Option<Py<PyAny>>,
 }
 
 impl State {
@@ -339,7 +342,16 @@ impl TcpTransport {
                     s.sent = 0;
                 });
                 Self::update_watch(slf)?;
-                Self::fatal_error(slf, e.into(), "Fatal write error on socket transport")
+                let err: PyErr = e.into();
+                let waiter = this
+                    .state
+                    .with(py, |s| s.empty_waiter.as_ref().map(|w| w.clone_ref(py)));
+                let value = err.value(py).clone().into_any().unbind();
+                Self::fatal_error(slf, err, "Fatal write error on socket transport")?;
+                if let Some(waiter) = waiter {
+                    waiter.call_method1(py, intern!(py, "set_exception"), (value,))?;
+                }
+                Ok(())
             }
             Some(Ok(_)) => {
                 Self::maybe_resume_protocol(slf)?;
@@ -348,6 +360,12 @@ impl TcpTransport {
                     .with(py, |s| (s.pending() == 0, s.closing, s.eof));
                 Self::update_watch(slf)?;
                 if empty {
+                    let waiter = this
+                        .state
+                        .with(py, |s| s.empty_waiter.as_ref().map(|w| w.clone_ref(py)));
+                    if let Some(waiter) = waiter {
+                        waiter.call_method1(py, intern!(py, "set_result"), (py.None(),))?;
+                    }
                     if closing {
                         Self::connection_lost_now(slf, None)?;
                     } else if eof {
@@ -561,6 +579,7 @@ impl TcpTransport {
                 high_water: DEFAULT_HIGH_WATER,
                 low_water: DEFAULT_HIGH_WATER / 4,
                 watching: 0,
+                empty_waiter: None,
             }),
         })
     }
@@ -571,14 +590,55 @@ impl TcpTransport {
         true
     }
 
-    /// `loop.sendfile()` uses its fallback (reads and writes) on this transport.
+    /// `loop.sendfile()` tries `os.sendfile` on the socket first, as on
+    /// asyncio's socket transport.
     #[classattr]
     fn _sendfile_compatible(py: Python<'_>) -> PyResult<Py<PyAny>> {
         Ok(py
             .import("asyncio.constants")?
             .getattr("_SendfileMode")?
-            .getattr("FALLBACK")?
+            .getattr("TRY_NATIVE")?
             .unbind())
+    }
+
+    /// A future that completes once the write buffer is empty; `write` is
+    /// refused until [`_reset_empty_waiter`]. Used by `loop.sendfile()`.
+    fn _make_empty_waiter(slf: &Bound<'_, Self>) -> PyResult<Py<PyAny>> {
+        let py = slf.py();
+        let this = slf.get();
+        if this.state.with(py, |s| s.empty_waiter.is_some()) {
+            return Err(PyRuntimeError::new_err("Empty waiter is already set"));
+        }
+        let event_loop = this
+            .loop_of(py)
+            .ok_or_else(|| PyRuntimeError::new_err("the transport is closed"))?;
+        let waiter = event_loop.call_method0(py, intern!(py, "create_future"))?;
+        let empty = this.state.with(py, |s| {
+            s.empty_waiter = Some(waiter.clone_ref(py));
+            s.pending() == 0
+        });
+        if empty {
+            waiter.call_method1(py, intern!(py, "set_result"), (py.None(),))?;
+        }
+        Ok(waiter)
+    }
+
+    /// Ends what `_make_empty_waiter` started.
+    fn _reset_empty_waiter(&self, py: Python<'_>) {
+        let waiter = self.state.with(py, |s| s.empty_waiter.take());
+        drop(waiter);
+    }
+
+    /// True while the protocol has been told to pause writing.
+    #[getter]
+    fn _protocol_paused(&self, py: Python<'_>) -> bool {
+        self.state.with(py, |s| s.protocol_paused)
+    }
+
+    /// The loop, until the connection is lost (asyncio's `_loop`).
+    #[getter]
+    fn _loop(&self, py: Python<'_>) -> Option<Py<PyAny>> {
+        self.loop_of(py)
     }
 
     /// The socket's descriptor.
@@ -618,10 +678,17 @@ impl TcpTransport {
             )));
         }
         let this = slf.get();
-        let (eof, conn_lost) = this.state.with(py, |s| (s.eof, s.conn_lost));
+        let (eof, conn_lost, sending_file) = this
+            .state
+            .with(py, |s| (s.eof, s.conn_lost, s.empty_waiter.is_some()));
         if eof {
             return Err(PyRuntimeError::new_err(
                 "Cannot call write() after write_eof()",
+            ));
+        }
+        if sending_file {
+            return Err(PyRuntimeError::new_err(
+                "unable to write; sendfile is in progress",
             ));
         }
         let view = pyo3::buffer::PyBuffer::<u8>::get(data)?;

@@ -476,6 +476,22 @@ class _NativeSelector(selectors._BaseSelectorImpl):
         raise RuntimeError("PyLoop waits for I/O in its own turn; select() is not used")
 
 
+class _SendfileFlow(base_events._SendfileFallbackProtocol):
+    """asyncio's sendfile fallback protocol (it pauses reading and tracks the
+    transport's write flow control while a file is sent), set up for a native
+    transport, which asyncio's constructor refuses for not being one of its
+    own classes."""
+
+    def __init__(self, transp) -> None:  # noqa: super().__init__ is the check we skip
+        self._transport = transp
+        self._proto = transp.get_protocol()
+        self._should_resume_reading = transp.is_reading()
+        self._should_resume_writing = transp._protocol_paused
+        transp.pause_reading()
+        transp.set_protocol(self)
+        self._write_ready_fut = transp._loop.create_future() if transp._protocol_paused else None
+
+
 class IoLoopMixin:
     """asyncio's selector-based I/O (sockets, servers, TLS, UDP, Unix sockets,
     pipes, subprocesses, signals), running over the native loop's epoll wait.
@@ -517,6 +533,42 @@ class IoLoopMixin:
         if waiter is not None:
             self.call_soon(futures._set_result_unless_cancelled, waiter, None)
         return transport
+
+    def add_signal_handler(self, sig, callback, *args) -> None:
+        super().add_signal_handler(sig, callback, *args)
+        # Signals arrive through the self-pipe: look at it even while busy.
+        self._io_poll_self_pipe(True)
+
+    def remove_signal_handler(self, sig) -> bool:
+        removed = super().remove_signal_handler(sig)
+        self._io_poll_self_pipe(bool(self._signal_handlers))
+        return removed
+
+    async def _sendfile_fallback(self, transp, file, offset, count):
+        """asyncio's read-and-write fallback of ``loop.sendfile``, for the
+        native transport too (asyncio's accepts only its own transports)."""
+        if not isinstance(transp, _native.TcpTransport):
+            return await super()._sendfile_fallback(transp, file, offset, count)
+        if offset:
+            file.seek(offset)
+        chunk = bytearray(min(count, 16384) if count else 16384)
+        sent = 0
+        flow = _SendfileFlow(transp)
+        try:
+            while not count or sent < count:
+                want = len(chunk) if not count else min(len(chunk), count - sent)
+                view = memoryview(chunk)[:want]
+                got = await self.run_in_executor(None, file.readinto, view)
+                if not got:
+                    break
+                await flow.drain()
+                transp.write(view[:got])
+                sent += got
+            return sent
+        finally:
+            if sent and hasattr(file, "seek"):
+                file.seek(offset + sent)
+            await flow.restore()
 
     def _pyloop_io_ready(self, events) -> None:
         """Called by the native loop with ``[(fd, mask), ...]`` after a wait."""
