@@ -439,8 +439,8 @@ def claims_md(r: Results) -> str:
                     claimed,
                     DASH,
                     DASH,
-                    r.show(scen, "asyncio", mkey, True) if peer == "asyncio" else "",
-                    r.show(scen, "uvloop", mkey, True) if peer == "uvloop" else "",
+                    r.show(scen, "asyncio", mkey, True) if peer == "asyncio" else DASH,
+                    r.show(scen, "uvloop", mkey, True) if peer == "uvloop" else DASH,
                     DASH,
                     f"measured ({note})",
                 ]
