@@ -491,6 +491,7 @@ def claims_md(r: Results) -> str:
 
 
 def phase_evolution_md(r: Results) -> str:
+    single_n = r.scen["single"]["params"]["callbacks"] if r.has("single") else 0
     header = [
         "phase",
         "summary: single thread",
@@ -559,9 +560,9 @@ def phase_evolution_md(r: Results) -> str:
         + table(header, rows)
         + "\n"
         + r.method_note()
-        + " *Single thread*: 50k `call_soon` scheduled and run on one thread; in PyLoop these go "
-        "to the loop's own lane, so every phase does the same work and the differences between "
-        "phases are noise. *1 producer thread*: the same callbacks pushed with "
+        + f" *Single thread*: {single_n:,} `call_soon` scheduled and run on one thread; in "
+        "PyLoop these go to the loop's own lane, so every phase does the same work and the "
+        "differences between phases are noise. *1 producer thread*: the same callbacks pushed with "
         "`call_soon_threadsafe` from one other thread, through the phase's queue (wall time, "
         "the 1-thread point of the scaling sweep); *its CPU time*: the process's CPU time per "
         "callback in that run, which leaves out time spent waiting for a core or for the GIL. "
