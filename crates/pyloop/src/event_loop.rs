@@ -668,6 +668,17 @@ impl<Q: ReadyQueue<Py<Handle>>> LoopCore<Q> {
     }
 }
 
+/// `asyncio.Future(loop=event_loop)`, made without a Python-level method call.
+pub fn new_future<'py>(event_loop: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    let py = event_loop.py();
+    static FUTURE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    let kwargs = PyDict::new(py);
+    kwargs.set_item(intern!(py, "loop"), event_loop)?;
+    FUTURE
+        .import(py, "asyncio.futures", "Future")?
+        .call((), Some(&kwargs))
+}
+
 /// Stamps one `#[pyclass]` event loop per phase around [`LoopCore`].
 macro_rules! event_loop_class {
     ($(#[$doc:meta])* $class:ident, $queue:ident) => {
@@ -760,6 +771,11 @@ macro_rules! event_loop_class {
             fn _set_debug_native(&self, enabled: &Bound<'_, PyAny>) -> PyResult<()> {
                 self.core.set_debug(enabled.is_truthy()?);
                 Ok(())
+            }
+
+            /// A new `asyncio.Future` attached to this loop.
+            fn create_future<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+                $crate::event_loop::new_future(slf.as_any())
             }
 
             fn _run_forever_native(slf: &Bound<'_, Self>) -> PyResult<()> {

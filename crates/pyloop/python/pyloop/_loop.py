@@ -185,10 +185,6 @@ class LoopMixin:
 
     # -- futures and tasks -----------------------------------------------
 
-    def create_future(self) -> asyncio.Future[Any]:
-        """A new future attached to this loop."""
-        return futures.Future(loop=self)
-
     def create_task(self, coro, *, name=None, context=None):
         """Wrap a coroutine in a task scheduled on this loop."""
         self._check_closed()
