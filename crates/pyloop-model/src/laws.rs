@@ -93,16 +93,17 @@ impl Usl {
         self.lambda * self.speedup(n)
     }
 
-    /// The worker count of the highest throughput, `√((1 − σ) / κ)`; infinite
-    /// when `κ = 0` (throughput then only rises, as with Amdahl), and at most
-    /// 1 when `σ ≥ 1`.
+    /// The worker count (at least 1) of the highest throughput,
+    /// `√((1 − σ) / κ)`; infinite when `κ = 0` (throughput then only rises, as
+    /// with Amdahl), and 1 when `σ ≥ 1` or the formula gives less than 1
+    /// (throughput falls from the first worker added).
     pub fn peak_n(&self) -> f64 {
         if self.sigma >= 1.0 {
             1.0
         } else if self.kappa <= 0.0 {
             f64::INFINITY
         } else {
-            ((1.0 - self.sigma) / self.kappa).sqrt()
+            ((1.0 - self.sigma) / self.kappa).sqrt().max(1.0)
         }
     }
 
@@ -178,6 +179,12 @@ mod tests {
         assert!(close(u.peak_n(), 90f64.sqrt(), 1e-12));
         // throughput falls past the peak
         assert!(u.throughput(16.0) < u.throughput(9.0));
+        let falling = Usl {
+            lambda: 1.0,
+            sigma: 0.9,
+            kappa: 0.5,
+        };
+        assert_eq!(falling.peak_n(), 1.0);
         let flat = Usl { kappa: 0.0, ..u };
         assert!(flat.peak_n().is_infinite());
         assert!(close(flat.peak_throughput(), 10_000.0, 1e-9));
