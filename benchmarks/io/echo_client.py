@@ -88,13 +88,14 @@ async def run_size(port: int, size: int, round_trips: int, conns: int) -> dict:
         await asyncio.sleep(0)
         return elapsed, [lat for p in pingers for lat in p.latencies], per_conn * conns
 
-    await phase(max(conns, round_trips // 10))  # warm-up: connections, caches, the JIT-less
+    _, _, warmed = await phase(max(conns, round_trips // 10))  # untimed warm-up
     elapsed, latencies, done = await phase(round_trips)
     latencies.sort()
     return {
         "size": size,
         "conns": conns,
         "round_trips": done,
+        "warmup_round_trips": warmed,
         "seconds": elapsed,
         "round_trips_per_s": done / elapsed,
         "mb_per_s": done * size / elapsed / 1e6,

@@ -12,8 +12,9 @@ Modes, the same echo each way (whatever arrives goes back, no framing):
 - ``protocol``: an ``asyncio.Protocol`` whose ``data_received`` calls ``transport.write``.
 
 It listens on 127.0.0.1 (port 0: the kernel picks; servers made by the loop's own
-``create_server``, except in raw mode), prints ``READY <port>`` on stdout, and
-serves until stdin is closed or it gets SIGTERM. The garbage collector stays on, as in a real
+``create_server``, except in raw mode), prints ``READY <port>`` on stdout, answers a line
+``cpu`` on stdin with ``CPU <seconds>`` (its own CPU time), and serves until stdin is closed
+or it gets SIGTERM. The garbage collector stays on, as in a real
 server. Nothing here knows which loop it runs on beyond :func:`loops.new_loop`.
 """
 
@@ -22,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import resource
 import signal
 import socket
 import sys
@@ -121,9 +123,18 @@ def main() -> None:
     def stop(*_):
         loop.call_soon_threadsafe(task.cancel)
 
+    def control() -> None:
+        # The runner's channel (works on every loop, signals or not): a line "cpu" is
+        # answered with this process's CPU seconds (user + system, microsecond resolution,
+        # where /proc/<pid>/stat counts in 10 ms ticks); end of input stops the server.
+        for line in sys.stdin:
+            if line.strip() == "cpu":
+                usage = resource.getrusage(resource.RUSAGE_SELF)
+                print(f"CPU {usage.ru_utime + usage.ru_stime:.6f}", flush=True)
+        stop()
+
     signal.signal(signal.SIGTERM, stop)
-    # the runner closes our stdin to stop us (works on every loop, signals or not)
-    threading.Thread(target=lambda: (sys.stdin.read(), stop()), daemon=True).start()
+    threading.Thread(target=control, daemon=True).start()
     try:
         loop.run_until_complete(task)
     except asyncio.CancelledError:

@@ -8,7 +8,10 @@ uvicorn, on stock asyncio, uvloop, rloop and PyLoop 3.2.1, in one run.
 
 Method. Every measurement runs the server in its own process (``echo_server.py``, or uvicorn
 with ``--loop <factory>``) and the load in another (``echo_client.py``, or wrk), both on
-127.0.0.1; the machine has 2 cores, so the server and its load each get about one. In full mode each
+127.0.0.1; the machine has 2 cores, so the server and its load each get one: by default
+the server is pinned to the last CPU and the load to the first (``--pin off`` leaves the
+placement to the kernel, which may move them, or put both on one core, during a run). In
+full mode each
 repetition first waits (at most 30 s) for the machine to be quiet (under 25 % busy). A
 *repetition* runs every benchmark on every loop once, in an order rotated by one place per
 repetition (no loop always goes first, or right after the same other one). Figures are medians
@@ -141,10 +144,23 @@ def _proc_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICK
 
 
+#: CPU sets for the server and its load (``--pin``): one core each, so that the kernel does
+#: not move them onto one core, or swap them, in the middle of a run. None: not pinned.
+PINS: dict[str, set[int] | None] = {"server": None, "load": None}
+
+
+def _pinned(role: str):
+    cpus = PINS[role]
+    if cpus is None:
+        return None
+    return lambda: os.sched_setaffinity(0, cpus)
+
+
 def run_measured(cmd: list[str], timeout: float) -> tuple[subprocess.CompletedProcess, float]:
-    """``subprocess.run`` that also returns the child's CPU seconds (from ``wait4``)."""
+    """``subprocess.run`` of the load generator that also returns its CPU seconds (from
+    ``wait4``)."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        proc = subprocess.Popen(cmd, cwd=REPO, stdout=out, stderr=err)
+        proc = subprocess.Popen(cmd, cwd=REPO, stdout=out, stderr=err, preexec_fn=_pinned("load"))
         deadline = time.monotonic() + timeout
         while True:
             pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
@@ -169,22 +185,24 @@ class CpuBusy:
     other processes': everything but the server (``pid``) and the load generator, whose
     CPU seconds the caller adds to ``ours`` before exit."""
 
-    def __init__(self, server_pid: int | None = None) -> None:
-        self.server_pid = server_pid
+    def __init__(self, server: Server | None = None) -> None:
+        self.server = server
         self.ours = 0.0
 
     def __enter__(self):
+        self.server0 = self.server.cpu_seconds() if self.server else 0.0
         self.start = _cpu_ticks()
         self.t0 = time.monotonic()
-        self.server0 = _proc_cpu_seconds(self.server_pid) if self.server_pid else 0.0
         return self
 
     def __exit__(self, *exc):
         busy, total = _cpu_ticks()
         dt = total - self.start[1]
         self.value = (busy - self.start[0]) / dt if dt > 0 else None
-        if self.server_pid:
-            self.ours += _proc_cpu_seconds(self.server_pid) - self.server0
+        self.server_cpu = 0.0
+        if self.server:
+            self.server_cpu = self.server.cpu_seconds() - self.server0
+            self.ours += self.server_cpu
         capacity = (time.monotonic() - self.t0) * (os.cpu_count() or 1)
         busy_s = (busy - self.start[0]) / TICK
         self.others = max(0.0, (busy_s - self.ours) / capacity) if capacity > 0 else None
@@ -225,7 +243,9 @@ class Server:
             stdout=subprocess.PIPE,
             stderr=self._err,
             text=True,
+            preexec_fn=_pinned("server"),
         )
+        self.asks_cpu = port is None
         if port is None:
             line = self.proc.stdout.readline()
             if not line.startswith("READY "):
@@ -235,6 +255,17 @@ class Server:
         else:
             self._wait_accepting(port)
         self.port = port
+
+    def cpu_seconds(self) -> float:
+        """The server's own CPU time: asked over its stdin (echo servers, microsecond
+        resolution), else read from /proc (uvicorn, 10 ms ticks)."""
+        if self.asks_cpu:
+            self.proc.stdin.write("cpu\n")
+            self.proc.stdin.flush()
+            line = self.proc.stdout.readline()
+            if line.startswith("CPU "):
+                return float(line.split()[1])
+        return _proc_cpu_seconds(self.proc.pid)
 
     def _wait_accepting(self, port: int, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout
@@ -274,38 +305,41 @@ def free_port() -> int:
 
 
 def run_echo(loop_id: str, mode: str, params: dict, rep: int) -> list[dict]:
+    """One server process, then one client process per message size against it."""
     server = Server(
         [PYTHON, str(HERE / "echo_server.py"), "--loop", loop_id, "--mode", mode],
         loops.server_env(loop_id),
     )
-    sizes = list(params["sizes"])
-    counts = [params["round_trips"][s] for s in sizes]
-    cmd = [
-        PYTHON, str(HERE / "echo_client.py"), "--port", str(server.port),
-        "--sizes", ",".join(map(str, sizes)), "--round-trips", ",".join(map(str, counts)),
-        "--conns", str(params["conns"]),
-    ]  # fmt: skip
+    rows = []
     try:
-        with CpuBusy(server.proc.pid) as busy:
-            out, client_cpu = run_measured(cmd, timeout=600)
-            busy.ours += client_cpu
+        for size in params["sizes"]:
+            cmd = [
+                PYTHON, str(HERE / "echo_client.py"), "--port", str(server.port),
+                "--sizes", str(size), "--round-trips", str(params["round_trips"][size]),
+                "--conns", str(params["conns"]),
+            ]  # fmt: skip
+            with CpuBusy(server) as busy:
+                out, client_cpu = run_measured(cmd, timeout=600)
+                busy.ours += client_cpu
+            if out.returncode != 0:
+                raise RuntimeError(f"echo client failed on {loop_id}/{mode}: {out.stderr[-2000:]}")
+            result = json.loads(out.stdout)
+            served = result["round_trips"] + result["warmup_round_trips"]
+            rows.append(
+                {
+                    "loop": loop_id,
+                    "mode": mode,
+                    "rep": rep,
+                    "cpu_busy": busy.value,
+                    "cpu_others": busy.others,
+                    # the server's CPU time (user + system) per round trip, warm-up included:
+                    # what the loop costs, whatever the scheduling of the load was
+                    "server_cpu_us": 1e6 * busy.server_cpu / served,
+                    **result,
+                }
+            )
     finally:
         server.stop()
-    if out.returncode != 0:
-        raise RuntimeError(f"echo client failed on {loop_id}/{mode}: {out.stderr[-2000:]}")
-    rows = []
-    for line in out.stdout.splitlines():
-        result = json.loads(line)
-        rows.append(
-            {
-                "loop": loop_id,
-                "mode": mode,
-                "rep": rep,
-                "cpu_busy": busy.value,
-                "cpu_others": busy.others,
-                **result,
-            }
-        )
     return rows
 
 
@@ -359,8 +393,10 @@ def run_http(loop_id: str, params: dict, rep: int, load: str) -> dict:
     generate = _wrk if load == "wrk" else _python_load
     try:
         generate(port, params["http_conns"], params["http_warmup_seconds"])
-        with CpuBusy(server.proc.pid) as busy:
+        with CpuBusy(server) as busy:
+            started = time.monotonic()
             result, load_cpu = generate(port, params["http_conns"], params["http_seconds"])
+            wall = time.monotonic() - started
             busy.ours += load_cpu
     finally:
         server.stop()
@@ -372,6 +408,8 @@ def run_http(loop_id: str, params: dict, rep: int, load: str) -> dict:
         "load": load,
         "cpu_busy": busy.value,
         "cpu_others": busy.others,
+        # the server's CPU time per request answered during the timed run
+        "server_cpu_us": 1e6 * busy.server_cpu / max(1.0, result["requests_per_s"] * wall),
         **result,
     }
 
@@ -421,11 +459,13 @@ def summarise(echo: list[dict], http: list[dict], loop_ids: list[str]) -> dict:
                 out["echo"][f"{mode}/{size}"] = {
                     "round_trips_per_s": cell(rows, "round_trips_per_s"),
                     "p99_us": cell(rows, "p99_us"),
+                    "server_cpu_us": cell(rows, "server_cpu_us"),
                 }
     if http:
         out["http"] = {
             "requests_per_s": cell(http, "requests_per_s"),
             "p99_ms": cell(http, "p99_ms"),
+            "server_cpu_us": cell(http, "server_cpu_us"),
         }
     return out
 
@@ -445,6 +485,13 @@ def main() -> None:
     parser.add_argument("--modes", default=",".join(ECHO_MODES), help="echo modes")
     parser.add_argument("--sizes", default=",".join(map(str, SIZES)))
     parser.add_argument("--reps", type=int, help="repetitions (default: by mode)")
+    parser.add_argument(
+        "--pin",
+        choices=("on", "off"),
+        default="on",
+        help="pin the server to the last CPU and the load to the first (default: on when "
+        "there are at least 2 CPUs)",
+    )
     parser.add_argument("--no-echo", action="store_true")
     parser.add_argument("--no-http", action="store_true")
     parser.add_argument(
@@ -466,6 +513,9 @@ def main() -> None:
         REPO / "benchmarks" / "results" / ("io.json" if args.mode == "full" else "quick/io.json")
     )
 
+    cpus = sorted(os.sched_getaffinity(0))
+    if args.pin == "on" and len(cpus) >= 2:
+        PINS["server"], PINS["load"] = {cpus[-1]}, {cpus[0]}
     info = machine()
     log(f"io benchmarks, {args.mode} mode: loops {loop_ids}, {params['reps']} repetition(s), "
         f"HTTP load: {load}; commit {info['commit'][:12]}"
@@ -495,7 +545,8 @@ def main() -> None:
                         continue
                     echo.extend(rows)
                     log(f"   echo {m:8} {lid:26} " + "  ".join(
-                        f"{r['size'] // 1024:>3}K {r['round_trips_per_s']:>8.0f}/s"
+                        f"{r['size'] // 1024:>3}K {r['round_trips_per_s']:>7.0f}/s "
+                        f"{r['server_cpu_us']:>5.1f}us"
                         for r in rows))  # fmt: skip
         if not args.no_http:
             for lid in order:
@@ -508,6 +559,7 @@ def main() -> None:
                     continue
                 http.append(row)
                 log(f"   http {lid:26} {row['requests_per_s']:>9.0f} req/s  "
+                    f"server {row['server_cpu_us']:.1f} us/request  "
                     f"p99 {row['p99_ms']} ms  errors {row['errors']}")  # fmt: skip
 
     results = {

@@ -4,8 +4,9 @@
     python benchmarks/io/tables.py benchmarks/results/io.json --out book/src/generated
 
 writes ``io_echo.md`` (round trips per second, every mode and size, and the paired ratios),
-``io_echo_p99.md`` (99th-percentile round-trip latency), ``io_http.md`` (uvicorn requests per
-second and latency) and ``io_machine.md`` (where, when, what versions, how busy), and prints
+``io_echo_cpu.md`` (the server's CPU time per round trip), ``io_echo_p99.md``
+(99th-percentile round-trip latency), ``io_http.md`` (uvicorn requests per second, server CPU
+per request, latency) and ``io_machine.md`` (where, when, what versions, how busy), and prints
 the echo and HTTP tables.
 """
 
@@ -34,11 +35,15 @@ def _cell(stats: dict | None, digits: int = 0) -> str:
     return f"{_fmt(stats['median'], digits)} <small>({_fmt(stats['min'], digits)}–{_fmt(stats['max'], digits)})</small>"  # noqa: E501
 
 
-def _ratio(stats: dict | None) -> str:
+def _ratio(stats: dict | None, invert: bool = False) -> str:
+    """A paired ratio as "times better" (bold when PyLoop did better). ``invert`` for a
+    metric where lower is better: the median of the inverses is the inverse of the median
+    (an odd count of repetitions; for an even count, near enough for two decimals)."""
     if not stats:
         return "–"
-    text = f"{stats['median']:.2f}×"
-    return f"**{text}**" if stats["median"] >= 1.0 else text
+    value = 1.0 / stats["median"] if invert else stats["median"]
+    text = f"{value:.2f}×"
+    return f"**{text}**" if value >= 1.0 else text
 
 
 def _header(results: dict, source: str) -> str:
@@ -58,10 +63,15 @@ def echo_table(results: dict, metric: str, source: str) -> str:
     loops = results["params"]["loops"]
     labels = _labels(results)
     summary = results["summary"]["echo"]
-    unit = "round trips/s" if metric == "round_trips_per_s" else "p99 µs"
+    unit = {
+        "round_trips_per_s": "round trips/s",
+        "p99_us": "99th percentile of the round trip, µs",
+        "server_cpu_us": "server CPU time per round trip, µs (user + system)",
+    }[metric]
+    lower_better = metric != "round_trips_per_s"
     head = ["mode", "message"] + [labels[lid] for lid in loops]
     ratios = []
-    if metric == "round_trips_per_s":
+    if metric in ("round_trips_per_s", "server_cpu_us"):
         ratios = [
             ("pyloop/asyncio", "PyLoop ÷ asyncio"),
             ("pyloop/uvloop", "PyLoop ÷ uvloop"),
@@ -74,7 +84,7 @@ def echo_table(results: dict, metric: str, source: str) -> str:
         _header(results, source),
         f"Echo server, {unit} (median over {results['params']['reps']} repetition(s), "
         "min–max in brackets; ratios paired per repetition, above 1 means PyLoop did better"
-        + (": fewer µs" if metric != "round_trips_per_s" else "")
+        + (": fewer µs" if lower_better else "")
         + ").\n",
         "| " + " | ".join(head) + " |",
         "|" + "---|" * 2 + "---:|" * (len(head) - 2),
@@ -84,8 +94,10 @@ def echo_table(results: dict, metric: str, source: str) -> str:
         data = cell[metric]
         row = [mode, f"{int(size) // 1024} KB"]
         row += [_cell(data["loops"].get(lid)) for lid in loops]
+        digits = 0 if metric == "round_trips_per_s" else 1
+        row[2 : 2 + len(loops)] = [_cell(data["loops"].get(lid), digits) for lid in loops]
         for rkey, _ in ratios:
-            row.append(_ratio(data["ratios"].get(rkey)))
+            row.append(_ratio(data["ratios"].get(rkey), invert=lower_better))
         lines.append("| " + " | ".join(row) + " |")
     params = results["params"]
     lines.append(
@@ -102,7 +114,7 @@ def http_table(results: dict, source: str) -> str:
     http = results["summary"].get("http") or {}
     if not http:
         return _header(results, source) + "No HTTP results in this run.\n"
-    rps, p99 = http["requests_per_s"], http["p99_ms"]
+    rps, p99, cpu = http["requests_per_s"], http["p99_ms"], http["server_cpu_us"]
     p50 = {}
     for lid in loops:
         vals = [r["p50_ms"] for r in results["http"] if r["loop"] == lid and r["p50_ms"]]
@@ -113,8 +125,9 @@ def http_table(results: dict, source: str) -> str:
         _header(results, source),
         f"uvicorn (`--http httptools`, one worker), requests/s and latency (median over "
         f"{results['params']['reps']} repetition(s), min–max in brackets).\n",
-        "| loop | requests/s | p50 ms | p99 ms | errors | ÷ asyncio | PyLoop ÷ this |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| loop | requests/s | server CPU µs/request | p50 ms | p99 ms | errors | ÷ asyncio "
+        "| PyLoop ÷ this |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for lid in loops:
         if lid not in rps["loops"]:
@@ -129,6 +142,7 @@ def http_table(results: dict, source: str) -> str:
                 [
                     labels[lid],
                     _cell(rps["loops"][lid]),
+                    _cell(cpu["loops"].get(lid), 1),
                     _fmt(p50.get(lid), 2),
                     _fmt(p99["loops"].get(lid, {}).get("median"), 2),
                     str(errors[lid]),
@@ -216,6 +230,7 @@ def main() -> None:
     tables = {
         "io_echo.md": echo_table(results, "round_trips_per_s", source),
         "io_echo_p99.md": echo_table(results, "p99_us", source),
+        "io_echo_cpu.md": echo_table(results, "server_cpu_us", source),
         "io_http.md": http_table(results, source),
         "io_machine.md": machine_table(results, source),
     }
@@ -223,6 +238,7 @@ def main() -> None:
     for name, text in tables.items():
         (args.out / name).write_text(text)
     print(tables["io_echo.md"])
+    print(tables["io_echo_cpu.md"])
     print(tables["io_http.md"])
 
 
