@@ -166,15 +166,18 @@ def table(header: list[str], rows: list[list[str]], align: list[str] | None = No
     return "\n".join(lines) + "\n"
 
 
-def reps_note(doc: Doc) -> str:
+def reps_note(doc: Doc, sliced: bool = True) -> str:
+    """Where the medians come from; with `sliced`, that producers outnumber the cores."""
     cfg = doc["config"]
     m = doc["machine"]
-    return (
+    cpus = m.get("logical_cpus")
+    note = (
         f"Medians of {cfg['repetitions']} repetitions ({cfg['mode']} run, item: "
-        f"{cfg['item']}, {m.get('logical_cpus')} cores, commit "
-        f"`{(m.get('git_commit') or '?')[:10]}`). On this machine 10 producers "
-        "are time-sliced over the cores."
+        f"{cfg['item']}, {cpus} cores, commit `{(m.get('git_commit') or '?')[:10]}`)."
     )
+    if sliced:
+        note += f" With {cpus} cores, the producer threads (and the consumer) are time-sliced."
+    return note
 
 
 # ---------------------------------------------------------------------------
@@ -317,7 +320,8 @@ def scenario_table(doc: Doc, key: str) -> str:
     return (
         f"*{s['title']}.* {describe_params(s)}\n\n"
         + table(header, rows)
-        + f"\n{reps_note(doc)} The range is the smallest and largest repetition.\n\n"
+        + f"\n{reps_note(doc, key not in ('single', 'wakeup'))} "
+        + "The range is the smallest and largest repetition.\n\n"
         + legend
         + "\n"
     )
