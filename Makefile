@@ -74,7 +74,7 @@ bench-io-full: build
 	$(PYTHON) benchmarks/io/run.py --full --out $(RESULTS)/io.json
 	$(PYTHON) benchmarks/io/tables.py $(RESULTS)/io.json --out $(GENERATED)
 
-tables: tables-core tables-py
+tables: tables-core tables-py tables-io
 
 tables-core:
 	$(PYTHON) benchmarks/tables.py $(RESULTS)/core.json --out $(GENERATED)

@@ -432,6 +432,7 @@ def summarise(echo: list[dict], http: list[dict], loop_ids: list[str]) -> dict:
     out: dict = {"echo": {}, "http": {}}
     pairs = [("pyloop", "asyncio"), ("pyloop", "uvloop"), ("pyloop", "rloop"),
              ("uvloop", "asyncio"), ("rloop", "asyncio"),
+             ("pyloop-asyncio-transport", "asyncio"),
              ("pyloop", "pyloop-asyncio-transport")]  # fmt: skip
 
     def cell(rows: list[dict], metric: str) -> dict:
