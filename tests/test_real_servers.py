@@ -272,9 +272,12 @@ def test_aiohttp_serves_a_static_file(loop, tmp_path):
     path = tmp_path / "static.bin"
     path.write_bytes(data)
 
+    async def static(request):
+        return web.FileResponse(path)
+
     async def main():
         app = web.Application()
-        app.router.add_get("/file", lambda request: web.FileResponse(path))
+        app.router.add_get("/file", static)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
