@@ -692,7 +692,17 @@ impl TcpTransport {
             ));
         }
         let view = pyo3::buffer::PyBuffer::<u8>::get(data)?;
-        let bytes = view.to_vec(py)?;
+        let copied: Vec<u8>;
+        let bytes: &[u8] = if view.is_c_contiguous() {
+            // safety: a C-contiguous buffer of bytes, kept alive (and its
+            // exporter unable to resize it) by `view` until the end of this
+            // call; only read, with the GIL held, and no Python code runs
+            // while the slice is in use.
+            unsafe { std::slice::from_raw_parts(view.buf_ptr() as *const u8, view.len_bytes()) }
+        } else {
+            copied = view.to_vec(py)?;
+            &copied
+        };
         if bytes.is_empty() {
             return Ok(());
         }
@@ -708,7 +718,7 @@ impl TcpTransport {
             return Ok(());
         }
         let outcome = this.state.with(py, |s| {
-            let mut rest = &bytes[..];
+            let mut rest = bytes;
             if s.pending() == 0 {
                 match send_now(this.fd, rest) {
                     Ok(n) => rest = &rest[n..],
