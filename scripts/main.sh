@@ -33,26 +33,17 @@ bash scripts/setup.sh
 # shellcheck source=scripts/env.sh
 source scripts/env.sh
 
-header "build (release)"
-cargo build --workspace --release
-
-# The Python extension is built here too once crates/pyloop lands
-# (maturin develop --release into .venv).
-
-header "core benchmarks, quick mode (a few seconds per scenario)"
-quick_json=benchmarks/results/quick/core.json
-mkdir -p "$(dirname "$quick_json")"
-cargo run -p pyloop-benchmarks --release --bin core_scenarios -- --quick --out "$quick_json"
+header "build, quick benchmarks (Rust level and Python level), tables and plots"
+# make bench: the extension into .venv, the core scenarios and the Python-level
+# benchmarks in quick mode, then every table and plot of the book from these
+# results, so that the book served below shows this machine's numbers.
+# (`make tables` puts the published ones back.)
+make bench
 
 header "phase table from this run"
-# Written to a scratch dir: the book keeps the committed tables, made from the
-# full (non-quick) run recorded in benchmarks/results/, so that serving the
-# book never rewrites tracked files. Quick numbers are noisy; the book's are
-# medians over repetitions.
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
-python benchmarks/tables.py "$quick_json" --out "$scratch"
-echo "(quick results: $quick_json; tables: $scratch, removed on exit)"
+python benchmarks/tables.py benchmarks/results/quick/core.json --out "$scratch"
 
 header "book"
 mdbook build book
