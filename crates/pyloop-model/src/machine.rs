@@ -97,62 +97,10 @@ pub fn record(mode: &str) -> Value {
     })
 }
 
-/// Clock ticks of CPU time spent busy by the whole machine (all CPUs: user,
-/// nice, system, irq, softirq, steal; `/proc/stat`) and by this process (user
-/// and system, all threads; `/proc/self/stat`). `None` off Linux.
-fn busy_ticks() -> Option<(u64, u64)> {
-    let stat = std::fs::read_to_string("/proc/stat").ok()?;
-    let cpu: Vec<u64> = stat
-        .lines()
-        .next()?
-        .split_whitespace()
-        .skip(1)
-        .filter_map(|v| v.parse().ok())
-        .collect();
-    // user nice system idle iowait irq softirq steal ...
-    let machine = [0, 1, 2, 5, 6, 7].iter().filter_map(|&i| cpu.get(i)).sum();
-    let own = std::fs::read_to_string("/proc/self/stat").ok()?;
-    // The command name (field 2) may hold spaces: count fields after its ')'.
-    let after = own.rsplit_once(')')?.1;
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    // fields[0] is field 3 (state); utime and stime are fields 14 and 15.
-    let utime: u64 = fields.get(11)?.parse().ok()?;
-    let stime: u64 = fields.get(12)?.parse().ok()?;
-    Some((machine, utime + stime))
-}
-
 /// Measures how much CPU *other* processes used while it was alive: a shared
-/// machine's background load, recorded beside every sweep.
-#[derive(Clone, Copy, Debug)]
-pub struct Background {
-    start: Option<(u64, u64)>,
-    at: std::time::Instant,
-}
-
-impl Background {
-    /// Starts measuring.
-    pub fn start() -> Background {
-        Background {
-            start: busy_ticks(),
-            at: std::time::Instant::now(),
-        }
-    }
-
-    /// Percent of all CPUs' time used by other processes since [`start`](Self::start);
-    /// `None` where `/proc` is not available. Assumes 100 clock ticks a second
-    /// (Linux's `USER_HZ` on every common platform).
-    pub fn percent(&self) -> Option<f64> {
-        let (m0, o0) = self.start?;
-        let (m1, o1) = busy_ticks()?;
-        let cpus = std::thread::available_parallelism().ok()?.get() as f64;
-        let elapsed_ticks = self.at.elapsed().as_secs_f64() * 100.0;
-        if elapsed_ticks <= 0.0 {
-            return None;
-        }
-        let others = (m1 - m0).saturating_sub(o1 - o0) as f64;
-        Some((100.0 * others / (elapsed_ticks * cpus)).clamp(0.0, 100.0))
-    }
-}
+/// machine's background load, recorded beside every sweep. The benchmarks'
+/// sampler, shared.
+pub use pyloop_benchmarks::machine::Background;
 
 #[cfg(test)]
 mod tests {

@@ -206,20 +206,9 @@ pub fn run_phase(phase: Phase, producers: usize, cfg: &SweepConfig) -> Run {
     with_phase_queue!(phase, Q => run_once::<Q<Item>>(producers, cfg))
 }
 
-/// Median of `values` (mean of the middle two for an even count); NaN if empty.
-pub fn median(values: &[f64]) -> f64 {
-    if values.is_empty() {
-        return f64::NAN;
-    }
-    let mut v = values.to_vec();
-    v.sort_by(f64::total_cmp);
-    let mid = v.len() / 2;
-    if v.len() % 2 == 1 {
-        v[mid]
-    } else {
-        (v[mid - 1] + v[mid]) / 2.0
-    }
-}
+/// Median of `values` (mean of the middle two for an even count); NaN if
+/// empty. The benchmarks' own, shared.
+pub use pyloop_benchmarks::summary::median;
 
 /// `{"median", "min", "max", "reps"}` of `values`, as the results files write a figure.
 pub fn summarize(values: &[f64]) -> Value {
