@@ -5,8 +5,9 @@ paths: ``call_soon``, ``call_soon_threadsafe``, ``call_later``, ``call_at``,
 ``time``, ``stop`` and the turn of the loop. This mixin adds the rest of
 ``asyncio.AbstractEventLoop`` with asyncio's semantics: running until a future
 completes, tasks and futures, the exception handler, the executor and
-asynchronous generators. Sockets, subprocesses, pipes and signals come with the
-I/O issue; until then they raise ``NotImplementedError``.
+asynchronous generators. ``IoLoopMixin`` adds asyncio's sockets, servers, pipes,
+subprocesses and signals on the phase that can wait for I/O; on the others
+``NoIoMixin`` makes each of them raise ``NotImplementedError`` saying why.
 """
 
 from __future__ import annotations
@@ -308,8 +309,13 @@ class LoopMixin:
             raise TypeError("executor must be ThreadPoolExecutor instance")
         self._default_executor = executor
 
-    async def shutdown_default_executor(self) -> None:
-        """Shut the default executor down without blocking the loop."""
+    async def shutdown_default_executor(self, timeout: float | None = None) -> None:
+        """Shut the default executor down without blocking the loop.
+
+        ``timeout`` (CPython 3.12's parameter, accepted on every version): how long the
+        executor's threads may take to finish; past it a ``RuntimeWarning`` is issued and the
+        executor is left to finish on its own, as asyncio does. ``None`` waits as long as it
+        takes."""
         self._executor_shutdown_called = True
         executor = self._default_executor
         if executor is None:
@@ -329,8 +335,16 @@ class LoopMixin:
         thread = threading.Thread(target=shut_down, name="pyloop-executor-shutdown")
         thread.start()
         try:
-            await done
-        finally:
+            async with asyncio.timeout(timeout):
+                await done
+        except TimeoutError:
+            warnings.warn(
+                f"The executor did not finishing joining its threads within {timeout} seconds.",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            executor.shutdown(wait=False)
+        else:
             thread.join()
 
     # -- asynchronous generators -----------------------------------------
