@@ -3,8 +3,10 @@
 //! The hot paths (`call_soon*`, `call_at`, the turn of the loop, handles) are
 //! here; the rest of asyncio's API is in `python/pyloop/_loop.py` on top.
 
+mod boundary;
 mod buffer;
 pub mod clock;
+mod entry;
 pub mod event_loop;
 mod gil_cell;
 pub mod handle;
@@ -57,8 +59,9 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(phases, m)?)?;
     m.add_function(wrap_pyfunction!(phase_titles, m)?)?;
     m.add("BUILD_DEFAULT_PHASE", BUILD_DEFAULT_PHASE.tag())?;
-    m.add_class::<handle::Handle>()?;
-    m.add_class::<handle::TimerHandle>()?;
+    let (handle, timer_handle) = handle::types(m.py())?;
+    m.add("Handle", handle)?;
+    m.add("TimerHandle", timer_handle)?;
     m.add_class::<transport::TcpTransportCore>()?;
     m.add_class::<event_loop::BatchLimitLoop>()?;
     m.add_class::<event_loop::AdaptiveSleepLoop>()?;
@@ -66,5 +69,14 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<event_loop::TwoPhaseLoop>()?;
     m.add_class::<event_loop::SwapBufferLoop>()?;
     m.add_class::<event_loop::EpollWakeLoop>()?;
+    let py = m.py();
+    entry::install::<event_loop::BatchLimitLoop>(&py.get_type::<event_loop::BatchLimitLoop>())?;
+    entry::install::<event_loop::AdaptiveSleepLoop>(
+        &py.get_type::<event_loop::AdaptiveSleepLoop>(),
+    )?;
+    entry::install::<event_loop::CondvarWakeLoop>(&py.get_type::<event_loop::CondvarWakeLoop>())?;
+    entry::install::<event_loop::TwoPhaseLoop>(&py.get_type::<event_loop::TwoPhaseLoop>())?;
+    entry::install::<event_loop::SwapBufferLoop>(&py.get_type::<event_loop::SwapBufferLoop>())?;
+    entry::install::<event_loop::EpollWakeLoop>(&py.get_type::<event_loop::EpollWakeLoop>())?;
     Ok(())
 }
