@@ -24,6 +24,7 @@ SMOKE = REPO / "tests" / "wheels" / "smoke.py"
 CHECKS = [
     "version",
     "metadata",
+    "readme",
     "asyncio_run",
     "runner",
     "install",

@@ -11,6 +11,9 @@ development build.
 Checks:
   version           pyloop.__version__ is the distribution's (and --version's) version
   metadata          name, version, license (and its file), readme, classifiers, py.typed
+  readme            the README's "Install and use" Python example runs (on 3.11 without
+                    its line marked "Python 3.12 and later"), and it shows the very server
+                    commands the server checks below run
   asyncio_run       asyncio.run(main(), loop_factory=pyloop.new_event_loop) (3.12+),
                     pyloop.run(main()) on 3.11, where asyncio.run has no loop_factory
   runner            asyncio.Runner(loop_factory=pyloop.new_event_loop), two runs on one loop
@@ -49,7 +52,18 @@ from pathlib import Path
 import pyloop
 
 HERE = Path(__file__).resolve().parent
+README = HERE.parents[1] / "README.md"
 BOUND = 60.0  # seconds: the longest any one wait may take
+
+#: The server commands of the README's "Install and use", which the server checks run (with
+#: the app of this folder, on 127.0.0.1 and a free port).
+README_COMMANDS = {
+    "uvicorn": "uvicorn app:app --loop pyloop:new_event_loop",
+    "uvicorn_workers": "uvicorn app:app --loop pyloop:new_event_loop --workers 2",
+    "gunicorn_workers": (
+        "gunicorn app:app --workers 2 --worker-class pyloop.uvicorn_worker.UvicornWorker"
+    ),
+}
 
 
 # --- the asyncio checks ---------------------------------------------------------------------
@@ -127,6 +141,30 @@ def check_metadata() -> str:
     for typed in ("py.typed", "_native.pyi"):
         assert (package / typed).is_file(), f"{typed} missing from {package}"
     return f"{meta['Name']} {meta['Version']}, {meta['License-Expression']}, {license_files[0]}"
+
+
+def readme_section() -> str:
+    text = README.read_text()
+    return text.split("## Install and use", 1)[1].split("\n## ", 1)[0]
+
+
+def check_readme() -> str:
+    section = readme_section()
+    for command in README_COMMANDS.values():
+        assert command in section, f"the README no longer shows {command!r}"
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    if sys.version_info < (3, 12):
+        code = "\n".join(line for line in code.splitlines() if "Python 3.12 and later" not in line)
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=BOUND
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = proc.stdout.splitlines()
+    runs = [line for line in lines if line.startswith("running on EventLoop_")]
+    expected_runs = 4 if sys.version_info >= (3, 12) else 3
+    assert len(runs) == expected_runs, proc.stdout
+    assert lines[-1] == pyloop.__version__, proc.stdout
+    return f"{len(runs)} runs on {runs[0].split()[-1]}, then {lines[-1]}"
 
 
 def check_installed() -> str:
@@ -243,14 +281,17 @@ def served_by_pyloop(answer: dict, path: str) -> None:
     assert answer["loop"].startswith("pyloop."), f"served on {answer['loop']}"
 
 
+def uvicorn_command(check: str, port: int) -> list[str]:
+    """The README's command for ``check``, on this interpreter, the app of this folder,
+    127.0.0.1 and ``port``; h11 (pure Python) and the app's lifespan events."""
+    return [sys.executable, "-m", *README_COMMANDS[check].split(), "--app-dir", str(HERE),
+            "--host", "127.0.0.1", "--port", str(port), "--http", "h11", "--lifespan", "on",
+            "--no-access-log"]  # fmt: skip
+
+
 def check_uvicorn(workdir: Path) -> str:
     port = free_port()
-    server = Server(
-        [sys.executable, "-m", "uvicorn", "app:app", "--app-dir", str(HERE),
-         "--host", "127.0.0.1", "--port", str(port), "--loop", "pyloop:new_event_loop",
-         "--http", "h11", "--lifespan", "on", "--no-access-log"],
-        dict(os.environ), workdir,
-    )  # fmt: skip
+    server = Server(uvicorn_command("uvicorn", port), dict(os.environ), workdir)
     try:
         server.answering(port)
         for i in range(5):
@@ -274,15 +315,12 @@ def check_workers(workdir: Path, kind: str) -> str:
     records = Path(tempfile.mkdtemp(prefix="workers-", dir=workdir))
     env = dict(os.environ, SMOKE_WORKERS_DIR=str(records))
     if kind == "uvicorn":
-        cmd = [sys.executable, "-m", "uvicorn", "app:app", "--app-dir", str(HERE),
-               "--host", "127.0.0.1", "--port", str(port), "--workers", "2",
-               "--loop", "pyloop:new_event_loop", "--http", "h11", "--lifespan", "on",
-               "--no-access-log"]  # fmt: skip
+        cmd = uvicorn_command("uvicorn_workers", port)
     else:
-        cmd = [sys.executable, "-m", "gunicorn", "app:app", "--chdir", str(HERE),
-               "--bind", f"127.0.0.1:{port}", "--workers", "2",
-               "--worker-class", "pyloop.uvicorn_worker.UvicornWorker",
-               "--graceful-timeout", "20"]  # fmt: skip
+        # No control socket: gunicorn would make one under ~/.gunicorn, outside the test.
+        cmd = [sys.executable, "-m", *README_COMMANDS["gunicorn_workers"].split(),
+               "--chdir", str(HERE), "--bind", f"127.0.0.1:{port}",
+               "--graceful-timeout", "20", "--no-control-socket"]  # fmt: skip
 
     def events() -> dict[int, list[dict]]:
         out = {}
@@ -342,6 +380,7 @@ def main() -> int:
         checks: dict[str, Callable[[], str]] = {
             "version": lambda: check_version(args.version),
             "metadata": check_metadata,
+            "readme": check_readme,
             "asyncio_run": check_asyncio_run,
             "runner": check_runner,
             "install": check_install,
