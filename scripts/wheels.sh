@@ -12,7 +12,8 @@
 #      --workers 2 and gunicorn with pyloop.uvicorn_worker.
 #
 # A Python this machine does not have is skipped with a message saying so, and the summary
-# lists it; 3.11 (the project's baseline) is required. The summary (wheel, size, build and
+# lists it; 3.11 (the project's baseline) is required. A failed smoke test fails the script
+# once every Python has been tried. The summary (wheel, size, build and
 # install time per Python) is printed and written to target/wheels/report.md.
 #
 #   bash scripts/wheels.sh                      # what `scripts/test.sh wheels` runs
@@ -55,6 +56,7 @@ since() { python3 -c "import sys; print(f'{float(sys.argv[2]) - float(sys.argv[1
 repo=$PWD
 rows=()
 skipped=()
+failed=()
 for v in "${pythons[@]}"; do
     if ! py=$(find_python "$v"); then
         if [[ "$v" == "$required" ]]; then
@@ -93,11 +95,15 @@ for v in "${pythons[@]}"; do
 
     scratch=$(mktemp -d)
     started=$(now)
-    (cd "$scratch" && "$repo/$venv/bin/python" "$repo/tests/wheels/smoke.py" --installed --version "$version") ||
-        { rm -rf "$scratch"; say "smoke test FAILED on CPython $full"; exit 1; }
+    smoke=passed
+    if ! (cd "$scratch" && "$repo/$venv/bin/python" "$repo/tests/wheels/smoke.py" --installed --version "$version"); then
+        say "smoke test FAILED on CPython $full (the other Pythons are still tested)"
+        failed+=("$full")
+        smoke=FAILED
+    fi
     smoke_s=$(since "$started")
     rm -rf "$scratch"
-    rows+=("| $full | \`$(basename "$wheel")\` | $((size / 1024)) KiB | ${build_s} s | ${install_s} s | ${deps_s} s | ${smoke_s} s |")
+    rows+=("| $full | \`$(basename "$wheel")\` | $((size / 1024)) KiB | ${build_s} s | ${install_s} s | ${deps_s} s | $smoke, ${smoke_s} s |")
 done
 
 {
@@ -112,6 +118,11 @@ done
         echo
         echo "Skipped (not on this machine): CPython ${skipped[*]}"
     fi
+    if ((${#failed[@]})); then
+        echo
+        echo "Smoke test FAILED on CPython ${failed[*]} (output above)."
+    fi
 } >"$root/report.md"
 echo
 cat "$root/report.md"
+((${#failed[@]} == 0))
