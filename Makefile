@@ -8,7 +8,8 @@
 #                     (benchmarks/results/core.json and python.json: commit them with
 #                     book/src/generated/)
 #   make tables       regenerate every table and plot from the committed full results,
-#                     undoing what `make bench` wrote into book/src/generated/
+#                     undoing what `make bench` wrote into book/src/generated/, and the
+#                     README's headline chart (benchmarks/results/headline.svg)
 #   make serve        serve the book on http://127.0.0.1:3000 (mdbook)
 #
 # `make bench-py` / `make bench-py-full` run only the Python-level part (with its tables);
@@ -29,10 +30,10 @@ RESULTS := benchmarks/results
 CORE_RUN := $(CARGO) run -p pyloop-benchmarks --release --bin core_scenarios --
 
 .PHONY: help setup build bench bench-full bench-core bench-core-full bench-py bench-py-full \
-	bench-io bench-io-full tables tables-core tables-py tables-io serve
+	bench-io bench-io-full tables tables-core tables-py tables-io headline serve
 
 help:
-	@sed -n '2,18p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,20p' Makefile | sed 's/^# \{0,1\}//'
 
 setup:
 	bash scripts/setup.sh
@@ -74,7 +75,11 @@ bench-io-full: build
 	$(PYTHON) benchmarks/io/run.py --full --out $(RESULTS)/io.json
 	$(PYTHON) benchmarks/io/tables.py $(RESULTS)/io.json --out $(GENERATED)
 
-tables: tables-core tables-py tables-io
+tables: tables-core tables-py tables-io headline
+
+# The README's chart (PyLoop against asyncio, uvloop and rloop) from the committed runs.
+headline:
+	$(PYTHON) benchmarks/headline.py
 
 tables-core:
 	$(PYTHON) benchmarks/tables.py $(RESULTS)/core.json --out $(GENERATED)

@@ -4,15 +4,18 @@
 #   bash scripts/test.sh             all of them (what CI runs, via .ci/run)
 #   bash scripts/test.sh book lint   only the named groups, in the order given
 #
-# Groups: rust (fmt, clippy, cargo test), loom, python, lint (ruff), tables
-# (the book's generated tables match the committed benchmark results), book
-# (mdbook build and test), notebooks (committed without outputs; every one
-# executes). Setup always runs first.
+# Groups: rust (fmt, clippy, cargo test, cargo doc), loom, python (the extension
+# and the conformance suite), wheels (a wheel per CPython 3.11-3.13, each
+# installed into a fresh venv and smoke-tested), lint (ruff), tables (the book's
+# generated tables and the README's chart match the committed benchmark
+# results), book (mdbook build and test), notebooks (committed without outputs;
+# every one executes). Setup runs first and installs only what the chosen
+# groups need (scripts/setup.sh GROUP...): `test.sh rust` needs cargo alone.
 set -Eeuo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-all_groups=(rust loom python lint tables book notebooks)
+all_groups=(rust loom python wheels lint tables book notebooks)
 if (($#)); then groups=("$@"); else groups=("${all_groups[@]}"); fi
 for g in "${groups[@]}"; do
     [[ " ${all_groups[*]} " == *" $g "* ]] || { echo "test.sh: unknown group '$g' (known: ${all_groups[*]})" >&2; exit 2; }
@@ -37,15 +40,26 @@ step() {
     passed=$((passed + 1))
 }
 
-step "setup (scripts/setup.sh)" bash scripts/setup.sh
+step "setup (scripts/setup.sh ${groups[*]})" bash scripts/setup.sh "${groups[@]}"
 # shellcheck source=scripts/env.sh
 source scripts/env.sh
 
 # --- rust -----------------------------------------------------------------------
+# The phase-* features add up (the newest enabled is the build's default): the
+# test that checks it runs once more with two of them on. The docs of every crate
+# build without a warning (broken or private intra-doc links fail).
+run_feature_test() {
+    cargo test -p pyloop --test build_default_phase --features phase-3-1-1,phase-3-1-4
+}
+run_cargo_doc() {
+    RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
+}
 group_rust() {
     step "cargo fmt --check" cargo fmt --all --check
     step "cargo clippy -D warnings" cargo clippy --workspace --all-targets -- -D warnings
     step "cargo test --workspace" cargo test --workspace
+    step "cargo test: two phase features at once" run_feature_test
+    step "cargo doc -D warnings" run_cargo_doc
 }
 
 # --- loom -----------------------------------------------------------------------
@@ -74,6 +88,17 @@ group_python() {
     step "stubtest pyloop._native" python -m mypy.stubtest pyloop._native
     step "pytest (asyncio and every phase)" python -m pytest -q -p no:cacheprovider tests
     step "pytest with PYTHONASYNCIODEBUG=1" run_pytest_debug
+}
+
+# --- wheels -------------------------------------------------------------------
+# What a user installs: scripts/wheels.sh builds a wheel per CPython (3.11, 3.12,
+# 3.13; one not on the machine is skipped, and said so), installs each into a
+# fresh venv with the pinned tests/wheels/requirements.txt, and runs
+# tests/wheels/smoke.py there: metadata, asyncio.run / Runner / install(),
+# uvicorn, uvicorn --workers 2, gunicorn with pyloop.uvicorn_worker. Each build
+# has its own target dir under target/wheels/, so a rerun rebuilds nothing.
+group_wheels() {
+    step "wheels: build, fresh venv, smoke test (scripts/wheels.sh)" bash scripts/wheels.sh
 }
 
 # --- lint -----------------------------------------------------------------------
@@ -108,14 +133,16 @@ check_tables() {
     # The Amdahl chapter's fit table and plots, from the committed sweep
     # (crates/pyloop-model/results/sweep.json) and python.json if present.
     cargo run --quiet -p pyloop-model --bin amdahl_book -- --out book/src/generated
-    git diff --exit-code --stat -- book/src/generated
+    # The README's headline chart, from python.json and io.json.
+    python benchmarks/headline.py
+    git diff --exit-code --stat -- book/src/generated benchmarks/results/headline.svg
     local untracked
-    untracked=$(git ls-files --others --exclude-standard -- book/src/generated)
+    untracked=$(git ls-files --others --exclude-standard -- book/src/generated benchmarks/results/headline.svg)
     if [[ -n "$untracked" ]]; then
         printf 'not committed:\n%s\n' "$untracked" >&2
         return 1
     fi
-    echo "book/src/generated matches the committed results"
+    echo "book/src/generated and the README's chart match the committed results"
 }
 group_tables() {
     step "book tables regenerated from $CORE_JSON" check_tables
@@ -147,7 +174,7 @@ mdbook_strict() {
     fi
 }
 group_book() {
-    step "book includes resolve" python scripts/check_book.py book
+    step "book includes resolve" python3 scripts/check_book.py book
     step "mdbook build" mdbook_strict build
     step "mdbook test" mdbook_strict test
 }

@@ -2,7 +2,7 @@
 //!
 //! [`LoopCore`] holds everything a loop has: the phase's queue for callbacks
 //! from other threads, the loop thread's own lane, the timer heap, the flags.
-//! [`event_loop_class!`] stamps one `#[pyclass]` per phase around it (a
+//! `event_loop_class!` stamps one `#[pyclass]` per phase around it (a
 //! `#[pyclass]` cannot be generic), so the phases differ in the queue only.
 
 use std::collections::{HashMap, VecDeque};
@@ -698,7 +698,8 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
     fn poller(&self) -> PyResult<&pyloop_core::Poller> {
         self.queue.poller().ok_or_else(|| {
             pyo3::exceptions::PyNotImplementedError::new_err(format!(
-                "phase {} cannot wait for I/O: its idle loop {}; use phase {} (the default)",
+                "phase {} cannot wait for I/O: its idle loop {}; use phase {} (this build's \
+                 default phase is {})",
                 Q::PHASE.tag(),
                 if Q::PHASE.polls_when_idle() {
                     "polls a queue with sleeps"
@@ -706,6 +707,7 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
                     "sleeps on a condition variable, which a socket cannot wake"
                 },
                 pyloop_core::Phase::EpollWake.tag(),
+                crate::BUILD_DEFAULT_PHASE.tag(),
             ))
         })
     }

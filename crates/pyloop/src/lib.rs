@@ -16,18 +16,30 @@ use pyloop_core::Phase;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 
-/// The phase a build uses by default, set by its `phase-*` cargo feature
-/// (the newest phase if none is set).
-pub const BUILD_DEFAULT_PHASE: Phase = if cfg!(feature = "phase-3-1-1") {
-    Phase::BatchLimit
-} else if cfg!(feature = "phase-3-1-2") {
-    Phase::AdaptiveSleep
-} else if cfg!(feature = "phase-3-1-3") {
-    Phase::CondvarWake
-} else if cfg!(feature = "phase-3-1-4") {
-    Phase::TwoPhase
+// The loop waits in epoll and is woken through an eventfd (pyloop-core's poller), and its
+// transports use Linux socket calls: say so at once rather than fail in a system call's name.
+#[cfg(not(target_os = "linux"))]
+compile_error!(
+    "pyloop builds only on Linux: its event loop waits with epoll and wakes with an eventfd"
+);
+
+/// The phase a build uses by default, set by its `phase-*` cargo features.
+///
+/// The features add up, as Cargo's must: with several enabled the newest of
+/// them wins (`phase-3-1-1` with `phase-3-1-4` gives 3.1.4), and with none
+/// the default is the newest phase, [`Phase::DEFAULT`].
+pub const BUILD_DEFAULT_PHASE: Phase = if cfg!(feature = "phase-3-2-1") {
+    Phase::EpollWake
 } else if cfg!(feature = "phase-3-1-5") {
     Phase::SwapBuffer
+} else if cfg!(feature = "phase-3-1-4") {
+    Phase::TwoPhase
+} else if cfg!(feature = "phase-3-1-3") {
+    Phase::CondvarWake
+} else if cfg!(feature = "phase-3-1-2") {
+    Phase::AdaptiveSleep
+} else if cfg!(feature = "phase-3-1-1") {
+    Phase::BatchLimit
 } else {
     Phase::DEFAULT
 };

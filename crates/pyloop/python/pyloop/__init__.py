@@ -14,6 +14,7 @@ per loop (``pyloop.new_event_loop(phase="3.1.3")``) or for the process with the
 from __future__ import annotations
 
 import asyncio
+import importlib.metadata
 import os
 from asyncio import unix_events
 from collections.abc import Awaitable, Callable, Coroutine
@@ -25,6 +26,7 @@ from ._native import Handle, TimerHandle
 
 __all__ = [
     "DEFAULT_PHASE",
+    "__version__",
     "EventLoop",
     "EventLoopPolicy",
     "Handle",
@@ -37,6 +39,13 @@ __all__ = [
 ]
 
 _T = TypeVar("_T")
+
+#: The name of this package's distribution on PyPI (the import name is ``pyloop``).
+_DISTRIBUTION = "pyloop-rs"
+
+#: The version of the installed distribution: that of ``crates/pyloop/Cargo.toml``, its one
+#: source (``pyproject.toml`` declares it dynamic and maturin copies it into the metadata).
+__version__: str = importlib.metadata.version(_DISTRIBUTION)
 
 
 class EventLoop(LoopMixin, asyncio.AbstractEventLoop):
@@ -85,10 +94,16 @@ def _check_phase(phase: str) -> str:
 
 
 def _default_phase() -> str:
-    from_env = os.environ.get("PYLOOP_PHASE")
-    if from_env:
-        return _check_phase(from_env.strip())
-    return _native.BUILD_DEFAULT_PHASE
+    from_env = os.environ.get("PYLOOP_PHASE", "").strip()
+    if not from_env:
+        return _native.BUILD_DEFAULT_PHASE
+    if from_env not in _LOOP_CLASSES:
+        raise ValueError(
+            f"the environment variable PYLOOP_PHASE={from_env!r} is not a phase: expected one "
+            f"of {', '.join(phases())}, or unset for this build's default "
+            f"({_native.BUILD_DEFAULT_PHASE})"
+        )
+    return from_env
 
 
 #: The phase ``new_event_loop()`` uses when given none: ``PYLOOP_PHASE`` if
