@@ -321,7 +321,7 @@ def phase_table(c: Core, phase: str) -> str:
                 label,
                 c.cell(scen, before, key),
                 c.cell(scen, phase, key),
-                fmt_ratio(s["median"]) if s else "(no better or worse)",
+                fmt_ratio(s["median"]) if s else DASH,
                 better_in(ratios) if ratios else DASH,
             ]
         )

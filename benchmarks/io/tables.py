@@ -123,9 +123,15 @@ class Run:
             f"{m['date']}, commit {m['commit'][:10]}). Do not edit: regenerate. -->\n\n"
         )
 
-    def values(self, kind: str, metric: str, loop: str, key: str | None = None) -> list[float]:
-        """The per-repetition values of one cell, in repetition order."""
+    def values(
+        self, kind: str, metric: str, loop: str, key: str | None = None, quiet: bool = False
+    ) -> list[float]:
+        """The per-repetition values of one cell, in repetition order (with ``quiet``, of the
+        undisturbed repetitions only)."""
         rows = self.results[kind]
+        if quiet:
+            keep = set(self.quiet_reps())
+            rows = [r for r in rows if r["rep"] in keep]
         if kind == "echo":
             assert key is not None
             mode, size = key.split("/")
@@ -324,8 +330,10 @@ SUMMARY_ROWS: list[tuple[str, str, str, str | None]] = [
 ]  # fmt: skip
 
 
-def _median(run: Run, kind: str, metric: str, loop: str, key: str | None) -> float | None:
-    vals = run.values(kind, metric, loop, key)
+def _median(
+    run: Run, kind: str, metric: str, loop: str, key: str | None, quiet: bool = False
+) -> float | None:
+    vals = run.values(kind, metric, loop, key, quiet)
     return statistics.median(vals) if vals else None
 
 
@@ -375,10 +383,14 @@ def facts(run: Run) -> str:
     for kind, metric, key in cells:
         suffix = f"_{tag(key)}" if key else ""
         for lid in run.loops:
+            digits = 0 if metric.endswith("_per_s") else (2 if metric.endswith("_ms") else 1)
             v = _median(run, kind, metric, lid, key)
             if v is not None:
-                digits = 0 if metric.endswith("_per_s") else (2 if metric.endswith("_ms") else 1)
                 put(f"{tag(lid)}_{kind}_{metric}{suffix}", _fmt(v, digits))
+            # Tail latency over the undisturbed repetitions only: what a busy machine moves most.
+            q = _median(run, kind, metric, lid, key, quiet=True) if "p99" in metric else None
+            if q is not None:
+                put(f"{tag(lid)}_{kind}_{metric}_quiet{suffix}", _fmt(q, digits))
         for other in [*PEERS, "pyloop-asyncio-transport"]:
             ratios = run.paired(kind, metric, "pyloop", other, key)
             if ratios:
@@ -389,6 +401,7 @@ def facts(run: Run) -> str:
                 )
     put("run", run.run_name())
     put("disturbed", run.disturbed_note())
+    put("quiet_reps", f"{len(run.quiet_reps())} of {run.reps}")
     return "".join(out)
 
 

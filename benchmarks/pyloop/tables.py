@@ -702,7 +702,7 @@ def synthesis_md(r: Results, core: Doc | None, core_source: str) -> str | None:
     def change(scen: str, key: str, phase: str, before: str, label: str) -> str:
         a, b = c.cell(scen, before, key), c.cell(scen, phase, key)
         ratios = c.paired(scen, key, phase, before)
-        tail = f", better in {better_in(ratios)}" if ratios else ""
+        tail = f" ({better_in(ratios)})" if ratios else ""
         return f"{label} {a} → {b}{tail}"
 
     effects = {
@@ -710,7 +710,7 @@ def synthesis_md(r: Results, core: Doc | None, core_source: str) -> str | None:
             f"idle wake-up p50 {c.cell('wakeup', '3.1.1', 'p50_ns')}; longest lock hold "
             f"{c.cell('lock_hold', '3.1.1', 'hold_max_ns')} (200 ns callbacks)"
         ),
-        "3.1.2": lambda: change("wakeup", "p50_ns", "3.1.2", "3.1.1", "wake-up p50 (2–3 ms gaps)"),
+        "3.1.2": lambda: change("wakeup", "p50_ns", "3.1.2", "3.1.1", "wake-up p50"),
         "3.1.3": lambda: change("wakeup", "p50_ns", "3.1.3", "3.1.2", "wake-up p50"),
         "3.1.4": lambda: (
             change("lock_hold", "hold_max_ns", "3.1.4", "3.1.3", "longest hold")
@@ -728,15 +728,14 @@ def synthesis_md(r: Results, core: Doc | None, core_source: str) -> str | None:
     def vs(p: str) -> str:
         parts = []
         for scen, key, what in (
-            ("scaling", "cpu_us_1", "CPU per callback from 1 thread"),
-            ("wakeup", "p50_us", "wake-up p50"),
+            ("scaling", "cpu_us_1", "CPU per callback"),
+            ("wakeup", "p50_us", "wake-up"),
         ):
             cells = []
             for peer in ("uvloop", "rloop"):
-                ratios = r.ratios(scen, key, p, peer)
-                s = summary(ratios)
-                cells.append(f"{peer} {fmt_ratio(s['median']) if s else DASH}")
-            parts.append(f"{what}: {', '.join(cells)}")
+                s = summary(r.ratios(scen, key, p, peer))
+                cells.append(fmt_ratio(s["median"]) if s else DASH)
+            parts.append(f"{what} {', '.join(cells)}")
         return "; ".join(parts)
 
     header = [
@@ -745,7 +744,7 @@ def synthesis_md(r: Results, core: Doc | None, core_source: str) -> str | None:
         "what it fixed",
         "what it cost",
         "measured (Rust level)",
-        "vs uvloop, rloop (Python)",
+        "× uvloop, × rloop (from Python)",
     ]
     rows = []
     for p in r.phases:
@@ -759,8 +758,9 @@ def synthesis_md(r: Results, core: Doc | None, core_source: str) -> str | None:
         + table(header, rows, "llllll")
         + f"\n*Measured*: medians from {c.run_name()} ({c.reps} repetitions, {c.disturbed()} "
         "disturbed), each against the phase before it, with in how many repetitions it did "
-        "better. *vs uvloop, rloop*: paired ratios, times better (below ×1 PyLoop did worse), "
-        f"from {r.run_name()} ({r.reps} repetitions, {len(r.disturbed())} disturbed).\n"
+        "better. *× uvloop, × rloop*: paired ratios, times better (below ×1 PyLoop did worse), "
+        "of the CPU time per callback sent from one producer thread and of the idle wake-up "
+        f"p50, from {r.run_name()} ({r.reps} repetitions, {len(r.disturbed())} disturbed).\n"
     )
 
 
@@ -790,7 +790,6 @@ def facts_md(r: Results) -> str:
                     )
             pairs = [(p, PHASE_ROWS[p][0]) for p in r.phases if p in PHASE_ROWS]
             pairs += [(r.default, peer) for peer in r.peers]
-            pairs += [(p, peer) for p in r.phases for peer in r.peers if p != r.default]
             for mine, other in pairs:
                 ratios = r.ratios(s["key"], m["key"], mine, other)
                 sm = summary(ratios)
@@ -852,6 +851,10 @@ def machine_md(r: Results) -> str:
                 if m.get("git_dirty_measured")
                 else " (measured code unmodified)"
             ),
+        ],
+        [
+            "one clock read",
+            f"{m.get('clock_overhead_ns', '?')} ns (in every individually timed call)",
         ],
         ["load average", f"{la0} at the start, {la1} at the end (1, 5, 15 min)"],
         ["other processes", _noise_text(r)],
