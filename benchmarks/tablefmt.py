@@ -201,6 +201,37 @@ def better_in(ratios: Sequence[float]) -> str:
     return f"{sum(1 for r in ratios if r > 1)} of {len(ratios)}"
 
 
+def versus_table(
+    first_header: str,
+    before: str,
+    phase: str,
+    rows: Sequence[tuple[str, str, str]],
+    has: Callable[[str, str], bool],
+    cell: Callable[[str, str, str], str],
+    ratios: Callable[[str, str, str, str], list[float]],
+) -> str:
+    """One contender against another, figure by figure: the two medians, the paired ratio
+    (times better) and in how many repetitions ``phase`` did better. ``rows`` are
+    (scenario, metric, label); a row whose scenario either contender lacks is left out."""
+    header = [first_header, before, phase, f"{phase} vs {before}", f"{phase} better in"]
+    out = []
+    for scen, key, label in rows:
+        if not (has(scen, phase) and has(scen, before)):
+            continue
+        r = ratios(scen, key, phase, before)
+        s = summary(r)
+        out.append(
+            [
+                label,
+                cell(scen, before, key),
+                cell(scen, phase, key),
+                fmt_ratio(s["median"]) if s else DASH,
+                better_in(r),
+            ]
+        )
+    return table(header, out)
+
+
 def verdict(ratios: Sequence[float], noise: float = 0.05) -> str:
     """One word for a paired comparison: "better" or "worse" when every repetition agrees by
     more than ``noise``, "mixed" otherwise."""

@@ -46,6 +46,7 @@ from tablefmt import (  # noqa: E402
     paired_ratios,
     summary,
     table,
+    versus_table,
 )
 
 Doc = dict[str, Any]
@@ -303,31 +304,10 @@ def phase_table(c: Core, phase: str) -> str:
     """One phase against the one before it: at most five columns, every row paired per
     repetition."""
     before, rows_spec = PHASE_ROWS[phase]
-    header = [
-        "figure (Rust level)",
-        c.labels.get(before, before).split(" ")[0],
-        phase,
-        f"{phase} vs {c.labels.get(before, before).split(' ')[0]}",
-        f"{phase} better in",
-    ]
-    rows = []
-    for scen, key, label in rows_spec:
-        if not (c.has(scen, phase) and c.has(scen, before)):
-            continue
-        ratios = c.paired(scen, key, phase, before)
-        s = summary(ratios)
-        rows.append(
-            [
-                label,
-                c.cell(scen, before, key),
-                c.cell(scen, phase, key),
-                fmt_ratio(s["median"]) if s else DASH,
-                better_in(ratios) if ratios else DASH,
-            ]
-        )
+    # The before column is named by the contender's id ("3.1.3", "crossbeam").
+    body = versus_table("figure (Rust level)", before, phase, rows_spec, c.has, c.cell, c.paired)
     return (
-        table(header, rows)
-        + f"\n{c.reps_note(sliced=False)} *vs*: how many times better {phase} did, paired per "
+        body + f"\n{c.reps_note(sliced=False)} *vs*: how many times better {phase} did, paired per "
         f"repetition (median of the per-repetition ratios; below ×1 it did worse); *better in*: "
         "in how many repetitions it did better. Every contender's rows, with ranges, are in "
         "the [appendix](appendix/core-tables.md).\n"

@@ -8,11 +8,12 @@
 The models are the `#[ignore]`d tests of crates/pyloop-core/tests/broken.rs, built with
 `--cfg loom` into target/loom (the loom group's directory, so a build is shared). Each must
 fail: the script runs it alone, as a reader would, and keeps what cargo and loom print, with
-three changes that make the report the same on every machine and run: the OS thread id in
-"thread 'name' (12345) panicked" is dropped, absolute paths (this clone, cargo's registry,
-the test binary's hash) are shortened, and the panic that loom's clean-up raises after the
-deadlock (a second panic, then an abort, with a backtrace of addresses) is replaced by one
-line that says so. Standard library only.
+changes that make the report the same on every machine and run and fit the book's column:
+the OS thread id in "thread 'name' (12345) panicked" is dropped, absolute paths (this clone,
+cargo's registry, the test binary's hash) are shortened, loom's one-line list of thread states
+is printed one thread per line, and the panic that loom's clean-up raises after the deadlock
+(a second panic, then an abort, with a backtrace of addresses) is replaced by one line that
+says so. Standard library only.
 """
 
 from __future__ import annotations
@@ -51,7 +52,24 @@ def command(test: str) -> list[str]:
 
 def shown_command(test: str) -> str:
     env = " ".join(f'{k}="{v}"' if " " in v else f"{k}={v}" for k, v in ENV.items())
-    return f"$ {env} \\\n    {' '.join(command(test))}"
+    cargo, _, args = " ".join(command(test)).partition(" -- ")
+    return f"$ {env} \\\n    {cargo} \\\n    -- {args}"
+
+
+def unfold_threads(line: str) -> list[str]:
+    """loom's one-line list of thread states, one thread per line and its location on the
+    next, so that the report fits the book's column (only whitespace changes)."""
+    head, _, rest = line.partition("[")
+    threads = re.split(r", (?=\(Id\()", rest.removesuffix("]"))
+    out = [head + "["]
+    for i, thread in enumerate(threads):
+        sep = "," if i < len(threads) - 1 else ""
+        m = re.match(r"(\(Id\(\d+\), \w+\(Location\(Some\(Location \{) (.*)$", thread)
+        if m:
+            out += [f"    {m.group(1)}", f"        {m.group(2)}{sep}"]
+        else:
+            out.append(f"    {thread}{sep}")
+    return out + ["]"]
 
 
 def normalise(text: str) -> str:
@@ -79,6 +97,9 @@ def normalise(text: str) -> str:
                 skipping = False
             else:
                 continue
+        if line.startswith("deadlock; threads = ["):
+            out += unfold_threads(line.rstrip())
+            continue
         out.append(line.rstrip())
     while out and not out[-1]:
         out.pop()

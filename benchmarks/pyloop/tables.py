@@ -59,6 +59,7 @@ from tablefmt import (  # noqa: E402
     show_ratio,
     summary,
     table,
+    versus_table,
 )
 
 DEFAULT_JSON = REPO / "benchmarks" / "results" / "python.json"
@@ -428,23 +429,7 @@ class Results:
 
 
 def compact_pair(r: Results, phase: str, before: str, rows: list[tuple[str, str, str]]) -> str:
-    header = ["figure (from Python)", before, phase, f"{phase} vs {before}", f"{phase} better in"]
-    out = []
-    for scen, key, label in rows:
-        if not (r.has(scen, phase) and r.has(scen, before)):
-            continue
-        ratios = r.ratios(scen, key, phase, before)
-        s = summary(ratios)
-        out.append(
-            [
-                label,
-                r.show(scen, before, key),
-                r.show(scen, phase, key),
-                fmt_ratio(s["median"]) if s else DASH,
-                better_in(ratios),
-            ]
-        )
-    return table(header, out)
+    return versus_table("figure (from Python)", before, phase, rows, r.has, r.show, r.ratios)
 
 
 def phase_md(r: Results, phase: str) -> str:
