@@ -200,14 +200,3 @@ def hbars(
 def panel_height(rows_of_bars: int, panels_down: int = 1) -> float:
     """Figure height for ``panels_down`` stacked bar panels of ``rows_of_bars`` bars each."""
     return max(1.6, panels_down * (0.75 + 0.22 * rows_of_bars))
-
-
-def nice_ceiling(x: float) -> float:
-    """1, 2 or 5 times a power of ten, at least ``x``."""
-    if x <= 0:
-        return 1.0
-    p = 10 ** math.floor(math.log10(x))
-    for m in (1, 2, 5, 10):
-        if m * p >= x:
-            return m * p
-    return 10 * p

@@ -230,15 +230,3 @@ def versus_table(
             ]
         )
     return table(header, out)
-
-
-def verdict(ratios: Sequence[float], noise: float = 0.05) -> str:
-    """One word for a paired comparison: "better" or "worse" when every repetition agrees by
-    more than ``noise``, "mixed" otherwise."""
-    if not ratios:
-        return "not measured"
-    if all(r > 1 + noise for r in ratios):
-        return "better"
-    if all(r < 1 - noise for r in ratios):
-        return "worse"
-    return "mixed"

@@ -315,8 +315,10 @@ def tables(doc: dict[str, Any], source: str) -> dict[str, str]:
     loops = doc["params"]["loops"]
     n = doc["params"]["n"]
     cg = doc["callgrind"]
+    differs = " (the measured code differed from it)" if m.get("tree_differs_from_commit") else ""
     run = (
-        f"Run: `{source}`, {m['date'][:16].replace('T', ' ')} UTC, commit `{m['commit'][:7]}`; "
+        f"Run: `{source}`, {m['date'][:16].replace('T', ' ')} UTC, commit `{m['commit'][:7]}`"
+        f"{differs}; "
         f"{m['valgrind']}, CPython {m['python']}, uvloop {m['versions']['uvloop']}, rloop "
         f"{m['versions']['rloop']}."
     )
@@ -395,8 +397,8 @@ def tables(doc: dict[str, Any], source: str) -> dict[str, str]:
     top_rows = []
     for lp in ("3.2.1", "rloop"):
         for f in cg[lp]["threadsafe"][0]["top"][:12]:
-            fn, where = short_fn(f["function"], f["object"])
-            top_rows.append([lp, f"`{fn}`", where, _n(f["per_callback"])])
+            fn, home = short_fn(f["function"], f["object"])
+            top_rows.append([lp, f"`{fn}`", home, _n(f["per_callback"])])
     top = (
         head
         + table(["loop", "function", "in", "per callback"], top_rows, "lllr")
@@ -466,6 +468,16 @@ def tables(doc: dict[str, Any], source: str) -> dict[str, str]:
             put(f"{tag}_cpu_sys", f"{statistics.median(c['sys_us']):.2f}")
             per_k = [1000 * v / doc["params"]["cpu_n"] for v in c["voluntary_switches"]]
             put(f"{tag}_cpu_switches_per_1000", f"{statistics.median(per_k):.1f}")
+    if "3.2.1" in cg and "rloop" in cg and doc.get("cpu", {}).get("rloop"):
+        ours, theirs = doc["cpu"]["3.2.1"], doc["cpu"]["rloop"]
+        put(
+            "cpu_ratio_3_2_1_rloop",
+            f"{statistics.median(ours['user_us']) / statistics.median(theirs['user_us']):.1f}×",
+        )
+        put(
+            "instr_ratio_3_2_1_rloop",
+            f"{cg['3.2.1']['threadsafe'][0]['total'] / cg['rloop']['threadsafe'][0]['total']:.1f}×",
+        )
     put("run", run)
     return {
         "profile_facts.md": "".join(facts),

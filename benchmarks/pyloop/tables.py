@@ -742,10 +742,11 @@ def synthesis_md(r: Results, core: Doc | None, core_source: str) -> str | None:
         r.header_comment(f"With {core_source}.")
         + table(header, rows, "llllll")
         + f"\n*Measured*: medians from {c.run_name()} ({c.reps} repetitions, {c.disturbed()} "
-        "disturbed), each against the phase before it, with in how many repetitions it did "
-        "better. *× uvloop, × rloop*: paired ratios, times better (below ×1 PyLoop did worse), "
-        "of the CPU time per callback sent from one producer thread and of the idle wake-up "
-        f"p50, from {r.run_name()} ({r.reps} repetitions, {len(r.disturbed())} disturbed).\n"
+        "disturbed), each against the phase before it, with in brackets in how many "
+        "repetitions it did better. *× uvloop, × rloop*: paired ratios, times better (below "
+        "×1 PyLoop did worse), of the CPU time per callback sent from one producer thread "
+        f"and of the idle wake-up p50, from {r.run_name()} ({r.reps} repetitions, "
+        f"{len(r.disturbed())} disturbed).\n"
     )
 
 
