@@ -11,7 +11,10 @@
 #   python, lint, tables,       .venv/: python3 -m venv, then the pins of
 #   wheels                      requirements-dev.txt, tests/requirements.txt and
 #                               requirements-notebooks.txt
-#   book                        mdbook (cargo install --locked, into $CARGO_HOME/bin)
+#   book                        .venv/ (the book's checks run Python scripts, the
+#                               browser check among them) and mdbook (cargo
+#                               install --locked, into $CARGO_HOME/bin); Chromium
+#                               comes from scripts/setup_browser.sh, in the group
 #   notebooks                   .venv/, and evcxr_jupyter, the notebooks' Rust
 #                               kernel (cargo install --locked, about 20 minutes
 #                               cold), registered with the .venv's Jupyter
@@ -34,7 +37,7 @@ for group in "$@"; do
     case "$group" in
         rust | loom) ;;
         python | lint | tables | wheels) want_venv=1 ;;
-        book) want_mdbook=1 ;;
+        book) want_venv=1 want_mdbook=1 ;;
         notebooks) want_venv=1 want_evcxr=1 ;;
         all) want_venv=1 want_mdbook=1 want_evcxr=1 ;;
         *)

@@ -174,9 +174,26 @@ mdbook_strict() {
     fi
 }
 group_book() {
-    step "book includes resolve" python3 scripts/check_book.py book
+    # What is generated for the book from sources rather than from benchmark
+    # results is checked here too: each phase chapter's diff (from the phase
+    # files), loom's report on the deliberately broken variants (which must
+    # still fail: crates/pyloop-core/tests/broken.rs, built in target/loom like
+    # the loom group), the notebooks' rendered pages (from their last executed
+    # run; stale if a notebook's cells changed) and the profile's tables (from
+    # its committed results). Then the built book is loaded, page by page, in
+    # headless Chromium (Debian's package, installed by scripts/setup_browser.sh):
+    # a broken image, a link out of the book or to nowhere, or a table or figure
+    # wider than the text column outside the appendix fails the step.
+    step "book includes resolve" python scripts/check_book.py book
+    step "phase diffs match the sources" python scripts/phase_diffs.py --check
+    step "loom catches the broken variants (report as in the book)" python scripts/loom_failures.py --check
+    step "notebook pages match the notebooks" python scripts/render_notebooks.py --check
+    step "profile tables match their results" python benchmarks/profile/callgrind.py \
+        --tables benchmarks/results/callgrind.json --check
     step "mdbook build" mdbook_strict build
     step "mdbook test" mdbook_strict test
+    step "headless Chromium (scripts/setup_browser.sh)" bash scripts/setup_browser.sh
+    step "every page in the browser" python scripts/check_book_browser.py book/book
 }
 
 # --- notebooks ----------------------------------------------------------------
