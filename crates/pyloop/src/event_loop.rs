@@ -20,6 +20,7 @@ use pyo3::types::{PyDict, PyTuple};
 use pyo3::{ffi, intern};
 
 use crate::clock::{monotonic, thread_token, CLOCK_RESOLUTION};
+use crate::fd_wait::{FdWaits, Interest};
 use crate::gil_cell::GilCell;
 use crate::handle::{ArgRefs, HandleRef, TimerPart};
 use crate::transport::TcpTransportCore;
@@ -64,6 +65,17 @@ fn visit_pending_handle(visit: &PyVisit<'_>, handle: &HandleRef) -> Result<(), P
     handle.visit_contents(visit)
 }
 
+/// Completes each future not yet done with `None`.
+fn wake_futures(py: Python<'_>, futures: Vec<Py<PyAny>>) -> PyResult<()> {
+    for future in futures {
+        let future = future.bind(py);
+        if !future.call_method0(intern!(py, "done"))?.is_truthy()? {
+            future.call_method1(intern!(py, "set_result"), (py.None(),))?;
+        }
+    }
+    Ok(())
+}
+
 /// What a closed (or collected) loop still held, taken out of its state so
 /// that it is dropped after every borrow has ended.
 struct Pending {
@@ -71,6 +83,7 @@ struct Pending {
     foreign: Vec<Py<PyAny>>,
     timers: Vec<ScheduledTimer>,
     transports: HashMap<i32, Py<TcpTransportCore>>,
+    waits: Vec<Py<PyAny>>,
 }
 
 impl Pending {
@@ -83,6 +96,7 @@ impl Pending {
             foreign,
             timers,
             transports,
+            waits,
         } = self;
         for handle in &handles {
             handle.release(py);
@@ -91,7 +105,7 @@ impl Pending {
             timer.0.set_unscheduled();
             timer.0.release(py);
         }
-        drop((handles, foreign, timers, transports));
+        drop((handles, foreign, timers, transports, waits));
     }
 }
 
@@ -114,6 +128,8 @@ pub struct LoopCore<Q: ReadyQueue<HandleRef>> {
     /// Native transports by descriptor (the transport's own duplicate): their
     /// readiness is handled in Rust, without going through asyncio's selector code.
     transports: GilCell<HashMap<i32, Py<TcpTransportCore>>>,
+    /// One-shot waits of the socket methods, by descriptor (see `fd_wait.rs`).
+    fd_waits: GilCell<FdWaits>,
     /// Poll even a busy loop's self-pipe: set while signal handlers exist,
     /// since asyncio delivers signals through it.
     poll_self_pipe: AtomicBool,
@@ -141,6 +157,7 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
             local: GilCell::new(VecDeque::new()),
             io_fds: AtomicUsize::new(0),
             transports: GilCell::new(HashMap::new()),
+            fd_waits: GilCell::new(FdWaits::default()),
             poll_self_pipe: AtomicBool::new(false),
             timers: GilCell::new(Timers::new()),
             cancelled_timers: Arc::new(AtomicUsize::new(0)),
@@ -361,11 +378,13 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
         }
         let timers = self.timers.with(py, |t| t.drain().collect());
         let transports = self.transports.with(py, std::mem::take);
+        let waits = self.fd_waits.with(py, FdWaits::drain);
         Pending {
             handles,
             foreign,
             timers,
             transports,
+            waits,
         }
     }
 
@@ -410,6 +429,9 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
                 });
                 result
             })
+            .unwrap_or(Ok(()))?;
+        self.fd_waits
+            .peek_in_traverse(visit, |waits| waits.traverse(visit))
             .unwrap_or(Ok(()))?;
         self.transports
             .peek_in_traverse(visit, |transports| {
@@ -603,19 +625,33 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
             return Ok(());
         }
         let mut others: Vec<(i32, u8)> = Vec::new();
+        let mut woken: Vec<Py<PyAny>> = Vec::new();
         for event in events {
             let transport = self
                 .transports
                 .with(py, |t| t.get(&event.fd).map(|tr| tr.clone_ref(py)));
-            match transport {
-                Some(transport) => {
-                    TcpTransportCore::on_ready(transport.bind(py), event.readable, event.writable)?
+            if let Some(transport) = transport {
+                TcpTransportCore::on_ready(transport.bind(py), event.readable, event.writable)?;
+                continue;
+            }
+            let waited = self.fd_waits.with(py, |w| {
+                w.take_ready(event.fd, event.readable, event.writable, &mut woken)
+            });
+            match waited {
+                // The event disabled the one-shot registration: arm it again
+                // for the waiters of the other direction, if any.
+                Some(Interest::Arm { read, write }) => {
+                    self.rearm_or_fail(py, event.fd, read, write)?
                 }
+                Some(Interest::Idle) => self.forget_io_fd(),
                 None => others.push((
                     event.fd,
                     u8::from(event.readable) | (u8::from(event.writable) << 1),
                 )),
             }
+        }
+        if !woken.is_empty() {
+            wake_futures(py, woken)?;
         }
         if !others.is_empty() {
             event_loop.call_method1(intern!(py, "_pyloop_io_ready"), (others,))?;
@@ -713,7 +749,14 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
     }
 
     /// Starts watching `fd` for `events` (1: read, 2: write, as `selectors`).
-    pub fn io_register(&self, fd: i32, events: u8, internal: bool) -> PyResult<()> {
+    /// A descriptor with a pending wait of a socket method is refused: the
+    /// two would share one registration.
+    pub fn io_register(&self, py: Python<'_>, fd: i32, events: u8, internal: bool) -> PyResult<()> {
+        if self.fd_waits.with(py, |w| w.contains(fd)) {
+            return Err(PyRuntimeError::new_err(format!(
+                "file descriptor {fd} is used by a pending sock_* call of this loop"
+            )));
+        }
         self.poller()?
             .register(fd, events & 1 != 0, events & 2 != 0)?;
         if !internal {
@@ -741,6 +784,87 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
         }
         if !internal {
             self.forget_io_fd();
+        }
+        Ok(())
+    }
+
+    /// A future that completes (with `None`) when `fd` is ready to read
+    /// (`events` 1) or write (2): the fast path of the socket methods. The
+    /// caller retries its system call then (see `fd_wait.rs`).
+    pub fn wait_fd<'py>(
+        &self,
+        event_loop: &Bound<'py, PyAny>,
+        fd: i32,
+        events: u8,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let py = event_loop.py();
+        self.check_closed()?;
+        let poller = self.poller()?;
+        if events != 1 && events != 2 {
+            return Err(PyValueError::new_err(
+                "events must be 1 (read) or 2 (write)",
+            ));
+        }
+        let future = new_future(event_loop)?;
+        let held = future.clone().unbind();
+        let (interest, new) = self.fd_waits.with(py, |w| {
+            let new = !w.contains(fd);
+            (w.add(fd, held, events == 1), new)
+        });
+        let Interest::Arm { read, write } = interest else {
+            unreachable!("a descriptor just given a waiter is armed")
+        };
+        if let Err(err) = poller.arm_once(fd, read, write) {
+            let gone = self.fd_waits.with(py, |w| w.remove(fd, &future));
+            drop(gone);
+            return Err(err.into());
+        }
+        if new {
+            self.io_fds.fetch_add(1, Relaxed);
+        }
+        Ok(future)
+    }
+
+    /// Forgets the wait of `future` on `fd` (its coroutine was cancelled or
+    /// failed): the descriptor is armed for the waiters left, or disabled.
+    pub fn forget_wait(&self, py: Python<'_>, fd: i32, future: &Bound<'_, PyAny>) -> PyResult<()> {
+        let Some((interest, removed)) = self.fd_waits.with(py, |w| w.remove(fd, future)) else {
+            return Ok(());
+        };
+        drop(removed);
+        match interest {
+            Interest::Arm { read, write } => self.rearm_or_fail(py, fd, read, write),
+            Interest::Idle => {
+                self.forget_io_fd();
+                // Disabled, not removed: the next wait on it re-arms it with
+                // one system call. A closed descriptor is gone from the set.
+                match self.poller()?.arm_once(fd, false, false) {
+                    Err(e) if e.raw_os_error() == Some(libc::EBADF) => Ok(()),
+                    other => Ok(other?),
+                }
+            }
+        }
+    }
+
+    /// Arms `fd` again for the waiters left; if the system refuses (the
+    /// descriptor was closed under them), fails them with the error.
+    fn rearm_or_fail(&self, py: Python<'_>, fd: i32, read: bool, write: bool) -> PyResult<()> {
+        let Err(err) = self.poller()?.arm_once(fd, read, write) else {
+            return Ok(());
+        };
+        let mut failed = Vec::new();
+        let had = self
+            .fd_waits
+            .with(py, |w| w.take_ready(fd, true, true, &mut failed));
+        if had.is_some() {
+            self.forget_io_fd();
+        }
+        let err: PyErr = err.into();
+        for future in failed {
+            let future = future.bind(py);
+            if !future.call_method0(intern!(py, "done"))?.is_truthy()? {
+                future.call_method1(intern!(py, "set_exception"), (err.value(py),))?;
+            }
         }
         Ok(())
     }
@@ -933,8 +1057,19 @@ macro_rules! event_loop_class {
             }
 
             #[pyo3(signature = (fd, events, internal=false))]
-            fn _io_register(&self, fd: i32, events: u8, internal: bool) -> PyResult<()> {
-                self.core.io_register(fd, events, internal)
+            fn _io_register(&self, py: Python<'_>, fd: i32, events: u8, internal: bool) -> PyResult<()> {
+                self.core.io_register(py, fd, events, internal)
+            }
+
+            /// A future done when `fd` is ready to read (1) or write (2): the
+            /// fast path of the socket methods (`pyloop._sockets`).
+            fn _wait_fd<'py>(slf: &Bound<'py, Self>, fd: i32, events: u8) -> PyResult<Bound<'py, PyAny>> {
+                slf.get().core.wait_fd(slf.as_any(), fd, events)
+            }
+
+            /// Forgets the wait of `future` on `fd` (cancelled).
+            fn _forget_wait(&self, py: Python<'_>, fd: i32, future: &Bound<'_, PyAny>) -> PyResult<()> {
+                self.core.forget_wait(py, fd, future)
             }
 
             fn _io_poll_self_pipe(&self, enabled: bool) {

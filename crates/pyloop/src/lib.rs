@@ -8,8 +8,10 @@ mod buffer;
 pub mod clock;
 mod entry;
 pub mod event_loop;
+mod fd_wait;
 mod gil_cell;
 pub mod handle;
+mod sock_calls;
 pub mod transport;
 
 use pyloop_core::Phase;
@@ -70,6 +72,9 @@ fn phase_titles() -> Vec<(&'static str, &'static str)> {
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(phases, m)?)?;
     m.add_function(wrap_pyfunction!(phase_titles, m)?)?;
+    m.add_function(wrap_pyfunction!(sock_calls::sock_recv_nowait, m)?)?;
+    m.add_function(wrap_pyfunction!(sock_calls::sock_recv_into_nowait, m)?)?;
+    m.add_function(wrap_pyfunction!(sock_calls::sock_send_nowait, m)?)?;
     m.add("BUILD_DEFAULT_PHASE", BUILD_DEFAULT_PHASE.tag())?;
     let (handle, timer_handle) = handle::types(m.py())?;
     m.add("Handle", handle)?;

@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 from . import _native
 from ._loop import IoLoopMixin, LoopMixin, NoIoMixin
 from ._native import Handle, TimerHandle
+from ._sockets import NativeSocketMixin
 
 __all__ = [
     "DEFAULT_PHASE",
@@ -52,7 +53,7 @@ class EventLoop(LoopMixin, asyncio.AbstractEventLoop):
     """The common base of PyLoop's loop classes (one per phase)."""
 
 
-class _IoEventLoop(IoLoopMixin, EventLoop, unix_events._UnixSelectorEventLoop):
+class _IoEventLoop(IoLoopMixin, NativeSocketMixin, EventLoop, unix_events._UnixSelectorEventLoop):
     """The base of the loops whose phase can wait for I/O."""
 
 
