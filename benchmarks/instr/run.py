@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     n = args.n or SIZES[mode_name]
     loops = [s for s in args.loops.split(",") if s]
     names = [s for s in args.workloads.split(",") if s]
-    unknown = [w for w in names if w not in workloads.WORKLOADS]
+    unknown = [w for w in names if w not in workloads.ALL_WORKLOADS]
     if unknown:
         parser.error(f"unknown workloads {unknown}; known: {', '.join(workloads.WORKLOADS)}")
     out = args.out or REPO / "benchmarks" / "results" / "quick" / "instr.json"

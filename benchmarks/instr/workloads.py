@@ -9,13 +9,20 @@ branches, timers already due when the loop looks at them, no threads (valgrind r
 a time, so cross-thread work is not repeatable under it; that is measured by wall clock in
 ``benchmarks/pyloop``). The cyclic collector stays on, as programs run.
 
-Loops: ``asyncio``, ``uvloop``, ``rloop``, ``pyloop`` (the default phase) or ``pyloop-<phase>``.
+Loops: ``asyncio``, ``uvloop``, ``rloop``, ``pyloop`` (the default phase), ``pyloop-<phase>``
+or a bare phase tag (``3.2.1``).
+
+``benchmarks/profile/callgrind.py`` runs these too, for its per-function profile; three of them
+are its own: ``single``, ``single_gc_off`` and ``threadsafe`` (the only one with a thread: it is
+not repeatable under valgrind, which the profile says and shows with two runs).
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import sys
+import threading
 
 
 def new_loop(name: str) -> asyncio.AbstractEventLoop:
@@ -29,10 +36,10 @@ def new_loop(name: str) -> asyncio.AbstractEventLoop:
         import rloop
 
         return rloop.new_event_loop()
-    if name == "pyloop" or name.startswith("pyloop-"):
+    if name == "pyloop" or name.startswith("pyloop-") or name[:1].isdigit():
         import pyloop
 
-        phase = name.partition("-")[2] or None
+        phase = name if name[:1].isdigit() else name.partition("-")[2] or None
         return pyloop.new_event_loop(phase)
     raise SystemExit(f"unknown loop {name!r}")
 
@@ -147,6 +154,37 @@ def timers(loop: asyncio.AbstractEventLoop, n: int) -> None:
     loop.run_forever()
 
 
+def single(loop: asyncio.AbstractEventLoop, n: int) -> None:
+    """n ``call_soon(noop)`` before the loop runs, then the run (the Python benchmarks'
+    single-thread scenario)."""
+    for _ in range(n):
+        loop.call_soon(noop)
+    loop.call_soon(loop.stop)
+    loop.run_forever()
+
+
+def single_gc_off(loop: asyncio.AbstractEventLoop, n: int) -> None:
+    """``single`` with the cyclic collector off."""
+    gc.disable()
+    single(loop, n)
+
+
+def threadsafe(loop: asyncio.AbstractEventLoop, n: int) -> None:
+    """One other thread sends n ``call_soon_threadsafe(noop)`` while the loop runs."""
+
+    def produce() -> None:
+        send = loop.call_soon_threadsafe
+        for _ in range(n):
+            send(noop)
+        send(loop.stop)
+
+    producer = threading.Thread(target=produce)
+    loop.call_soon(producer.start)
+    loop.run_forever()
+    producer.join()
+
+
+#: The workloads ``run.py`` measures by default (single-threaded, repeatable under valgrind).
 WORKLOADS = {
     "call_soon": call_soon,
     "call_soon_steady": call_soon_steady,
@@ -156,16 +194,24 @@ WORKLOADS = {
     "timers": timers,
 }
 
+#: Every workload, the profile's included.
+ALL_WORKLOADS = {
+    **WORKLOADS,
+    "single": single,
+    "single_gc_off": single_gc_off,
+    "threadsafe": threadsafe,
+}
+
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 3 or argv[1] not in WORKLOADS:
+    if len(argv) != 3 or argv[1] not in ALL_WORKLOADS:
         print(__doc__, file=sys.stderr)
-        print(f"workloads: {', '.join(WORKLOADS)}", file=sys.stderr)
+        print(f"workloads: {', '.join(ALL_WORKLOADS)}", file=sys.stderr)
         return 2
     name, workload, n = argv[0], argv[1], int(argv[2])
     loop = new_loop(name)
     try:
-        WORKLOADS[workload](loop, n)
+        ALL_WORKLOADS[workload](loop, n)
     finally:
         loop.close()
     return 0

@@ -8,7 +8,8 @@ where the CPU time goes in a real cross-thread run.
     python benchmarks/profile/callgrind.py --tables ... --book ... --check           # unchanged?
 
 **Instructions** (valgrind's callgrind): each loop runs each workload of
-``workload.py`` in its own process, at two sizes N and 2N; everything outside the callbacks
+``benchmarks/instr/workloads.py`` (``single``, ``single_gc_off``, ``threadsafe``) in its own
+process, at two sizes N and 2N; everything outside the callbacks
 (start-up, imports, making the loop) is the same at both sizes, so (I(2N) − I(N)) / N is the
 instruction count of one callback, per function. Instruction counts do not move with the
 machine's load; for one thread they repeat to within a fraction of a per cent. The cross-thread
@@ -153,7 +154,7 @@ def run_callgrind(loop: str, kind: str, n: int, workdir: Path) -> tuple[int, dic
         "--tool=callgrind",
         f"--callgrind-out-file={out}",
         sys.executable,
-        str(HERE / "workload.py"),
+        str(REPO / "benchmarks" / "instr" / "workloads.py"),
         loop,
         kind,
         str(n),
@@ -201,11 +202,10 @@ def per_callback(small: tuple[int, dict], big: tuple[int, dict], n: int) -> dict
 CPU_PROBE = """
 import resource, sys
 sys.path.insert(0, {here!r})
-import workload
+import workloads
 n = int(sys.argv[2])
 r0 = resource.getrusage(resource.RUSAGE_SELF)
-sys.argv = ["workload", sys.argv[1], "threadsafe", str(n)]
-workload.main()
+workloads.main([sys.argv[1], "threadsafe", str(n)])
 r1 = resource.getrusage(resource.RUSAGE_SELF)
 print((r1.ru_utime - r0.ru_utime) * 1e6 / n, (r1.ru_stime - r0.ru_stime) * 1e6 / n,
       r1.ru_nvcsw - r0.ru_nvcsw, r1.ru_nivcsw - r0.ru_nivcsw)
@@ -214,7 +214,7 @@ print((r1.ru_utime - r0.ru_utime) * 1e6 / n, (r1.ru_stime - r0.ru_stime) * 1e6 /
 
 def cpu_runs(loop: str, n: int, reps: int, workdir: Path) -> dict[str, Any]:
     probe = workdir / "cpu_probe.py"
-    probe.write_text(CPU_PROBE.format(here=str(HERE)))
+    probe.write_text(CPU_PROBE.format(here=str(REPO / "benchmarks" / "instr")))
     user, system, vol, invol = [], [], [], []
     for _ in range(reps):
         out = subprocess.run(
@@ -503,7 +503,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             "n": args.n,
             "cpu_n": args.cpu_n,
             "cpu_reps": args.cpu_reps,
-            "workload": "benchmarks/profile/workload.py",
+            "workload": "benchmarks/instr/workloads.py",
         },
         "callgrind": {},
         "cpu": {},
