@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     names = [s for s in args.workloads.split(",") if s]
     unknown = [w for w in names if w not in workloads.ALL_WORKLOADS]
     if unknown:
-        parser.error(f"unknown workloads {unknown}; known: {', '.join(workloads.WORKLOADS)}")
+        parser.error(f"unknown workloads {unknown}; known: {', '.join(workloads.ALL_WORKLOADS)}")
     out = args.out or REPO / "benchmarks" / "results" / "quick" / "instr.json"
 
     results: dict[str, dict[str, dict]] = {}
