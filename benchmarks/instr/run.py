@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         "n": n,
         "reps": args.reps,
         "machine": machine,
-        "workloads": {w: (workloads.WORKLOADS[w].__doc__ or "").strip() for w in names},
+        "workloads": {w: (workloads.ALL_WORKLOADS[w].__doc__ or "").strip() for w in names},
         "results": results,
     }
     out.parent.mkdir(parents=True, exist_ok=True)
