@@ -85,7 +85,7 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 def _item_loop(item: pytest.Item) -> LoopSpec | None:
     callspec = getattr(item, "callspec", None)
     if callspec is not None:
-        for name in ("loop_spec", "pyloop_spec"):
+        for name in ("loop_spec", "pyloop_spec", "io_loop_spec"):
             if name in callspec.params:
                 return callspec.params[name]
     cls = getattr(item, "cls", None)
