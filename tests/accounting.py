@@ -7,7 +7,7 @@ and all its fixtures have finished and ``gc.collect()`` has run:
   identified by number, device and inode, so a number closed and reused counts as new);
 - no thread started during the test is still alive (``threading.enumerate()``);
 - no event loop (``asyncio.AbstractEventLoop``) and no transport (``asyncio.BaseTransport``,
-  ``pyloop._native.TcpTransport``) created during the test is still alive;
+  and pyloop's native transport classes) created during the test is still alive;
 - no ``pyo3_runtime.PanicException`` was seen anywhere: raised out of the test, passed to an
   exception handler (conftest's recorder), logged with its traceback (the ``asyncio`` logger's
   default handler path), passed to ``sys.unraisablehook`` or ``threading.excepthook``, or
@@ -54,9 +54,13 @@ GRACE = 2.0
 #: What ``@pytest.mark.keeps(kind, reason=...)`` may allow.
 ALLOWED_KINDS = ("threads", "fds", "objects")
 
-#: The classes whose live instances count as leaked objects.
-TRACKED_TYPES: tuple[type, ...] = (asyncio.AbstractEventLoop, asyncio.BaseTransport) + (
-    (_pyloop_native.TcpTransport,) if _pyloop_native is not None else ()
+#: The classes whose live instances count as leaked objects: asyncio's loop and transport
+#: bases, and whatever native transport classes the extension has (by name, so that a
+#: renamed or split class does not break the suite).
+TRACKED_TYPES: tuple[type, ...] = (asyncio.AbstractEventLoop, asyncio.BaseTransport) + tuple(
+    getattr(_pyloop_native, name)
+    for name in ("TcpTransport", "TcpTransportCore")
+    if _pyloop_native is not None and isinstance(getattr(_pyloop_native, name, None), type)
 )
 
 #: The line Rust's default panic hook prints to stderr for every panic, caught or not.

@@ -16,6 +16,7 @@
 # int.from_bytes leaves a small int "uninitialised" to memcheck, and every later use of that
 # object is reported. benchmarks/soak/valgrind-python.supp suppresses what it can of that
 # (the file says what and why); on 3.11 some reports remain, all in CPython's own frames.
+# The file also holds one glibc entry (a vectorised wmemcmp over-read, a known false positive).
 # Logs in target/memcheck/. Exit status 1 if valgrind reports any error;
 # test failures are reported but do not change the status (they are the suite's business;
 # under valgrind everything runs ~30x slower and timing-sensitive tests may fail).
