@@ -12,6 +12,8 @@
 # and 3.13), the extension built into it (maturin develop --release), and pytest on stock
 # asyncio, the default phase and one seed phase (PYLOOP_OTHER_PYTHON_LOOPS, default
 # asyncio,pyloop-3.2.1,pyloop-3.1.3): all six phases are tested on 3.11.
+# Each version's pytest run is bounded by PYLOOP_PYTHON_TIMEOUT seconds (default 1800; SIGABRT
+# makes faulthandler print every thread's stack first).
 # Exit status: non-zero if any version that is installed fails.
 set -Eeuo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -20,6 +22,9 @@ source scripts/env.sh
 
 versions=(${PYLOOP_PYTHONS:-3.12 3.13})
 loops=${PYLOOP_OTHER_PYTHON_LOOPS:-asyncio,pyloop-3.2.1,pyloop-3.1.3}
+# A bound on each version's pytest run (seconds), beyond the suite's own per-test timeout:
+# a test that hangs costs its 60 s, many of them could cost the whole CI budget.
+version_timeout=${PYLOOP_PYTHON_TIMEOUT:-1800}
 pyenv_root=${PYENV_ROOT:-$HOME/.pyenv}
 
 find_python() {
@@ -59,7 +64,8 @@ for v in "${versions[@]}"; do
         export PATH=$VIRTUAL_ENV/bin:$PATH
         maturin develop --release --quiet
     )
-    if "$venv/bin/python" -m pytest -q -p no:cacheprovider tests --loops "$loops"; then
+    if timeout --signal=ABRT --kill-after=30 "$version_timeout" \
+        "$venv/bin/python" -m pytest -q -p no:cacheprovider tests --loops "$loops"; then
         echo "<== CPython $v: ok ($((SECONDS - started)) s)"
     else
         echo "<== CPython $v: FAILED ($((SECONDS - started)) s)"
