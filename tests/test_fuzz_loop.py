@@ -450,8 +450,10 @@ def make_loop_machine(spec, stats: Stats):
 
 def test_fuzz_loop_against_asyncio(loop_spec):
     stats = Stats()
-    run_state_machine_as_test(make_loop_machine(loop_spec, stats), settings=fuzz_settings())
-    stats.write(loop_spec.id, "loop")
+    try:
+        run_state_machine_as_test(make_loop_machine(loop_spec, stats), settings=fuzz_settings())
+    finally:
+        stats.write(loop_spec.id, "loop")
     assert stats.examples >= min(EXAMPLES, 1)
 
 
@@ -634,6 +636,8 @@ def make_io_machine(spec, stats: Stats):
 
 def test_fuzz_io_against_asyncio(io_loop_spec):  # noqa: F811 (the fixture)
     stats = Stats()
-    run_state_machine_as_test(make_io_machine(io_loop_spec, stats), settings=fuzz_settings())
-    stats.write(io_loop_spec.id, "io")
+    try:
+        run_state_machine_as_test(make_io_machine(io_loop_spec, stats), settings=fuzz_settings())
+    finally:
+        stats.write(io_loop_spec.id, "io")
     assert stats.examples >= min(EXAMPLES, 1)
