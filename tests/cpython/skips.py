@@ -162,6 +162,9 @@ SKIPS: dict[str, Skip] = {
     _EVENTS + "test_create_server_trsock": Skip(
         "pyloop-no-io", f"{NEEDS_IO}: sockets (a test added in CPython 3.12)", since=(3, 12)
     ),
+    _EVENTS + "test_datagram_send_to_non_listening_address": Skip(
+        "pyloop-no-io", f"{NEEDS_IO}: sockets (a test added in CPython 3.13)", since=(3, 13)
+    ),
     # It asserts that policy.get_event_loop() raises in the main thread, which holds only once
     # some earlier test's tearDown has called set_event_loop(None) on that same policy (the
     # state CPython's own runner happens to leave). The harness gives each test a fresh
