@@ -93,7 +93,7 @@ group_pythons() {
 run_ruff() {
     local targets=() p
     shopt -s nullglob
-    for p in benchmarks/*.py benchmarks/pyloop benchmarks/io tests scripts crates/pyloop/python; do
+    for p in benchmarks/*.py benchmarks/pyloop benchmarks/io benchmarks/soak tests scripts crates/pyloop/python; do
         [[ -e "$p" ]] && targets+=("$p")
     done
     shopt -u nullglob
