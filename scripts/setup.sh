@@ -8,8 +8,8 @@
 #   bash scripts/setup.sh GROUP...     only what those groups of scripts/test.sh need:
 #
 #   rust, loom                  nothing: cargo alone
-#   python, lint, tables,       .venv/: python3 -m venv, then the pins of
-#   wheels                      requirements-dev.txt, tests/requirements.txt and
+#   python, pythons, lint,      .venv/: python3 -m venv, then the pins of
+#   tables, wheels              requirements-dev.txt, tests/requirements.txt and
 #                               requirements-notebooks.txt
 #   book                        .venv/ (the book's checks run Python scripts, the
 #                               browser check among them) and mdbook (cargo
@@ -36,12 +36,12 @@ if (($# == 0)); then set -- all; fi
 for group in "$@"; do
     case "$group" in
         rust | loom) ;;
-        python | lint | tables | wheels) want_venv=1 ;;
+        python | pythons | lint | tables | wheels) want_venv=1 ;;
         book) want_venv=1 want_mdbook=1 ;;
         notebooks) want_venv=1 want_evcxr=1 ;;
         all) want_venv=1 want_mdbook=1 want_evcxr=1 ;;
         *)
-            say "unknown group '$group' (known: rust loom python lint tables wheels book notebooks)"
+            say "unknown group '$group' (known: rust loom python pythons lint tables wheels book notebooks)"
             exit 2
             ;;
     esac

@@ -5,9 +5,10 @@
 #   bash scripts/test.sh book lint   only the named groups, in the order given
 #
 # Groups: rust (fmt, clippy, cargo test, cargo doc), loom, python (the extension
-# and the conformance suite), wheels (a wheel per CPython 3.11-3.13, each
-# installed into a fresh venv and smoke-tested), lint (ruff), tables (the book's
-# generated tables and the README's chart match the committed benchmark
+# and the conformance suite), pythons (the suite and CPython's mixins on CPython
+# 3.12 and 3.13, scripts/test_pythons.sh), wheels (a wheel per CPython 3.11-3.13,
+# each installed into a fresh venv and smoke-tested), lint (ruff), tables (the
+# book's generated tables and the README's chart match the committed benchmark
 # results), book (mdbook build and test), notebooks (committed without outputs;
 # every one executes). Setup runs first and installs only what the chosen
 # groups need (scripts/setup.sh GROUP...): `test.sh rust` needs cargo alone.
@@ -15,7 +16,7 @@ set -Eeuo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-all_groups=(rust loom python wheels lint tables book notebooks)
+all_groups=(rust loom python pythons wheels lint tables book notebooks)
 if (($#)); then groups=("$@"); else groups=("${all_groups[@]}"); fi
 for g in "${groups[@]}"; do
     [[ " ${all_groups[*]} " == *" $g "* ]] || { echo "test.sh: unknown group '$g' (known: ${all_groups[*]})" >&2; exit 2; }
@@ -81,13 +82,23 @@ group_loom() {
 # PYTHONASYNCIODEBUG=1 (asyncio's debug mode: extra checks in every loop).
 run_pytest_debug() {
     PYTHONASYNCIODEBUG=1 python -m pytest -q -p no:cacheprovider tests \
-        --ignore=tests/cpython --ignore=tests/test_benchmarks_quick.py
+        --ignore=tests/cpython --ignore=tests/test_benchmarks_quick.py \
+        --ignore=tests/test_soak_quick.py
 }
 group_python() {
     step "maturin develop --release" maturin develop --release --quiet
     step "stubtest pyloop._native" python -m mypy.stubtest pyloop._native
     step "pytest (asyncio and every phase)" python -m pytest -q -p no:cacheprovider tests
     step "pytest with PYTHONASYNCIODEBUG=1" run_pytest_debug
+}
+
+# --- other Pythons -------------------------------------------------------------
+# The same suite on the other CPython versions the machine has (3.12, 3.13), each in
+# its own venv under target/ with the extension built for it; a version that is not
+# installed is skipped with a message. Stock asyncio, the default phase and one seed
+# phase there; every phase on 3.11 above.
+group_pythons() {
+    step "pytest on CPython 3.12 and 3.13 (scripts/test_pythons.sh)" bash scripts/test_pythons.sh
 }
 
 # --- wheels -------------------------------------------------------------------
@@ -107,7 +118,7 @@ group_wheels() {
 run_ruff() {
     local targets=() p
     shopt -s nullglob
-    for p in benchmarks/*.py benchmarks/pyloop benchmarks/io tests scripts crates/pyloop/python; do
+    for p in benchmarks/*.py benchmarks/pyloop benchmarks/io benchmarks/soak tests scripts crates/pyloop/python; do
         [[ -e "$p" ]] && targets+=("$p")
     done
     shopt -u nullglob
