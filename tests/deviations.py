@@ -8,6 +8,7 @@ cite the entry. The book's chapter "From a queue to an event loop" gives the sam
 from __future__ import annotations
 
 import asyncio
+import sys
 
 DEVIATIONS = {
     "non-callable callback": (
@@ -29,7 +30,41 @@ DEVIATIONS = {
         "a native class cannot derive from asyncio's Python classes, and a handle wrapped "
         "in a Python subclass would cost every call_soon a Python object",
     ),
+    "writelines with multi-byte items (3.12+)": (
+        "asyncio 3.12+ sends writelines' items with sendmsg, then counts what was sent with "
+        "len() of each memoryview, which counts items, not bytes: with items of a 'i' cast, "
+        "a 2-D view or an array('i') it pops more than it has and fails the connection with "
+        "IndexError (its own bookkeeping error), after sending the bytes",
+        "PyLoop sends the bytes and keeps the connection, as write() of the joined items does",
+        "an error in the loop's own bookkeeping is not a behaviour to reproduce",
+    ),
+    "writelines on a closed transport (3.12+)": (
+        "asyncio 3.12+ raises TypeError ('NoneType' object is not callable: close() set its "
+        "write callback to None) or AttributeError (the socket is gone) from writelines after "
+        "close(), abort() or connection_lost",
+        "PyLoop drops the data and counts the write, as write() does in that state (asyncio "
+        "3.11 too, whose writelines is a write of the joined items)",
+        "the errors are asyncio's internal state leaking out, not a contract",
+    ),
+    "write keeps a copy (3.12+)": (
+        "asyncio 3.12+ keeps a view of the caller's buffer for what the kernel did not take, "
+        "so resizing a bytearray right after write() raises BufferError, and changing its "
+        "bytes changes what is sent",
+        "PyLoop copies what it keeps (as asyncio 3.11 does): the caller's buffer is free at "
+        "once, and what is sent is what was written",
+        "the copy is what makes write() safe against later changes to the caller's buffer",
+    ),
 }
+
+#: CPython 3.12 replaced the socket transport's writelines and write buffer (the three
+#: entries above marked 3.12+).
+TRANSPORT_312 = sys.version_info >= (3, 12)
+
+
+def is_pyloop(loop: asyncio.AbstractEventLoop) -> bool:
+    """True for PyLoop's loops (whose I/O loop class derives from asyncio's selector loop, so
+    ``isinstance`` cannot tell them apart)."""
+    return type(loop).__module__.startswith("pyloop")
 
 
 def validates_eagerly(loop: asyncio.AbstractEventLoop) -> bool:

@@ -18,6 +18,7 @@ loop for them first (the oracle) and expects the same of the loop under test.
 from __future__ import annotations
 
 import asyncio
+import errno
 import collections
 import gc
 import json
@@ -195,6 +196,13 @@ def test_new_event_loop_without_descriptors_raises_oserror(spec):
     assert "panicked" not in result.stderr, result.describe()
 
 
+#: What asyncio's accept path says when it runs out of descriptors, and what its
+#: _accept_connection2 says when making the transport fails.
+ACCEPT_MESSAGES = (
+    "socket.accept() out of system resource",
+    "Error on transport creation for incoming connection",
+)
+
 EMFILE_SERVER = """
 import json, resource, sys
 from tests.loops import ALL_LOOPS
@@ -299,5 +307,13 @@ def test_server_accepting_until_emfile_reports_and_keeps_serving(spec):
     calls = json.loads(out.split("CALLS", 1)[1])
     assert served >= 1
     assert calls, "the EMFILE never reached the exception handler"
-    assert all(kind in ("OSError",) and errno == 24 for _, kind, errno in calls), calls
+    # EMFILE (or ENFILE, the system's limit) from accept, as asyncio reports it; on a loop
+    # whose transport needs a descriptor of its own, from making the transport.
+    odd = [
+        c
+        for c in calls
+        if not (c[1] == "OSError" and c[2] in (errno.EMFILE, errno.ENFILE))
+        or c[0] not in ACCEPT_MESSAGES
+    ]
+    assert not odd, f"{len(odd)} of {len(calls)} reports are not EMFILE from accept: {odd[:5]}"
     assert "panicked" not in err and "Traceback" not in err, err

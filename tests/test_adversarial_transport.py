@@ -31,6 +31,7 @@ import threading
 
 import pytest
 
+from tests.deviations import TRANSPORT_312, is_pyloop
 from tests.io_support import io_loop_spec, no_fd_leak  # noqa: F401 (fixtures)
 from tests.support import BOUND, run_bounded
 from tests.test_adversarial_buffers import handler_summary, oracle
@@ -183,6 +184,16 @@ def after_state_outcome(loop, state: str, op_name: str, take_handler_calls) -> t
 def test_every_operation_after_close_abort_lost_and_loop_close(loop, exc_handler, state, op_name):
     expected = oracle("after_state", after_state_outcome, state, op_name)
     got = after_state_outcome(loop, state, op_name, exc_handler.take)
+    if (
+        TRANSPORT_312
+        and op_name == "writelines"
+        and expected[0] != oracle("after_state", after_state_outcome, state, "write")[0]
+        and is_pyloop(loop)
+    ):
+        # tests/deviations.py, "writelines on a closed transport (3.12+)": asyncio's
+        # writelines raises its internal errors here; PyLoop's does what write() does.
+        assert {r[1] for r in expected[0] if r[0] == "raised"} <= {"TypeError", "AttributeError"}
+        expected = oracle("after_state", after_state_outcome, state, "write")
     assert got == expected, f"{op_name} {state}: differs from stock asyncio"
 
 

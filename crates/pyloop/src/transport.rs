@@ -843,6 +843,18 @@ impl TcpTransportCore {
         self.state.with(py, |s| s.protocol_paused)
     }
 
+    /// True once `write_eof` was called (asyncio's `_eof`).
+    #[getter]
+    fn _eof(&self, py: Python<'_>) -> bool {
+        self.state.with(py, |s| s.eof)
+    }
+
+    /// True while `loop.sendfile()` sends on the socket (writes are refused).
+    #[getter]
+    fn _sendfile_in_progress(&self, py: Python<'_>) -> bool {
+        self.state.with(py, |s| s.empty_waiter.is_some())
+    }
+
     /// True while reading is paused by `pause_reading` (asyncio's `_paused`).
     #[getter]
     fn _paused(&self, py: Python<'_>) -> bool {
