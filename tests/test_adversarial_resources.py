@@ -18,8 +18,8 @@ loop for them first (the oracle) and expects the same of the loop under test.
 from __future__ import annotations
 
 import asyncio
-import errno
 import collections
+import errno
 import gc
 import json
 import socket
