@@ -36,6 +36,20 @@
 //! - `loom_fifo`: one producer pushes 1, 2, 3 while the consumer (batch limit
 //!   1, so the swap phase takes items in one swap and runs them over several
 //!   batches) runs them: they run in order, also across a swap.
+//!
+//! Models of phase 3.3.1 alone (module `lock_free`; its blocks hold 2 slots
+//! under loom, so that a few pushes fill blocks, install new ones and recycle
+//! drained ones):
+//! - `blocks_with_two_producers`: two producers push two items each, so that
+//!   three blocks are installed (one from the recycled spare, when the
+//!   consumer is fast enough); each item runs once, each producer's in order.
+//! - `close_io_waits_for_a_waking_producer`: a producer's wake-up races
+//!   `close` + `close_io`; loom's poller fails the run if an eventfd write
+//!   could land after the descriptor was closed.
+//! - `loom_finds_a_plain_tail_load` and `loom_finds_close_io_without_waiting`:
+//!   the same models on a queue broken on purpose (the consumer's re-check a
+//!   plain load instead of a read-modify-write; `close_io` not waiting for
+//!   wakers): each must fail, which shows the models can see these faults.
 
 #![cfg(loom)]
 
@@ -254,6 +268,132 @@ loom_models! {
     p3_1_4 => TwoPhaseQueue,
     p3_1_5 => SwapBufferQueue,
     p3_2_1 => EpollWakeQueue,
+    p3_3_1 => LockFreeQueue,
+}
+
+/// The models of phase 3.3.1's own mechanisms: blocks, recycling, the
+/// wake-up handshake and closing the eventfd, each also run on a queue broken
+/// on purpose, where loom must find the fault.
+mod lock_free {
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+    use std::time::Duration;
+
+    use loom::sync::Arc;
+    use loom::thread;
+
+    use pyloop_core::phases::{LockFreeQueue, Sabotage};
+    use pyloop_core::{Closed, ReadyQueue};
+
+    use super::{check, run_until};
+
+    /// Two producers push `p * 10 + 1`, `p * 10 + 2`; the consumer (batch
+    /// limit 1) runs all four. With 2 slots a block, the claims of positions
+    /// 1 and 4 install blocks; the consumer recycles the first block into the
+    /// spare, which the second installation may take.
+    fn blocks_with_two_producers(queue: impl Fn() -> LockFreeQueue<u64> + Sync + Send + 'static) {
+        check(move || {
+            let queue = Arc::new(queue());
+            let producers: Vec<_> = [1u64, 2]
+                .into_iter()
+                .map(|p| {
+                    let queue = Arc::clone(&queue);
+                    thread::spawn(move || {
+                        for seq in 1..=2 {
+                            queue.push(p * 10 + seq).unwrap();
+                        }
+                    })
+                })
+                .collect();
+            let mut consumer = queue.consumer();
+            let ran = run_until(&*queue, &mut consumer, 4);
+            for p in producers {
+                p.join().unwrap();
+            }
+            for p in [1, 2] {
+                let mine: Vec<u64> = ran.iter().copied().filter(|i| i / 10 == p).collect();
+                assert_eq!(mine, [p * 10 + 1, p * 10 + 2], "ran {ran:?}");
+            }
+            assert!(!queue.has_pending(&consumer));
+            assert_eq!(queue.stats().snapshot().pushes, 4);
+        });
+    }
+
+    #[test]
+    fn blocks_with_two_producers_model() {
+        blocks_with_two_producers(|| LockFreeQueue::with_batch_limit(1));
+    }
+
+    /// The consumer makes a zero-timeout wait (setting `sleeping` for a
+    /// moment) while a producer pushes; then the loop closes: `close`, then
+    /// `close_io`, while the producer may still be in its wake-up. The
+    /// poller's model fails the run if the producer's eventfd write could
+    /// come after `close_io` closed it. The push is accepted or refused.
+    fn close_io_races_a_waker(sabotage: Sabotage) {
+        check(move || {
+            let queue = Arc::new(LockFreeQueue::<u64>::sabotaged(1, sabotage));
+            let producer = {
+                let queue = Arc::clone(&queue);
+                thread::spawn(move || queue.push(1))
+            };
+            let mut consumer = queue.consumer();
+            queue.wait(&mut consumer, Some(Duration::ZERO));
+            queue.close();
+            queue.close_io();
+            let pushed = producer.join().unwrap();
+            let mut ran = Vec::new();
+            while queue.run_batch(&mut consumer, |item| ran.push(item)) > 0 {}
+            match pushed {
+                Ok(()) => assert_eq!(ran, [1]),
+                Err(Closed(back)) => assert_eq!((back, ran.len()), (1, 0)),
+            }
+        });
+    }
+
+    #[test]
+    fn close_io_waits_for_a_waking_producer() {
+        close_io_races_a_waker(Sabotage::None);
+    }
+
+    /// One producer, one consumer that sleeps whenever it finds nothing:
+    /// the handshake of `prepare_to_sleep` (a lost wake-up shows as a deadlock).
+    fn wake_up(sabotage: Sabotage) {
+        check(move || {
+            let queue = Arc::new(LockFreeQueue::<u64>::sabotaged(1, sabotage));
+            let producer = {
+                let queue = Arc::clone(&queue);
+                thread::spawn(move || queue.push(3).unwrap())
+            };
+            let mut consumer = queue.consumer();
+            assert_eq!(run_until(&*queue, &mut consumer, 1), [3]);
+            producer.join().unwrap();
+        });
+    }
+
+    #[test]
+    fn wake_up_model() {
+        wake_up(Sabotage::None);
+    }
+
+    /// Runs `model` and returns true if loom failed it.
+    fn loom_fails(model: impl FnOnce()) -> bool {
+        catch_unwind(AssertUnwindSafe(model)).is_err()
+    }
+
+    #[test]
+    fn loom_finds_a_plain_tail_load() {
+        assert!(
+            loom_fails(|| wake_up(Sabotage::PlainTailLoad)),
+            "loom passed a consumer that re-checks the tail with a plain load"
+        );
+    }
+
+    #[test]
+    fn loom_finds_close_io_without_waiting() {
+        assert!(
+            loom_fails(|| close_io_races_a_waker(Sabotage::CloseIoWithoutWaiting)),
+            "loom passed a close_io that does not wait for wakers"
+        );
+    }
 }
 
 /// Every phase has its models: `loom_models!` stamped all of `Phase::ALL`.
