@@ -22,11 +22,12 @@ DEVIATIONS = {
         "PyLoop raises ValueError",
         "a NaN deadline has no meaning, and it would corrupt the heap's ordering",
     ),
-    "handle and transport classes": (
-        "asyncio's handles are asyncio.Handle/TimerHandle and its transports asyncio.Transport",
-        "PyLoop's are pyloop.Handle/TimerHandle and pyloop._native.TcpTransport, with "
-        "the same methods (as uvloop's, which are not asyncio's classes either)",
-        "a native class cannot derive from asyncio's Python classes",
+    "handle classes": (
+        "asyncio's handles are asyncio.Handle/TimerHandle",
+        "PyLoop's are pyloop.Handle/TimerHandle, with the same methods (as uvloop's, which "
+        "are not asyncio's classes either); its TCP transport is an asyncio.Transport",
+        "a native class cannot derive from asyncio's Python classes, and a handle wrapped "
+        "in a Python subclass would cost every call_soon a Python object",
     ),
 }
 

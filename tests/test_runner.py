@@ -18,7 +18,10 @@ async def program() -> list:
     loop.call_soon(trace.append, "soon")
 
     async def worker(i):
-        await asyncio.sleep(0.004 * i)
+        # i turns of the loop, not i * 4 ms: the order must not depend on how
+        # busy the machine is (it did, and flipped under load).
+        for _ in range(i):
+            await asyncio.sleep(0)
         trace.append(f"worker-{i}")
         return i * i
 
@@ -48,9 +51,12 @@ async def program() -> list:
         slow = tg.create_task(guarded())
         fast = tg.create_task(asyncio.sleep(0, "fast"))
     trace.append((slow.result(), fast.result()))
-    # timers, registered out of order, then a sleep past both
-    loop.call_later(0.02, trace.append, "timer-20ms")
-    loop.call_later(0.01, trace.append, "timer-10ms")
+    # timers, registered out of order (deadlines from one reading of the clock, so
+    # that their order does not depend on the time between the two calls), then a
+    # sleep past both
+    now = loop.time()
+    loop.call_at(now + 0.02, trace.append, "timer-20ms")
+    loop.call_at(now + 0.01, trace.append, "timer-10ms")
     await asyncio.sleep(0.04)
     trace.append(("debug", loop.get_debug()))
     return trace

@@ -131,21 +131,6 @@ SKIPS: dict[str, Skip] = {
             "test_subprocess_wait_no_same_group",
         ],
     ),
-    # Its only failing assertion is isinstance(transport, asyncio.Transport): PyLoop's
-    # native TCP transport cannot derive from asyncio's Python class (tests/deviations.py,
-    # 'handle and transport classes'); with PYLOOP_NATIVE_TRANSPORT=0 the test passes.
-    # (This entry replaces the test's NEEDS_IO entry above, hence scope "pyloop".)
-    _EVENTS + "test_create_connection": Skip(
-        "pyloop",
-        f"{NEEDS_IO} on phases without I/O; on the others it asserts "
-        "isinstance(transport, asyncio.Transport), which the native transport is not",
-    ),
-    # The same assertion in test_sock_lowlevel, for create_connection(sock=...). That module
-    # runs on the loops that do I/O only (tests/cpython/test_io_modules.py).
-    "test_sock_lowlevel.BaseSockTestsMixin.test_create_connection_sock": Skip(
-        "pyloop",
-        "asserts isinstance(transport, asyncio.Transport), which the native transport is not",
-    ),
     _EVENTS + "test_timeout_rounding": Skip(
         "pyloop", PRIVATE + " (_run_once, _clock_resolution, _selector)"
     ),

@@ -46,9 +46,15 @@ pub(crate) struct LockedDeque<T> {
 // ANCHOR_END: locked_deque
 
 impl<T> LockedDeque<T> {
-    pub(crate) fn new(batch_limit: usize) -> Self {
-        assert!(batch_limit > 0, "the batch limit must be at least 1");
-        LockedDeque {
+    /// An empty deque; a batch limit of 0 (no callback would ever run) is refused.
+    pub(crate) fn new(batch_limit: usize) -> std::io::Result<Self> {
+        if batch_limit == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "the batch limit must be at least 1",
+            ));
+        }
+        Ok(LockedDeque {
             state: Mutex::new(Pending {
                 items: VecDeque::new(),
                 closed: false,
@@ -60,20 +66,22 @@ impl<T> LockedDeque<T> {
             batch_limit,
             stats: Stats::default(),
             poller: None,
-        }
+        })
     }
 
     /// A deque whose sleeping consumer waits in `poller` instead of on the
     /// condition variable.
-    pub(crate) fn with_poller(batch_limit: usize, poller: Poller) -> Self {
-        LockedDeque {
+    pub(crate) fn with_poller(batch_limit: usize, poller: Poller) -> std::io::Result<Self> {
+        Ok(LockedDeque {
             poller: Some(poller),
-            ..Self::new(batch_limit)
-        }
+            ..Self::new(batch_limit)?
+        })
     }
 
-    /// Wakes the consumer that marked itself `sleeping` (the caller has just
-    /// cleared the mark under the lock).
+    /// Wakes the consumer that marked itself `sleeping`. Called with the lock
+    /// held (the caller has just cleared the mark under it): a wake-up through
+    /// the poller's eventfd then cannot race [`close_io`](Self::close_io),
+    /// which closes that descriptor under the same lock.
     fn signal_sleeper(&self) {
         match &self.poller {
             Some(poller) => poller.wake(),
@@ -110,11 +118,10 @@ impl<T> LockedDeque<T> {
         count(&self.stats);
         state.items.push_back(item);
         self.queued.store(state.items.len(), Ordering::Relaxed);
-        let wake = std::mem::replace(&mut state.sleeping, false);
-        drop(state);
-        if wake {
+        if std::mem::replace(&mut state.sleeping, false) {
             self.signal_sleeper();
         }
+        drop(state);
         Ok(())
     }
     // ANCHOR_END: append
@@ -141,31 +148,49 @@ impl<T> LockedDeque<T> {
     pub(crate) fn try_push(&self, item: T) -> Result<(), TryPushError<T>> {
         let state = match self.state.try_lock() {
             Ok(state) => state,
-            Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner(),
-            Err(std::sync::TryLockError::WouldBlock) => return Err(TryPushError::Contended(item)),
+            Err(TryLockError::Poisoned(e)) => e.into_inner(),
+            Err(TryLockError::WouldBlock) => return Err(TryPushError::Contended(item)),
         };
         self.append(state, item, Stats::record_push)
             .map_err(|Closed(item)| TryPushError::Closed(item))
     }
 
-    pub(crate) fn wake(&self) {
-        let mut state = self.lock();
+    /// Marks a wake pending and signals a sleeping consumer, under `state`.
+    fn wake_locked(&self, mut state: MutexGuard<'_, Pending<T>>) {
         state.woken = true;
-        let sleeping = std::mem::replace(&mut state.sleeping, false);
-        drop(state);
-        if sleeping {
+        if std::mem::replace(&mut state.sleeping, false) {
             self.signal_sleeper();
         }
+    }
+
+    pub(crate) fn wake(&self) {
+        self.wake_locked(self.lock());
+    }
+
+    pub(crate) fn try_wake(&self) -> bool {
+        match self.state.try_lock() {
+            Ok(state) => self.wake_locked(state),
+            Err(TryLockError::Poisoned(e)) => self.wake_locked(e.into_inner()),
+            Err(TryLockError::WouldBlock) => return false,
+        }
+        true
     }
 
     pub(crate) fn close(&self) {
         let mut state = self.lock();
         state.closed = true;
-        let sleeping = std::mem::replace(&mut state.sleeping, false);
-        drop(state);
-        if sleeping {
+        if std::mem::replace(&mut state.sleeping, false) {
             self.signal_sleeper();
         }
+    }
+
+    /// Closes the poller's descriptors under the lock (see `signal_sleeper`).
+    pub(crate) fn close_io(&self) {
+        let state = self.lock();
+        if let Some(poller) = &self.poller {
+            poller.close();
+        }
+        drop(state);
     }
 
     pub(crate) fn is_closed(&self) -> bool {
@@ -217,6 +242,10 @@ macro_rules! delegate_to_locked_deque {
 
         fn wake(&self) {
             self.$field.wake()
+        }
+
+        fn try_wake(&self) -> bool {
+            self.$field.try_wake()
         }
 
         fn close(&self) {

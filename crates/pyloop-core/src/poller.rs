@@ -96,9 +96,12 @@ mod real {
             self.waker.load(Ordering::Acquire)
         }
 
-        /// Releases both descriptors; later calls fail with EBADF. The caller
-        /// guarantees no other thread is waking or waiting (the loop is closed
-        /// only when it is not running, so nobody is asleep to be woken).
+        /// Releases both descriptors; later calls fail with EBADF and wakes do
+        /// nothing. The caller guarantees that no other thread is waking or
+        /// waiting: a thread part of the way through [`wake`](Self::wake), holding
+        /// the eventfd's number, would write to whatever file gets that number
+        /// next. The ready queue makes sure of it by closing under its lock, the
+        /// lock every wake is made under (`ReadyQueue::close_io`).
         pub fn close(&self) {
             for fd in [
                 self.epoll.swap(-1, Ordering::AcqRel),
@@ -140,15 +143,17 @@ mod real {
         // ANCHOR: wake
         /// Makes the current or next [`wait`](Self::wait) return.
         pub fn wake(&self) {
+            let fd = self.waker_fd();
+            if fd < 0 {
+                return;
+            }
             let one: u64 = 1;
-            // safety: writes 8 bytes from a live u64 to our own eventfd. EAGAIN
-            // (counter saturated) still leaves it readable, so it is ignored.
+            // safety: writes 8 bytes from a live u64 to our own eventfd, whose
+            // number cannot be closed and reused meanwhile (the caller keeps
+            // `close` from running concurrently; see there). EAGAIN (counter
+            // saturated) still leaves it readable, so it is ignored.
             unsafe {
-                libc::write(
-                    self.waker_fd(),
-                    (&one as *const u64).cast(),
-                    std::mem::size_of::<u64>(),
-                );
+                libc::write(fd, (&one as *const u64).cast(), std::mem::size_of::<u64>());
             }
         }
         // ANCHOR_END: wake

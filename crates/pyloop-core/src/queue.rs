@@ -1,6 +1,7 @@
 //! The one trait every phase implements.
 
 use std::fmt;
+use std::io;
 use std::time::Duration;
 
 use crate::{IoEvent, Phase, Poller, Stats};
@@ -65,10 +66,26 @@ pub trait ReadyQueue<T: Send>: Send + Sync + Sized + 'static {
     /// The consumer's private state, kept by the loop thread between turns.
     type Consumer: Send;
 
-    /// An empty queue that runs at most `batch_limit` callbacks a turn.
-    fn with_batch_limit(batch_limit: usize) -> Self;
+    /// An empty queue that runs at most `batch_limit` callbacks a turn, or the
+    /// error that stopped the operating system from giving it what it needs
+    /// (phase 3.2.1's epoll set and eventfd: `EMFILE` when out of descriptors).
+    fn try_with_batch_limit(batch_limit: usize) -> io::Result<Self>;
 
-    /// An empty queue with the standard [`BATCH_LIMIT`].
+    /// As [`try_with_batch_limit`](Self::try_with_batch_limit), for tests and
+    /// benchmarks: panics if the queue cannot be made.
+    fn with_batch_limit(batch_limit: usize) -> Self {
+        Self::try_with_batch_limit(batch_limit)
+            .unwrap_or_else(|e| panic!("cannot make a {} queue: {e}", Self::PHASE.tag()))
+    }
+
+    /// An empty queue with the standard [`BATCH_LIMIT`], or the error that
+    /// stopped it (see [`try_with_batch_limit`](Self::try_with_batch_limit)).
+    fn try_new() -> io::Result<Self> {
+        Self::try_with_batch_limit(BATCH_LIMIT)
+    }
+
+    /// An empty queue with the standard [`BATCH_LIMIT`]; panics if it cannot
+    /// be made (see [`try_new`](Self::try_new)).
     fn new() -> Self {
         Self::with_batch_limit(BATCH_LIMIT)
     }
@@ -98,6 +115,12 @@ pub trait ReadyQueue<T: Send>: Send + Sync + Sized + 'static {
     /// Makes the consumer's current or next [`wait`](Self::wait) return.
     fn wake(&self);
 
+    /// As [`wake`](Self::wake) unless that would mean waiting for another
+    /// thread (the lock is held); false then, and nothing was done. As with
+    /// [`try_push`](Self::try_push), a caller holding something the lock holder
+    /// may need (the GIL) tries this first and calls `wake` only after letting go.
+    fn try_wake(&self) -> bool;
+
     /// Refuses every later push and wakes the consumer. Items already queued
     /// stay, for the consumer to run or drop.
     fn close(&self);
@@ -122,5 +145,18 @@ pub trait ReadyQueue<T: Send>: Send + Sync + Sized + 'static {
 
     /// Moves the I/O readiness found by the last [`wait`](Self::wait) to `out`.
     fn take_io_events(&self, _consumer: &mut Self::Consumer, _out: &mut Vec<IoEvent>) {}
+
+    /// Releases what the phase holds from the operating system (3.2.1's epoll
+    /// set and eventfd), under the queue's lock, so that no producer is part
+    /// of the way through a wake-up when the descriptors go: a descriptor
+    /// number closed here may belong to another file a moment later. The
+    /// consumer must not be waiting (the loop is closed only when it is not
+    /// running). Later waits and wakes do nothing.
+    fn close_io(&self) {}
+
+    /// Calls `f` on every item the consumer's state holds (taken from the
+    /// queue, not yet run). Items still in the shared queue are not visited:
+    /// that would need the lock.
+    fn for_each_taken(_consumer: &Self::Consumer, _f: &mut dyn FnMut(&T)) {}
 }
 // ANCHOR_END: trait

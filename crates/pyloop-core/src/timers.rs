@@ -6,6 +6,12 @@
 //! it reaches the top or until cancelled entries outnumber live ones, when the
 //! heap is rebuilt without them ([`Timers::note_cancelled`]), so that a program
 //! that schedules and cancels many long timeouts does not grow without bound.
+//!
+//! The heap never drops an item itself. Cancelled entries it removes wait in a
+//! side list until the owner takes them with [`Timers::take_discarded`]:
+//! dropping an item may run arbitrary code (in PyLoop, a Python destructor,
+//! which may call back into the loop that is in the middle of using the heap),
+//! so the owner decides when that is safe.
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
@@ -57,6 +63,8 @@ pub struct Timers<T> {
     /// Entries in `heap` known to be cancelled (an upper bound: the caller
     /// reports each cancellation once, while the entry is still scheduled).
     cancelled: usize,
+    /// Cancelled entries removed from `heap`, not yet taken by the owner.
+    discarded: Vec<T>,
 }
 // ANCHOR_END: timers
 
@@ -66,6 +74,7 @@ impl<T> Default for Timers<T> {
             heap: BinaryHeap::new(),
             next_seq: 0,
             cancelled: 0,
+            discarded: Vec::new(),
         }
     }
 }
@@ -95,17 +104,40 @@ impl<T: Cancellable> Timers<T> {
         }
     }
 
-    /// Removes every cancelled entry now.
+    /// Removes every cancelled entry now (to [`take_discarded`](Self::take_discarded)).
     pub fn compact(&mut self) {
-        self.heap.retain(|e| !e.item.is_cancelled());
+        let entries = std::mem::take(&mut self.heap).into_vec();
+        let mut live = Vec::with_capacity(entries.len());
+        for entry in entries {
+            if entry.item.is_cancelled() {
+                self.discarded.push(entry.item);
+            } else {
+                live.push(entry);
+            }
+        }
+        self.heap = BinaryHeap::from(live);
         self.cancelled = 0;
     }
 
     fn drop_cancelled_head(&mut self) {
         while self.heap.peek().is_some_and(|e| e.item.is_cancelled()) {
-            self.heap.pop();
+            if let Some(entry) = self.heap.pop() {
+                self.discarded.push(entry.item);
+            }
             self.cancelled = self.cancelled.saturating_sub(1);
         }
+    }
+
+    /// The cancelled entries removed from the heap since the last call, for
+    /// the owner to drop when it is safe to (see the module documentation).
+    pub fn take_discarded(&mut self) -> Vec<T> {
+        std::mem::take(&mut self.discarded)
+    }
+
+    /// Calls `f` on every entry still in the heap and every discarded one.
+    pub fn for_each(&self, mut f: impl FnMut(&T)) {
+        self.heap.iter().for_each(|e| f(&e.item));
+        self.discarded.iter().for_each(f);
     }
 
     /// The earliest deadline of a timer not cancelled.
@@ -135,10 +167,13 @@ impl<T: Cancellable> Timers<T> {
         self.heap.is_empty()
     }
 
-    /// Removes every entry, in no particular order.
+    /// Removes every entry, discarded ones included, in no particular order.
     pub fn drain(&mut self) -> impl Iterator<Item = T> + '_ {
         self.cancelled = 0;
-        self.heap.drain().map(|e| e.item)
+        self.heap
+            .drain()
+            .map(|e| e.item)
+            .chain(self.discarded.drain(..))
     }
 }
 // ANCHOR_END: impl

@@ -400,3 +400,73 @@ fn randomized_against_model() {
     }
     assert!(compactions > 0, "the model never reached a compaction");
 }
+
+/// A timer that counts its drops, to see where the heap lets go of entries.
+struct Counted {
+    cancelled: Rc<Cell<bool>>,
+    drops: Rc<Cell<usize>>,
+}
+
+impl Cancellable for Counted {
+    fn is_cancelled(&self) -> bool {
+        self.cancelled.get()
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.drops.set(self.drops.get() + 1);
+    }
+}
+
+/// The heap never drops an entry itself: every cancelled entry it removes (at
+/// the head, by automatic or explicit compaction) is handed back by
+/// `take_discarded`, so that its owner drops it where that is safe (PyLoop:
+/// outside the borrow of its state, since a Python destructor may re-enter).
+#[test]
+fn removed_entries_are_handed_back_not_dropped() {
+    let drops = Rc::new(Cell::new(0));
+    let mut timers = Timers::new();
+    let mut flags = Vec::new();
+    for i in 0..(2 * COMPACT_MIN_ENTRIES) {
+        let cancelled = Rc::new(Cell::new(false));
+        flags.push(cancelled.clone());
+        let item = Counted {
+            cancelled,
+            drops: drops.clone(),
+        };
+        timers.push(i as f64, item);
+    }
+    // Cancel the head (dropped lazily by next_deadline/pop_due), then more
+    // than half (an automatic compaction), then one more (explicit compact).
+    let mut cancelled = 0;
+    for flag in flags.iter().take(COMPACT_MIN_ENTRIES + 2) {
+        flag.set(true);
+        timers.note_cancelled();
+        cancelled += 1;
+    }
+    assert_eq!(
+        timers.next_deadline(),
+        Some((COMPACT_MIN_ENTRIES + 2) as f64)
+    );
+    assert!(timers.pop_due(0.5).is_none());
+    flags[2 * COMPACT_MIN_ENTRIES - 1].set(true);
+    cancelled += 1;
+    timers.compact();
+    assert_eq!(drops.get(), 0, "the heap dropped an entry itself");
+    let discarded = timers.take_discarded();
+    assert_eq!(discarded.len(), cancelled);
+    assert!(discarded.iter().all(|t| t.is_cancelled()));
+    assert_eq!(timers.len(), 2 * COMPACT_MIN_ENTRIES - cancelled);
+    drop(discarded);
+    assert_eq!(drops.get(), cancelled);
+    assert!(timers.take_discarded().is_empty());
+    // for_each sees what is still owned; drain gives it all back.
+    let mut seen = 0;
+    timers.for_each(|_| seen += 1);
+    assert_eq!(seen, timers.len());
+    let rest: Vec<Counted> = timers.drain().collect();
+    assert_eq!(drops.get(), cancelled);
+    drop(rest);
+    assert_eq!(drops.get(), 2 * COMPACT_MIN_ENTRIES);
+}

@@ -6,6 +6,7 @@
 //! `#[pyclass]` cannot be generic), so the phases differ in the queue only.
 
 use std::collections::{HashMap, VecDeque};
+use std::io;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,14 +14,15 @@ use std::time::Duration;
 use pyloop_core::{Cancellable, ReadyQueue, Timers, TryPushError};
 use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
+use pyo3::pyclass::{PyTraverseError, PyVisit};
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyTuple};
-use pyo3::{intern, PyClassInitializer};
+use pyo3::{ffi, intern, PyClassInitializer};
 
 use crate::clock::{monotonic, thread_token, CLOCK_RESOLUTION};
 use crate::gil_cell::GilCell;
 use crate::handle::{untrack, Handle, TimerHandle};
-use crate::transport::TcpTransport;
+use crate::transport::TcpTransportCore;
 
 /// The longest the loop sleeps in one go, so that a signal (Ctrl-C) arriving
 /// while it sleeps on a condition variable is handled within this time. A loop
@@ -49,13 +51,69 @@ fn closed_error() -> PyErr {
     PyRuntimeError::new_err("Event loop is closed")
 }
 
+/// Reports what a pending handle holds to the collector, if the loop holds the
+/// only reference to it: the handle is not tracked (see `handle.rs`), so the
+/// loop owns what it holds then. A handle someone else also holds is not
+/// reported; its holder keeps it, and what it holds, alive.
+fn visit_pending_handle(visit: &PyVisit<'_>, handle: &Py<Handle>) -> Result<(), PyTraverseError> {
+    // safety: reads the reference count of a live object we hold a reference
+    // to; nothing can change it during a collection (the collector holds the
+    // GIL and runs no Python code between its passes).
+    if unsafe { ffi::Py_REFCNT(handle.as_ptr()) } != 1 {
+        return Ok(());
+    }
+    handle.get().visit_contents(visit)
+}
+
+/// The `Handle` a `TimerHandle` is (its base class), without a Python token
+/// (`__traverse__` has none).
+fn timer_as_handle(timer: &Py<TimerHandle>) -> &Py<Handle> {
+    // safety: `Py<T>` is a pointer to the object, the same for every `T`, and a
+    // `TimerHandle` object is a `Handle` object (its base class, extended):
+    // PyO3's own `Bound::as_super` is this cast.
+    unsafe { &*(timer as *const Py<TimerHandle>).cast::<Py<Handle>>() }
+}
+
+/// What a closed (or collected) loop still held, taken out of its state so
+/// that it is dropped after every borrow has ended.
+struct Pending {
+    handles: Vec<Py<Handle>>,
+    foreign: Vec<Py<PyAny>>,
+    timers: Vec<ScheduledTimer>,
+    transports: HashMap<i32, Py<TcpTransportCore>>,
+}
+
+impl Pending {
+    /// Lets go of it all. As asyncio, pending callbacks are dropped, not
+    /// cancelled; each handle lets go of its callback so that no cycle through
+    /// it outlives the loop.
+    fn release(self, py: Python<'_>) {
+        let Pending {
+            handles,
+            foreign,
+            timers,
+            transports,
+        } = self;
+        for handle in &handles {
+            handle.get().release(py);
+        }
+        for timer in &timers {
+            timer.0.get().scheduled.store(false, Relaxed);
+            timer.0.bind(py).as_super().get().release(py);
+        }
+        drop((handles, foreign, timers, transports));
+    }
+}
+
 // ANCHOR: core
 /// Everything an event loop holds, generic over the phase's queue `Q`.
 pub struct LoopCore<Q: ReadyQueue<Py<Handle>>> {
     /// Callbacks from other threads: the phase under study.
     queue: Q,
-    /// The queue's consumer-side state; only the loop thread touches it.
-    consumer: GilCell<Q::Consumer>,
+    /// The queue's consumer-side state; only the loop thread touches it. Taken
+    /// out (`None`) while the loop waits or runs a batch, so that nothing a
+    /// callback does can reach it then.
+    consumer: GilCell<Option<Q::Consumer>>,
     /// Callbacks scheduled on the loop thread itself (or while the loop is not
     /// running). They never touch the queue's lock, so a callback run while
     /// a phase holds that lock can schedule more without deadlocking.
@@ -63,9 +121,9 @@ pub struct LoopCore<Q: ReadyQueue<Py<Handle>>> {
     /// Registered file descriptors, not counting the loop's own self-pipe: while
     /// there are any, a busy loop still looks for I/O every turn.
     io_fds: AtomicUsize,
-    /// Native transports by descriptor: their readiness is handled in Rust,
-    /// without going through asyncio's selector code.
-    transports: GilCell<HashMap<i32, Py<TcpTransport>>>,
+    /// Native transports by descriptor (the transport's own duplicate): their
+    /// readiness is handled in Rust, without going through asyncio's selector code.
+    transports: GilCell<HashMap<i32, Py<TcpTransportCore>>>,
     /// Poll even a busy loop's self-pipe: set while signal handlers exist,
     /// since asyncio delivers signals through it.
     poll_self_pipe: AtomicBool,
@@ -80,13 +138,16 @@ pub struct LoopCore<Q: ReadyQueue<Py<Handle>>> {
 }
 // ANCHOR_END: core
 
-impl<Q: ReadyQueue<Py<Handle>>> Default for LoopCore<Q> {
-    fn default() -> Self {
-        let queue = Q::new();
+impl<Q: ReadyQueue<Py<Handle>>> LoopCore<Q> {
+    /// A new loop's state; fails if the phase's queue cannot get what it needs
+    /// from the system (3.2.1: an epoll set and an eventfd, so `EMFILE` when the
+    /// process is out of descriptors).
+    pub fn new() -> io::Result<Self> {
+        let queue = Q::try_new()?;
         let consumer = queue.consumer();
-        LoopCore {
+        Ok(LoopCore {
             queue,
-            consumer: GilCell::new(consumer),
+            consumer: GilCell::new(Some(consumer)),
             local: GilCell::new(VecDeque::new()),
             io_fds: AtomicUsize::new(0),
             transports: GilCell::new(HashMap::new()),
@@ -97,11 +158,9 @@ impl<Q: ReadyQueue<Py<Handle>>> Default for LoopCore<Q> {
             stopping: AtomicBool::new(false),
             closed: AtomicBool::new(false),
             debug: AtomicBool::new(false),
-        }
+        })
     }
-}
 
-impl<Q: ReadyQueue<Py<Handle>>> LoopCore<Q> {
     fn check_closed(&self) -> PyResult<()> {
         if self.closed.load(Relaxed) {
             Err(closed_error())
@@ -145,23 +204,47 @@ impl<Q: ReadyQueue<Py<Handle>>> LoopCore<Q> {
     }
 
     // ANCHOR: schedule
-    /// Queues `handle`: on the loop's own lane if called on the loop thread or
-    /// while the loop is not running, otherwise on the phase's queue.
+    /// Queues `handle`: on the loop's own lane if called on the loop thread,
+    /// or while the loop is not running and nothing is left in the phase's
+    /// queue; otherwise on the phase's queue. (Items left in the queue by a
+    /// `stop()` go first: a thread's later callbacks must not overtake them.)
     fn schedule(&self, py: Python<'_>, handle: Py<Handle>) -> PyResult<()> {
         let running = self.running_thread.load(Relaxed);
-        if running == 0 || running == thread_token(py) {
+        let own_lane = if running == 0 {
+            // Not running, so the loop thread is not using its consumer state:
+            // the GIL we hold makes this look safe from any thread.
+            !self.has_pending(py)
+        } else {
+            running == thread_token(py)
+        };
+        if own_lane {
             self.local
                 .with(py, |lane| lane.push_back(Ready::Native(handle)));
             return Ok(());
         }
         match self.queue.try_push(handle) {
             Ok(()) => Ok(()),
-            Err(TryPushError::Closed(_)) => Err(closed_error()),
+            Err(TryPushError::Closed(handle)) => {
+                drop(handle);
+                Err(closed_error())
+            }
             // The lock is held, maybe by a loop running a batch under it, which
             // needs the GIL we hold: let go of the GIL while waiting.
             Err(TryPushError::Contended(handle)) => py
-                .detach(|| self.queue.push(handle))
-                .map_err(|_| closed_error()),
+                .detach(|| self.queue.push(handle).map_err(|closed| closed.0))
+                .map_err(|handle| {
+                    drop(handle);
+                    closed_error()
+                }),
+        }
+    }
+
+    /// Wakes the loop from another thread. The queue's lock may be held by the
+    /// loop thread running a batch under it (phases 3.1.1-3.1.3), and that batch
+    /// needs the GIL we hold: if the lock is taken, wait for it detached.
+    fn wake_from_other_thread(&self, py: Python<'_>) {
+        if !self.queue.try_wake() {
+            py.detach(|| self.queue.wake());
         }
     }
     // ANCHOR_END: schedule
@@ -182,7 +265,8 @@ impl<Q: ReadyQueue<Py<Handle>>> LoopCore<Q> {
             "call_soon"
         };
         self.debug_checks(py, &callback, method, threadsafe)?;
-        let handle = Py::new(py, Handle::new(py, method, callback, args, context)?)?;
+        let debug = self.debug.load(Relaxed);
+        let handle = Py::new(py, Handle::new(py, method, callback, args, context, debug)?)?;
         untrack(&handle);
         self.schedule(py, handle.clone_ref(py))?;
         Ok(handle)
@@ -215,7 +299,8 @@ impl<Q: ReadyQueue<Py<Handle>>> LoopCore<Q> {
         }
         self.check_closed()?;
         self.debug_checks(py, &callback, method, false)?;
-        let base = Handle::new(py, method, callback, args, context)?;
+        let debug = self.debug.load(Relaxed);
+        let base = Handle::new(py, method, callback, args, context, debug)?;
         let timer = TimerHandle::new(when, self.cancelled_timers.clone());
         let handle = Py::new(py, PyClassInitializer::from(base).add_subclass(timer))?;
         untrack(&handle);
@@ -224,7 +309,7 @@ impl<Q: ReadyQueue<Py<Handle>>> LoopCore<Q> {
         if self.is_running() && !self.on_loop_thread(py) {
             // Not thread-safe in asyncio either, but harmless here (the heap is
             // guarded by the GIL): wake the loop so it sees the new deadline.
-            self.queue.wake();
+            self.wake_from_other_thread(py);
         }
         Ok(handle)
     }
@@ -269,7 +354,7 @@ impl<Q: ReadyQueue<Py<Handle>>> LoopCore<Q> {
         // Waking takes the queue's lock, which the loop thread may hold while
         // running a batch (phases 3.1.1-3.1.3): only other threads wake it.
         if !self.on_loop_thread(py) {
-            self.queue.wake();
+            self.wake_from_other_thread(py);
         }
     }
 
@@ -302,35 +387,99 @@ impl<Q: ReadyQueue<Py<Handle>>> LoopCore<Q> {
             return Ok(());
         }
         self.queue.close();
-        let mut dropped: Vec<Py<Handle>> = Vec::new();
-        self.consumer.with(py, |consumer| {
-            while self.queue.run_batch(consumer, |h| dropped.push(h)) > 0 {}
-        });
-        let lane = self.local.with(py, std::mem::take);
-        for ready in lane {
+        let pending = self.take_pending(py);
+        // As asyncio closes its selector: release the epoll set and eventfd.
+        self.queue.close_io();
+        pending.release(py);
+        Ok(())
+    }
+
+    /// Takes every pending callback, timer and transport out of the loop's
+    /// state, for the caller to drop after every borrow has ended.
+    fn take_pending(&self, py: Python<'_>) -> Pending {
+        let mut handles: Vec<Py<Handle>> = Vec::new();
+        let mut foreign: Vec<Py<PyAny>> = Vec::new();
+        if let Some(mut consumer) = self.consumer.with(py, Option::take) {
+            while self.queue.run_batch(&mut consumer, |h| handles.push(h)) > 0 {}
+            self.consumer.with(py, |slot| *slot = Some(consumer));
+        }
+        for ready in self.local.with(py, std::mem::take) {
             match ready {
-                Ready::Native(handle) => dropped.push(handle),
-                Ready::Foreign(handle) => drop(handle),
+                Ready::Native(handle) => handles.push(handle),
+                Ready::Foreign(handle) => foreign.push(handle),
             }
         }
-        let timers: Vec<ScheduledTimer> = self.timers.with(py, |t| t.drain().collect());
+        let timers = self.timers.with(py, |t| t.drain().collect());
         let transports = self.transports.with(py, std::mem::take);
-        drop(transports);
-        // As asyncio closes its selector: release the epoll set and eventfd.
-        // The loop is not running, so no thread is waiting in it.
-        if let Some(poller) = self.queue.poller() {
-            poller.close();
+        Pending {
+            handles,
+            foreign,
+            timers,
+            transports,
         }
-        // As asyncio, closing drops pending callbacks without cancelling their
-        // handles; each handle lets go of its callback so no cycle outlives it.
-        for handle in &dropped {
-            handle.get().release(py);
+    }
+
+    /// `__traverse__` of the loop classes: what the loop holds that the
+    /// collector must see to find cycles through it. Handles are not tracked by
+    /// the collector (see `handle.rs`); one that only the loop holds is the
+    /// loop's, so the loop reports what it holds instead. Items still in the
+    /// phase's shared queue are not reported (that would need its lock): a
+    /// cycle through them is kept alive, never freed early.
+    pub fn traverse(&self, visit: &PyVisit<'_>) -> Result<(), PyTraverseError> {
+        self.local
+            .peek_in_traverse(visit, |lane| {
+                for ready in lane {
+                    match ready {
+                        Ready::Native(handle) => visit_pending_handle(visit, handle)?,
+                        Ready::Foreign(handle) => visit.call(handle)?,
+                    }
+                }
+                Ok(())
+            })
+            .unwrap_or(Ok(()))?;
+        self.consumer
+            .peek_in_traverse(visit, |consumer| {
+                let mut result = Ok(());
+                if let Some(consumer) = consumer {
+                    Q::for_each_taken(consumer, &mut |handle| {
+                        if result.is_ok() {
+                            result = visit_pending_handle(visit, handle);
+                        }
+                    });
+                }
+                result
+            })
+            .unwrap_or(Ok(()))?;
+        self.timers
+            .peek_in_traverse(visit, |timers| {
+                let mut result = Ok(());
+                timers.for_each(|ScheduledTimer(timer)| {
+                    if result.is_ok() {
+                        result = visit_pending_handle(visit, timer_as_handle(timer));
+                    }
+                });
+                result
+            })
+            .unwrap_or(Ok(()))?;
+        self.transports
+            .peek_in_traverse(visit, |transports| {
+                transports.values().try_for_each(|t| visit.call(t))
+            })
+            .unwrap_or(Ok(()))
+    }
+
+    /// `__clear__` of the loop classes: the loop is part of a cycle that is
+    /// garbage. Its finalizer (`__del__`, with a `ResourceWarning`) has closed
+    /// it already unless it failed; either way, let go of everything.
+    pub fn clear(&self, py: Python<'_>) {
+        if self.is_running() {
+            return;
         }
-        for timer in &timers {
-            timer.0.get().scheduled.store(false, Relaxed);
-            timer.0.bind(py).as_super().get().release(py);
+        if !self.closed.swap(true, Relaxed) {
+            self.queue.close();
+            self.queue.close_io();
         }
-        Ok(())
+        self.take_pending(py).release(py);
     }
 
     /// The phase queue's counters, as a dict.
@@ -389,29 +538,30 @@ impl<Q: ReadyQueue<Py<Handle>>> LoopCore<Q> {
     fn run_once(&self, event_loop: &Bound<'_, PyAny>) -> PyResult<()> {
         let py = event_loop.py();
         let cancelled = self.cancelled_timers.swap(0, Relaxed);
-        let next_deadline = self.timers.with(py, |timers| {
+        let (next_deadline, discarded) = self.timers.with(py, |timers| {
             for _ in 0..cancelled {
                 timers.note_cancelled();
             }
-            timers.next_deadline()
+            (timers.next_deadline(), timers.take_discarded())
         });
+        drop(discarded);
 
         let has_work = self.stopping.load(Relaxed)
             || self.local.with(py, |lane| !lane.is_empty())
-            || self.consumer.with(py, |c| self.queue.has_pending(c));
+            || self.has_pending(py);
         let io = self.queue.poller().is_some();
         if !has_work {
             let wait = next_deadline.map_or(MAX_IDLE_WAIT, |when| (when - monotonic()).max(0.0));
             let timeout = Duration::from_secs_f64(wait.min(MAX_IDLE_WAIT));
             if io || !timeout.is_zero() {
-                self.consumer.with(py, |consumer| {
+                self.with_consumer(py, |consumer| {
                     py.detach(|| self.queue.wait(consumer, Some(timeout)))
                 });
                 py.check_signals()?;
             }
         } else if io && (self.io_fds.load(Relaxed) > 0 || self.poll_self_pipe.load(Relaxed)) {
             // Busy, but sockets must not starve: look without blocking.
-            self.consumer.with(py, |consumer| {
+            self.with_consumer(py, |consumer| {
                 self.queue.wait(consumer, Some(Duration::ZERO))
             });
         }
@@ -420,14 +570,20 @@ impl<Q: ReadyQueue<Py<Handle>>> LoopCore<Q> {
         }
 
         let end = monotonic() + CLOCK_RESOLUTION;
-        self.timers.with(py, |timers| {
+        let (due, discarded) = self.timers.with(py, |timers| {
+            let mut due = Vec::new();
             while let Some(ScheduledTimer(timer)) = timers.pop_due(end) {
-                timer.get().scheduled.store(false, Relaxed);
-                let handle = timer.into_bound(py).into_super().unbind();
-                self.local
-                    .with(py, |lane| lane.push_back(Ready::Native(handle)));
+                due.push(timer);
             }
+            (due, timers.take_discarded())
         });
+        drop(discarded);
+        for timer in due {
+            timer.get().scheduled.store(false, Relaxed);
+            let handle = timer.into_bound(py).into_super().unbind();
+            self.local
+                .with(py, |lane| lane.push_back(Ready::Native(handle)));
+        }
 
         let debug = self.debug.load(Relaxed);
         let ready = self.local.with(py, |lane| lane.len());
@@ -444,7 +600,7 @@ impl<Q: ReadyQueue<Py<Handle>>> LoopCore<Q> {
         }
 
         let mut fatal = None;
-        self.consumer.with(py, |consumer| {
+        self.with_consumer(py, |consumer| {
             self.queue.run_batch(consumer, |handle| {
                 if fatal.is_some() {
                     // A callback of this batch raised KeyboardInterrupt or
@@ -458,15 +614,43 @@ impl<Q: ReadyQueue<Py<Handle>>> LoopCore<Q> {
         });
         fatal.map_or(Ok(()), Err)
     }
+
+    /// True if the phase's queue or the consumer's state holds a callback.
+    /// (While the loop waits or runs a batch the consumer's state is taken
+    /// out, and only the shared queue is looked at.)
+    fn has_pending(&self, py: Python<'_>) -> bool {
+        self.consumer.with(py, |c| match c {
+            Some(consumer) => self.queue.has_pending(consumer),
+            None => false,
+        })
+    }
+
+    /// Runs `f` on the consumer's state, taken out of its cell for the time:
+    /// `f` may let go of the GIL (the idle wait) or run callbacks (a batch),
+    /// and the cell must not be borrowed meanwhile. Does nothing if the state
+    /// is already out (only a re-entrant call could find it so).
+    fn with_consumer<R: Default>(
+        &self,
+        py: Python<'_>,
+        f: impl FnOnce(&mut Q::Consumer) -> R,
+    ) -> R {
+        let Some(mut consumer) = self.consumer.with(py, Option::take) else {
+            return R::default();
+        };
+        let out = f(&mut consumer);
+        self.consumer.with(py, |slot| *slot = Some(consumer));
+        out
+    }
     // ANCHOR_END: run_once
 
-    /// Hands the readiness found by the last wait to the Python side, which
-    /// maps descriptors to asyncio's reader and writer handles and queues them
-    /// with `_add_callback` (asyncio's `_process_events`).
+    /// Hands the readiness found by the last wait to the native transports,
+    /// and the rest to the Python side, which maps descriptors to asyncio's
+    /// reader and writer handles and queues them with `_add_callback`
+    /// (asyncio's `_process_events`).
     fn dispatch_io(&self, event_loop: &Bound<'_, PyAny>) -> PyResult<()> {
         let py = event_loop.py();
         let mut events = Vec::new();
-        self.consumer.with(py, |consumer| {
+        self.with_consumer(py, |consumer| {
             self.queue.take_io_events(consumer, &mut events)
         });
         if events.is_empty() {
@@ -479,7 +663,7 @@ impl<Q: ReadyQueue<Py<Handle>>> LoopCore<Q> {
                 .with(py, |t| t.get(&event.fd).map(|tr| tr.clone_ref(py)));
             match transport {
                 Some(transport) => {
-                    TcpTransport::on_ready(transport.bind(py), event.readable, event.writable)?
+                    TcpTransportCore::on_ready(transport.bind(py), event.readable, event.writable)?
                 }
                 None => others.push((
                     event.fd,
@@ -493,35 +677,43 @@ impl<Q: ReadyQueue<Py<Handle>>> LoopCore<Q> {
         Ok(())
     }
 
-    /// Watches `fd` for a native transport: `events` 0 stops watching it.
-    pub fn io_watch(
+    /// Makes the epoll set watch `fd`, a native transport's own descriptor, for
+    /// `events` (1 read, 2 write; 0 stops watching it and forgets the transport).
+    pub(crate) fn watch_transport(
         &self,
         py: Python<'_>,
         fd: i32,
-        transport: Option<Py<TcpTransport>>,
+        transport: &Bound<'_, TcpTransportCore>,
         events: u8,
     ) -> PyResult<()> {
         let poller = self.poller()?;
-        let known = self.transports.with(py, |t| t.contains_key(&fd));
+        let known = self.transports.with(py, |t| match t.get(&fd) {
+            None => Ok(false),
+            Some(held) if held.as_ptr() == transport.as_ptr() => Ok(true),
+            // A transport closes its descriptor only after it stops watching
+            // it, so a number in the map belongs to the transport that put it there.
+            Some(_) => Err(()),
+        });
+        let known = known.map_err(|()| {
+            PyRuntimeError::new_err(format!("descriptor {fd} is watched for another transport"))
+        })?;
         let (read, write) = (events & 1 != 0, events & 2 != 0);
-        match (known, events, transport) {
-            (false, 0, _) => {}
-            (true, 0, _) => {
+        match (known, events) {
+            (false, 0) => {}
+            (true, 0) => {
                 let _ = poller.deregister(fd);
                 let gone = self.transports.with(py, |t| t.remove(&fd));
                 drop(gone);
-                self.io_fds.fetch_sub(1, Relaxed);
+                self.forget_io_fd();
             }
-            (true, _, _) => poller.modify(fd, read, write)?,
-            (false, _, Some(transport)) => {
+            (true, _) => poller.modify(fd, read, write)?,
+            (false, _) => {
+                self.check_closed()?;
                 poller.register(fd, read, write)?;
-                self.transports.with(py, |t| t.insert(fd, transport));
+                let held = transport.clone().unbind();
+                let old = self.transports.with(py, |t| t.insert(fd, held));
+                drop(old);
                 self.io_fds.fetch_add(1, Relaxed);
-            }
-            (false, _, None) => {
-                return Err(PyValueError::new_err(
-                    "a transport is needed to watch a descriptor",
-                ))
             }
         }
         Ok(())
@@ -600,9 +792,16 @@ impl<Q: ReadyQueue<Py<Handle>>> LoopCore<Q> {
             Err(e) => return Err(e.into()),
         }
         if !internal {
-            self.io_fds.fetch_sub(1, Relaxed);
+            self.forget_io_fd();
         }
         Ok(())
+    }
+
+    /// One registered descriptor fewer (never below zero).
+    fn forget_io_fd(&self) {
+        let _ = self
+            .io_fds
+            .fetch_update(Relaxed, Relaxed, |n| Some(n.saturating_sub(1)));
     }
 
     /// Whether a busy loop also polls its self-pipe (signal handlers exist).
@@ -645,7 +844,8 @@ impl<Q: ReadyQueue<Py<Handle>>> LoopCore<Q> {
     }
 
     /// As asyncio in debug mode: warns if a callback took longer than the
-    /// loop's `slow_callback_duration`.
+    /// loop's `slow_callback_duration`, naming the task if the callback is a
+    /// task's step (asyncio's `base_events._format_handle`).
     fn warn_if_slow(
         &self,
         event_loop: &Bound<'_, PyAny>,
@@ -659,9 +859,13 @@ impl<Q: ReadyQueue<Py<Handle>>> LoopCore<Q> {
             .unwrap_or(0.1);
         if took >= slow {
             static LOGGER: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+            static FORMAT_HANDLE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+            let described = FORMAT_HANDLE
+                .import(py, "asyncio.base_events", "_format_handle")?
+                .call1((handle,))?;
             LOGGER.import(py, "asyncio.log", "logger")?.call_method1(
                 intern!(py, "warning"),
-                ("Executing %s took %.3f seconds", handle.repr()?, took),
+                ("Executing %s took %.3f seconds", described, took),
             )?;
         }
         Ok(())
@@ -688,12 +892,29 @@ macro_rules! event_loop_class {
             core: $crate::event_loop::LoopCore<pyloop_core::phases::$queue<Py<$crate::handle::Handle>>>,
         }
 
+        impl $class {
+            /// The loop's state.
+            pub fn core(
+                &self,
+            ) -> &$crate::event_loop::LoopCore<pyloop_core::phases::$queue<Py<$crate::handle::Handle>>> {
+                &self.core
+            }
+        }
+
         #[pymethods]
         impl $class {
             #[new]
             #[pyo3(signature = (*_args, **_kwargs))]
-            fn new(_args: &Bound<'_, PyTuple>, _kwargs: Option<&Bound<'_, PyDict>>) -> Self {
-                $class { core: Default::default() }
+            fn new(_args: &Bound<'_, PyTuple>, _kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<Self> {
+                Ok($class { core: $crate::event_loop::LoopCore::new()? })
+            }
+
+            fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
+                self.core.traverse(&visit)
+            }
+
+            fn __clear__(&self) {
+                Python::attach(|py| self.core.clear(py))
             }
 
             /// The tag of this loop's phase.
@@ -797,16 +1018,6 @@ macro_rules! event_loop_class {
             #[pyo3(signature = (fd, events, internal=false))]
             fn _io_register(&self, fd: i32, events: u8, internal: bool) -> PyResult<()> {
                 self.core.io_register(fd, events, internal)
-            }
-
-            fn _io_watch(
-                &self,
-                py: Python<'_>,
-                fd: i32,
-                transport: Option<Py<$crate::transport::TcpTransport>>,
-                events: u8,
-            ) -> PyResult<()> {
-                self.core.io_watch(py, fd, transport, events)
             }
 
             fn _io_poll_self_pipe(&self, enabled: bool) {

@@ -11,9 +11,16 @@ compile_error!("pyloop relies on the GIL to guard its loop-thread state; free-th
 ///
 /// With the GIL, at most one thread is attached to the interpreter at a time,
 /// so a token proves exclusive access across threads. Within the thread, the
-/// `RefCell` catches re-entry (a Python destructor run by a drop inside
-/// [`with`](Self::with) that calls back into the loop): it panics, which PyO3
-/// turns into a Python exception, instead of aliasing a `&mut`.
+/// `RefCell` guards against re-entry.
+///
+/// **The rule for closures passed to [`with`](Self::with)**: they run no Python
+/// code. No call into Python, no drop of a Python object that could be its last
+/// reference (its destructor may run anything), and no allocation of an object
+/// the cyclic collector tracks (a dict, a tuple, a pyclass: allocating one may
+/// start a collection, which runs finalizers). Take what is to be dropped or
+/// called *out* of the cell and do it after `with` returns. Kept, the rule means
+/// the `RefCell` is never found borrowed; broken, the re-entrant access panics,
+/// which would reach Python as an exception, never as aliased memory.
 pub(crate) struct GilCell<T>(RefCell<T>);
 
 // safety: every access goes through `with`, which takes a `Python` token; with
@@ -35,5 +42,20 @@ impl<T> GilCell<T> {
             .0
             .try_borrow_mut()
             .expect("re-entrant access to the event loop's state from a destructor"))
+    }
+
+    /// Runs `f` on the contents unless they are borrowed (then `None`). For
+    /// `__traverse__`, which has no token but runs only while the collector,
+    /// attached to the interpreter, holds the GIL (`_attached` stands for that).
+    /// A borrow found here is held by the collecting thread itself, further up
+    /// its stack, and cannot end during the collection, so every pass of one
+    /// collection sees the same answer: skipping is consistent, and reporting
+    /// fewer references than exist only keeps objects alive.
+    pub(crate) fn peek_in_traverse<R>(
+        &self,
+        _attached: &pyo3::pyclass::PyVisit<'_>,
+        f: impl FnOnce(&T) -> R,
+    ) -> Option<R> {
+        self.0.try_borrow().ok().map(|value| f(&value))
     }
 }

@@ -1,17 +1,22 @@
 //! `Handle` and `TimerHandle`: a scheduled callback, as asyncio has them.
 //!
 //! A handle owns its callback and arguments until it runs or is cancelled, and
-//! then lets go of them at once. That is why handles need not be tracked by the
+//! then lets go of them at once. That is why handles are not tracked by the
 //! cyclic garbage collector: a cycle through a handle (an object holding the
 //! handle of a callback bound to itself) exists only while the callback is
-//! still pending, and the loop holds it then anyway. Untracked handles save the
-//! collector's bookkeeping on every `call_soon`; the book measures it.
+//! still pending, and the loop holds it then. The loop's own `__traverse__`
+//! reports what a pending handle holds when the loop holds the only reference
+//! to it ([`Handle::visit_contents`]), so a cycle through a loop that was
+//! dropped without being closed (a pending `call_later(loop.stop)`) is still
+//! found and collected. Untracked handles save the collector's bookkeeping on
+//! every `call_soon`; the book measures it.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
 
 use pyo3::exceptions::{PyKeyboardInterrupt, PySystemExit, PyTypeError};
 use pyo3::prelude::*;
+use pyo3::pyclass::{PyTraverseError, PyVisit};
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyTuple};
 use pyo3::{ffi, intern};
@@ -27,12 +32,14 @@ struct Call {
 // ANCHOR: handle
 /// A callback scheduled by `call_soon`, `call_soon_threadsafe` or (as the base
 /// of [`TimerHandle`]) `call_at`; returned to the caller so it can cancel it.
-#[pyclass(frozen, subclass, freelist = 256, module = "pyloop._native")]
+#[pyclass(frozen, subclass, weakref, freelist = 256, module = "pyloop._native")]
 pub struct Handle {
     /// The call to make; `None` once it has run or been cancelled.
     call: GilCell<Option<Call>>,
     /// The `contextvars.Context` the callback runs in.
     context: Py<PyAny>,
+    /// In debug mode, where the handle was made (asyncio's `_source_traceback`).
+    source_traceback: Option<Py<PyAny>>,
     cancelled: AtomicBool,
 }
 // ANCHOR_END: handle
@@ -83,13 +90,15 @@ pub(crate) fn untrack<T>(obj: &Py<T>) {
 impl Handle {
     /// A handle for `callback(*args)` in `context` (a copy of the current
     /// context if `None`). Raises `TypeError`, naming `method`, if `callback`
-    /// is not callable: always, where asyncio checks only in debug mode.
+    /// is not callable: always, where asyncio checks only in debug mode. In
+    /// `debug` mode it records where it was made, as asyncio's handles do.
     pub(crate) fn new(
         py: Python<'_>,
         method: &str,
         callback: Bound<'_, PyAny>,
         args: Bound<'_, PyTuple>,
         context: Option<Bound<'_, PyAny>>,
+        debug: bool,
     ) -> PyResult<Self> {
         if !callback.is_callable() {
             return Err(PyTypeError::new_err(format!(
@@ -97,14 +106,33 @@ impl Handle {
                 callback.repr()?
             )));
         }
+        let source_traceback = if debug { Some(caller_stack(py)?) } else { None };
         Ok(Handle {
             call: GilCell::new(Some(Call {
                 callback: callback.unbind(),
                 args: args.unbind(),
             })),
             context: context_for(py, context)?,
+            source_traceback,
             cancelled: AtomicBool::new(false),
         })
+    }
+
+    /// Reports to the collector what the handle holds (the loop's
+    /// `__traverse__` calls this for a handle only it holds; see the module
+    /// documentation).
+    pub(crate) fn visit_contents(&self, visit: &PyVisit<'_>) -> Result<(), PyTraverseError> {
+        self.call
+            .peek_in_traverse(visit, |call| match call {
+                Some(call) => {
+                    visit.call(&call.callback)?;
+                    visit.call(&call.args)
+                }
+                None => Ok(()),
+            })
+            .unwrap_or(Ok(()))?;
+        visit.call(&self.context)?;
+        visit.call(&self.source_traceback)
     }
 
     /// Marks the handle cancelled and drops its call; true if it was not
@@ -161,7 +189,7 @@ impl Handle {
         };
         match result {
             Ok(_) => Ok(()),
-            Err(err) => report_callback_error(this.as_any(), event_loop, &callback, &args, err),
+            Err(err) => report_callback_error(this, event_loop, &callback, &args, err),
         }
     }
 
@@ -174,11 +202,24 @@ impl Handle {
     // ANCHOR_END: run
 }
 
+/// The stack of the Python code calling into the loop now, as asyncio's
+/// `format_helpers.extract_stack` gives it (most recent call last).
+fn caller_stack(py: Python<'_>) -> PyResult<Py<PyAny>> {
+    static EXTRACT_STACK: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    static GETFRAME: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    // Frame 0 is the caller's: a native method has no frame of its own.
+    let frame = GETFRAME.import(py, "sys", "_getframe")?.call1((0,))?;
+    Ok(EXTRACT_STACK
+        .import(py, "asyncio.format_helpers", "extract_stack")?
+        .call1((frame,))?
+        .unbind())
+}
+
 /// Hands an exception raised by a callback to the loop's exception handler,
 /// with asyncio's message and keys; passes `KeyboardInterrupt` and
 /// `SystemExit` through.
 fn report_callback_error(
-    handle: &Bound<'_, PyAny>,
+    handle: &Bound<'_, Handle>,
     event_loop: &Bound<'_, PyAny>,
     callback: &Py<PyAny>,
     args: &Py<PyTuple>,
@@ -196,6 +237,9 @@ fn report_callback_error(
     )?;
     context.set_item(intern!(py, "exception"), err.value(py))?;
     context.set_item(intern!(py, "handle"), handle)?;
+    if let Some(stack) = &handle.get().source_traceback {
+        context.set_item(intern!(py, "source_traceback"), stack)?;
+    }
     event_loop.call_method1(intern!(py, "call_exception_handler"), (context,))?;
     Ok(())
 }
@@ -234,8 +278,40 @@ impl Handle {
         self.context.clone_ref(py)
     }
 
+    /// The callback, until the handle has run or been cancelled (asyncio's
+    /// `_callback`, which asyncio's own helpers read).
+    #[getter]
+    fn _callback(&self, py: Python<'_>) -> Option<Py<PyAny>> {
+        self.call
+            .with(py, |call| call.as_ref().map(|c| c.callback.clone_ref(py)))
+    }
+
+    /// The arguments, until the handle has run or been cancelled (`_args`).
+    #[getter]
+    fn _args(&self, py: Python<'_>) -> Option<Py<PyTuple>> {
+        self.call
+            .with(py, |call| call.as_ref().map(|c| c.args.clone_ref(py)))
+    }
+
+    /// In debug mode, where the handle was made (`_source_traceback`).
+    #[getter]
+    fn _source_traceback(&self, py: Python<'_>) -> Option<Py<PyAny>> {
+        self.source_traceback.as_ref().map(|s| s.clone_ref(py))
+    }
+
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
         describe(py, self, "Handle", "")
+    }
+
+    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
+        self.visit_contents(&visit)
+    }
+
+    fn __clear__(&self) {
+        Python::attach(|py| {
+            let call = self.call.with(py, Option::take);
+            drop(call);
+        })
     }
 }
 

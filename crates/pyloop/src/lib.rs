@@ -3,6 +3,7 @@
 //! The hot paths (`call_soon*`, `call_at`, the turn of the loop, handles) are
 //! here; the rest of asyncio's API is in `python/pyloop/_loop.py` on top.
 
+mod buffer;
 pub mod clock;
 pub mod event_loop;
 mod gil_cell;
@@ -58,7 +59,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("BUILD_DEFAULT_PHASE", BUILD_DEFAULT_PHASE.tag())?;
     m.add_class::<handle::Handle>()?;
     m.add_class::<handle::TimerHandle>()?;
-    m.add_class::<transport::TcpTransport>()?;
+    m.add_class::<transport::TcpTransportCore>()?;
     m.add_class::<event_loop::BatchLimitLoop>()?;
     m.add_class::<event_loop::AdaptiveSleepLoop>()?;
     m.add_class::<event_loop::CondvarWakeLoop>()?;

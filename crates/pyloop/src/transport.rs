@@ -4,29 +4,55 @@
 //! asyncio's `_SelectorSocketTransport` reacts to readiness by running Python:
 //! a selector key lookup, a handle, `_read_ready`, `sock.recv`, and only then
 //! the protocol. Here the loop hands a ready descriptor straight to its
-//! transport ([`TcpTransport::on_ready`]), which calls `recv` and the protocol's
-//! `data_received` (or `get_buffer`/`buffer_updated`) itself; `write` tries
-//! `send` at once and buffers only what the kernel did not take. The state
+//! transport ([`TcpTransportCore::on_ready`]), which calls `recv` and the
+//! protocol's `data_received` (or `get_buffer`/`buffer_updated`) itself; `write`
+//! tries `send` at once and buffers only what the kernel did not take. The state
 //! machine (closing, end of file, flow control with water marks, when
 //! `connection_lost` is called and with what) is asyncio's, so protocols see
 //! the same sequence of calls.
+//!
+//! **Two objects.** What protocols and libraries hold is
+//! `pyloop._transport.TcpTransport`, a Python subclass of `asyncio.Transport`
+//! (so `isinstance(transport, asyncio.Transport)` holds, as libraries check),
+//! which forwards each method to its [`TcpTransportCore`], this file. A native
+//! class cannot itself derive from `asyncio.Transport`: the `__slots__` of
+//! `asyncio.BaseTransport` give it an instance layout that conflicts with any
+//! native layout. The core keeps its transport alive until the connection is
+//! lost, as asyncio's selector keeps a registered transport alive.
+//!
+//! **The rules this file keeps**, each the fix of a fault found by testing:
+//! - *No descriptor is used after its socket is closed.* The core reads,
+//!   writes and registers its own duplicate of the socket's descriptor, held as
+//!   an [`OwnedFd`] and closed exactly once, when the connection is lost. A
+//!   number the core no longer owns can belong to another socket by then: a
+//!   write on it would deliver the bytes to that socket's peer.
+//! - *Only the bytes a buffer exports are touched* ([`ContiguousBuffer`]).
+//! - *No Python code runs while the state is borrowed* (see [`GilCell`]):
+//!   protocols are called, and objects dropped, after the borrow ends.
+//! - *The collector sees every reference* (`__traverse__`/`__clear__`), so a
+//!   protocol that holds its transport, the usual pattern, is collected.
 
 use std::cell::RefCell;
 use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 use pyo3::exceptions::{
-    PyKeyboardInterrupt, PyRuntimeError, PySystemExit, PyTypeError, PyValueError,
+    PyConnectionError, PyKeyboardInterrupt, PyOSError, PyRuntimeError, PySystemExit, PyTypeError,
+    PyValueError,
 };
-use pyo3::intern;
 use pyo3::prelude::*;
+use pyo3::pyclass::{PyTraverseError, PyVisit};
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyByteArray, PyBytes, PyDict, PyMemoryView};
+use pyo3::{ffi, intern};
 
+use crate::buffer::ContiguousBuffer;
+use crate::event_loop::EpollWakeLoop;
 use crate::gil_cell::GilCell;
 
 /// The most a single read asks for, as asyncio's `max_size`.
 const MAX_READ: usize = 256 * 1024;
-/// After this many writes to a lost connection, each further one logs a warning.
+/// Writes to a lost connection after this many each log a warning, as asyncio.
 const LOG_THRESHOLD_FOR_CONNLOST_WRITES: u32 = 5;
 const DEFAULT_HIGH_WATER: usize = 64 * 1024;
 
@@ -35,21 +61,31 @@ const READ: u8 = 1;
 const WRITE: u8 = 2;
 
 thread_local! {
+    /// Where `recv` lands before the bytes become a `bytes` object.
     static READ_BUFFER: RefCell<Vec<u8>> = RefCell::new(vec![0; MAX_READ]);
 }
 
 struct State {
-    event_loop: Option<Py<PyAny>>,
+    /// Our duplicate of the socket's descriptor: `None` once the connection is
+    /// lost. Every system call goes through it, never through a bare number.
+    fd: Option<OwnedFd>,
+    event_loop: Option<Py<EpollWakeLoop>>,
+    /// The `asyncio.Transport` the protocol holds; kept until the connection is
+    /// lost, so that a protocol that does not hold it still has one.
+    transport: Option<Py<PyAny>>,
     sock: Option<Py<PyAny>>,
     protocol: Option<Py<PyAny>>,
     /// The protocol is an `asyncio.BufferedProtocol`.
     buffered: bool,
-    extra: Py<PyDict>,
+    extra: Option<Py<PyDict>>,
     server: Option<Py<PyAny>>,
+    /// The context the protocol's read and write callbacks run in: a copy of
+    /// the one the transport was made in, as asyncio's reader handle has.
+    context: Option<Py<PyAny>>,
     /// Bytes accepted by `write` and not yet sent, oldest first, from `sent`.
     buffer: Vec<u8>,
     sent: usize,
-    /// Set when `connection_lost` has been scheduled; counts writes after it.
+    /// Non-zero once `connection_lost` is scheduled or called; counts writes after it.
     conn_lost: u32,
     closing: bool,
     /// Reading paused by `pause_reading`.
@@ -76,13 +112,47 @@ impl State {
     fn reading(&self) -> bool {
         !self.closing && !self.paused && !self.read_done
     }
+
+    fn raw_fd(&self) -> i32 {
+        self.fd.as_ref().map_or(-1, AsRawFd::as_raw_fd)
+    }
+
+    /// What the epoll set should watch for now.
+    fn interest(&self) -> u8 {
+        let mut want = 0;
+        if self.conn_lost == 0 && self.fd.is_some() {
+            if self.reading() {
+                want |= READ;
+            }
+            if self.pending() > 0 {
+                want |= WRITE;
+            }
+        }
+        want
+    }
+
+    /// Drops the sent prefix of the buffer once it is more than half of it.
+    fn consume(&mut self, n: usize) {
+        self.sent += n;
+        if self.sent == self.buffer.len() {
+            self.buffer.clear();
+            self.sent = 0;
+        } else if self.sent > self.buffer.len() / 2 {
+            self.buffer.drain(..self.sent);
+            self.sent = 0;
+        }
+    }
 }
 
 // ANCHOR: transport
-/// asyncio's TCP transport, read and written from Rust.
+/// The state and the read and write paths of a TCP transport; the
+/// `asyncio.Transport` protocols see (`pyloop._transport.TcpTransport`)
+/// forwards to it.
 #[pyclass(frozen, weakref, module = "pyloop._native")]
-pub struct TcpTransport {
-    fd: i32,
+pub struct TcpTransportCore {
+    /// The socket's own descriptor number, as asyncio's `_sock_fd` (the key of
+    /// the loop's `_transports`); never used for a system call.
+    sock_fd: i32,
     state: GilCell<State>,
 }
 // ANCHOR_END: transport
@@ -96,10 +166,6 @@ fn logger(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
     LOGGER.import(py, "asyncio.log", "logger")
 }
 
-fn last_error() -> io::Error {
-    io::Error::last_os_error()
-}
-
 fn would_block(e: &io::Error) -> bool {
     matches!(
         e.kind(),
@@ -108,29 +174,78 @@ fn would_block(e: &io::Error) -> bool {
 }
 
 /// Sends as much of `data` as the kernel takes now.
-fn send_now(fd: i32, data: &[u8]) -> io::Result<usize> {
-    // safety: `data` is a live slice for the call; the kernel checks `fd`.
-    let n = unsafe { libc::send(fd, data.as_ptr().cast(), data.len(), libc::MSG_NOSIGNAL) };
+fn send_now(fd: &OwnedFd, data: &[u8]) -> io::Result<usize> {
+    // safety: `data` is a live slice for the call; `fd` is open (we own it).
+    let n = unsafe {
+        libc::send(
+            fd.as_raw_fd(),
+            data.as_ptr().cast(),
+            data.len(),
+            libc::MSG_NOSIGNAL,
+        )
+    };
     if n < 0 {
-        Err(last_error())
+        Err(io::Error::last_os_error())
     } else {
         Ok(n as usize)
     }
 }
 
 /// Reads into `buf`; `Ok(0)` is end of file.
-fn recv_into(fd: i32, buf: &mut [u8]) -> io::Result<usize> {
-    // safety: `buf` is a live, writable slice for the call.
-    let n = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), 0) };
+fn recv_into(fd: &OwnedFd, buf: &mut [u8]) -> io::Result<usize> {
+    // safety: `buf` is a live, writable slice for the call; `fd` is open.
+    let n = unsafe { libc::recv(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
     if n < 0 {
-        Err(last_error())
+        Err(io::Error::last_os_error())
     } else {
         Ok(n as usize)
     }
 }
 
-impl TcpTransport {
-    fn loop_of(&self, py: Python<'_>) -> Option<Py<PyAny>> {
+/// A new descriptor for the same socket as `fd`, owned by the caller.
+fn duplicate(fd: i32) -> io::Result<OwnedFd> {
+    // safety: F_DUPFD_CLOEXEC only reads `fd` (the kernel checks it) and returns
+    // a new descriptor that nobody else owns.
+    let new = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
+    if new < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // safety: `new` was just made for us and is open.
+    Ok(unsafe { OwnedFd::from_raw_fd(new) })
+}
+
+/// The `contextvars.Context` current now, copied.
+fn copy_context(py: Python<'_>) -> PyResult<Py<PyAny>> {
+    // safety: attached; returns a new reference or NULL with an error set.
+    unsafe { Bound::from_owned_ptr_or_err(py, ffi::PyContext_CopyCurrent()) }.map(Bound::unbind)
+}
+
+/// Runs `f` inside `context` (if any), as a handle runs its callback.
+fn in_context<R>(
+    py: Python<'_>,
+    context: Option<&Py<PyAny>>,
+    f: impl FnOnce() -> PyResult<R>,
+) -> PyResult<R> {
+    let Some(context) = context else {
+        return f();
+    };
+    // safety: `context` is a Context (made by PyContext_CopyCurrent); enter and
+    // exit pair up on this thread, and exit runs whatever `f` returned.
+    unsafe {
+        if ffi::PyContext_Enter(context.as_ptr()) < 0 {
+            return Err(PyErr::fetch(py));
+        }
+        let out = f();
+        if ffi::PyContext_Exit(context.as_ptr()) < 0 {
+            let exit_err = PyErr::fetch(py);
+            return out.and(Err(exit_err));
+        }
+        out
+    }
+}
+
+impl TcpTransportCore {
+    fn loop_of(&self, py: Python<'_>) -> Option<Py<EpollWakeLoop>> {
         self.state
             .with(py, |s| s.event_loop.as_ref().map(|l| l.clone_ref(py)))
     }
@@ -140,12 +255,26 @@ impl TcpTransport {
             .with(py, |s| s.protocol.as_ref().map(|p| p.clone_ref(py)))
     }
 
-    /// Makes the loop's epoll set watch for `want` (0: nothing).
+    /// What the exception handler is told the transport is: the
+    /// `asyncio.Transport` the protocol holds, or this core once it is gone.
+    fn public(slf: &Bound<'_, Self>) -> Py<PyAny> {
+        let py = slf.py();
+        slf.get()
+            .state
+            .with(py, |s| s.transport.as_ref().map(|t| t.clone_ref(py)))
+            .unwrap_or_else(|| slf.clone().into_any().unbind())
+    }
+
+    /// Makes the loop's epoll set watch our descriptor for `want` (0: nothing).
     fn watch(slf: &Bound<'_, Self>, want: u8) -> PyResult<()> {
         let py = slf.py();
         let this = slf.get();
-        let (event_loop, current) = this.state.with(py, |s| {
-            (s.event_loop.as_ref().map(|l| l.clone_ref(py)), s.watching)
+        let (event_loop, current, fd) = this.state.with(py, |s| {
+            (
+                s.event_loop.as_ref().map(|l| l.clone_ref(py)),
+                s.watching,
+                s.raw_fd(),
+            )
         });
         if current == want {
             return Ok(());
@@ -153,55 +282,48 @@ impl TcpTransport {
         let Some(event_loop) = event_loop else {
             return Ok(());
         };
-        let arg: Py<PyAny> = if want == 0 {
-            py.None()
-        } else {
-            slf.clone().into_any().unbind()
-        };
-        event_loop.call_method1(py, intern!(py, "_io_watch"), (this.fd, arg, want))?;
+        if want != 0 && fd < 0 {
+            return Ok(());
+        }
+        event_loop.get().core().watch_transport(py, fd, slf, want)?;
         this.state.with(py, |s| s.watching = want);
         Ok(())
     }
 
-    fn interest(s: &State) -> u8 {
-        let mut want = 0;
-        if s.reading() && s.conn_lost == 0 {
-            want |= READ;
-        }
-        if s.pending() > 0 && s.conn_lost == 0 {
-            want |= WRITE;
-        }
-        want
-    }
-
     fn update_watch(slf: &Bound<'_, Self>) -> PyResult<()> {
-        let want = slf.get().state.with(slf.py(), |s| Self::interest(s));
+        let want = slf.get().state.with(slf.py(), |s| s.interest());
         Self::watch(slf, want)
     }
 
-    /// Called by the loop when its epoll wait found the descriptor ready.
+    /// Called by the loop when its epoll wait found the descriptor ready: the
+    /// read side first, then the write side, as asyncio queues its reader's
+    /// handle before its writer's; both in the transport's context.
     pub(crate) fn on_ready(slf: &Bound<'_, Self>, readable: bool, writable: bool) -> PyResult<()> {
-        if writable {
-            Self::write_ready(slf)?;
-        }
-        if readable {
-            let reading = slf
-                .get()
-                .state
-                .with(slf.py(), |s| s.reading() && s.conn_lost == 0);
-            if reading {
+        let py = slf.py();
+        let context = slf
+            .get()
+            .state
+            .with(py, |s| s.context.as_ref().map(|c| c.clone_ref(py)));
+        in_context(py, context.as_ref(), || {
+            if readable {
                 Self::read_ready(slf)?;
             }
-        }
-        Ok(())
+            if writable {
+                Self::write_ready(slf)?;
+            }
+            Ok(())
+        })
     }
 
     // ANCHOR: read_ready
     fn read_ready(slf: &Bound<'_, Self>) -> PyResult<()> {
         let py = slf.py();
         let this = slf.get();
-        let (Some(protocol), buffered) = this.state.with(py, |s| {
-            (s.protocol.as_ref().map(|p| p.clone_ref(py)), s.buffered)
+        let Some((protocol, buffered)) = this.state.with(py, |s| {
+            if s.conn_lost > 0 || !s.reading() {
+                return None;
+            }
+            s.protocol.as_ref().map(|p| (p.clone_ref(py), s.buffered))
         }) else {
             return Ok(());
         };
@@ -209,15 +331,22 @@ impl TcpTransport {
         if buffered {
             return Self::read_into_protocol_buffer(slf, protocol);
         }
+        // recv into the thread's buffer, under the state's borrow (a system
+        // call, no Python), then copy the bytes out into a `bytes`.
         let received = READ_BUFFER.with(|buf| {
             let mut buf = buf.borrow_mut();
-            recv_into(this.fd, &mut buf).map(|n| PyBytes::new(py, &buf[..n]))
+            this.state
+                .with(py, |s| s.fd.as_ref().map(|fd| recv_into(fd, &mut buf)))
+                .map(|r| r.map(|n| PyBytes::new(py, &buf[..n])))
         });
         match received {
-            Err(e) if would_block(&e) => Ok(()),
-            Err(e) => Self::fatal_error(slf, e.into(), "Fatal read error on socket transport"),
-            Ok(data) if data.as_bytes().is_empty() => Self::on_eof(slf, protocol),
-            Ok(data) => match protocol.call_method1(intern!(py, "data_received"), (data,)) {
+            None => Ok(()),
+            Some(Err(e)) if would_block(&e) => Ok(()),
+            Some(Err(e)) => {
+                Self::fatal_error(slf, e.into(), "Fatal read error on socket transport")
+            }
+            Some(Ok(data)) if data.as_bytes().is_empty() => Self::on_eof(slf, protocol),
+            Some(Ok(data)) => match protocol.call_method1(intern!(py, "data_received"), (data,)) {
                 Ok(_) => Ok(()),
                 Err(err) if is_fatal_to_loop(py, &err) => Err(err),
                 Err(err) => Self::fatal_error(
@@ -230,6 +359,11 @@ impl TcpTransport {
     }
     // ANCHOR_END: read_ready
 
+    // ANCHOR: read_into_protocol_buffer
+    /// The read path of a `BufferedProtocol`: `recv` straight into the buffer
+    /// `get_buffer()` returns, asked for as a writable, C-contiguous block, as
+    /// `socket.recv_into` asks for it; anything else is a fatal read error, as
+    /// in asyncio.
     fn read_into_protocol_buffer(
         slf: &Bound<'_, Self>,
         protocol: &Bound<'_, PyAny>,
@@ -238,8 +372,7 @@ impl TcpTransport {
         let buf = match protocol
             .call_method1(intern!(py, "get_buffer"), (-1,))
             .and_then(|b| {
-                let view = PyMemoryView::from(&b)?;
-                if view.len()? == 0 {
+                if b.len()? == 0 {
                     Err(PyRuntimeError::new_err(
                         "get_buffer() returned an empty buffer",
                     ))
@@ -257,27 +390,23 @@ impl TcpTransport {
                 )
             }
         };
-        let received = {
-            let view = pyo3::buffer::PyBuffer::<u8>::get(&buf)?;
-            if view.readonly() {
-                return Self::fatal_error(
-                    slf,
-                    PyTypeError::new_err("get_buffer() returned a read-only buffer"),
-                    "Fatal error: protocol.get_buffer() call failed.",
-                );
-            }
-            // safety: the buffer is writable and C-contiguous bytes (u8) held
-            // alive by `view` for the duration of the call.
-            let slice = unsafe {
-                std::slice::from_raw_parts_mut(view.buf_ptr() as *mut u8, view.len_bytes())
-            };
-            recv_into(slf.get().fd, slice)
+        let mut view = match ContiguousBuffer::writable(&buf) {
+            Ok(view) => view,
+            Err(err) => return Self::fatal_error(slf, err, "Fatal read error on socket transport"),
         };
+        // get_buffer() ran Python code: the connection may be gone by now.
+        let received = slf.get().state.with(py, |s| {
+            s.fd.as_ref().map(|fd| recv_into(fd, view.as_mut_slice()))
+        });
+        drop(view);
         match received {
-            Err(e) if would_block(&e) => Ok(()),
-            Err(e) => Self::fatal_error(slf, e.into(), "Fatal read error on socket transport"),
-            Ok(0) => Self::on_eof(slf, protocol),
-            Ok(n) => match protocol.call_method1(intern!(py, "buffer_updated"), (n,)) {
+            None => Ok(()),
+            Some(Err(e)) if would_block(&e) => Ok(()),
+            Some(Err(e)) => {
+                Self::fatal_error(slf, e.into(), "Fatal read error on socket transport")
+            }
+            Some(Ok(0)) => Self::on_eof(slf, protocol),
+            Some(Ok(n)) => match protocol.call_method1(intern!(py, "buffer_updated"), (n,)) {
                 Ok(_) => Ok(()),
                 Err(err) if is_fatal_to_loop(py, &err) => Err(err),
                 Err(err) => Self::fatal_error(
@@ -288,6 +417,7 @@ impl TcpTransport {
             },
         }
     }
+    // ANCHOR_END: read_into_protocol_buffer
 
     fn on_eof(slf: &Bound<'_, Self>, protocol: &Bound<'_, PyAny>) -> PyResult<()> {
         let py = slf.py();
@@ -320,18 +450,12 @@ impl TcpTransport {
             if s.conn_lost > 0 || s.pending() == 0 {
                 return None;
             }
-            let r = send_now(this.fd, &s.buffer[s.sent..]);
-            if let Ok(n) = r {
-                s.sent += n;
-                if s.sent == s.buffer.len() {
-                    s.buffer.clear();
-                    s.sent = 0;
-                } else if s.sent > s.buffer.len() / 2 {
-                    s.buffer.drain(..s.sent);
-                    s.sent = 0;
-                }
+            let fd = s.fd.as_ref()?;
+            let sent = send_now(fd, &s.buffer[s.sent..]);
+            if let Ok(n) = sent {
+                s.consume(n);
             }
-            Some(r)
+            Some(sent)
         });
         match result {
             None => Ok(()),
@@ -343,10 +467,10 @@ impl TcpTransport {
                 });
                 Self::update_watch(slf)?;
                 let err: PyErr = e.into();
+                let value = err.value(py).clone().into_any().unbind();
                 let waiter = this
                     .state
                     .with(py, |s| s.empty_waiter.as_ref().map(|w| w.clone_ref(py)));
-                let value = err.value(py).clone().into_any().unbind();
                 Self::fatal_error(slf, err, "Fatal write error on socket transport")?;
                 if let Some(waiter) = waiter {
                     waiter.call_method1(py, intern!(py, "set_exception"), (value,))?;
@@ -369,8 +493,7 @@ impl TcpTransport {
                     if closing {
                         Self::connection_lost_now(slf, None)?;
                     } else if eof {
-                        // safety: shutting down our own socket's sending side.
-                        unsafe { libc::shutdown(this.fd, libc::SHUT_WR) };
+                        Self::shutdown_write(slf);
                     }
                 }
                 Ok(())
@@ -378,9 +501,18 @@ impl TcpTransport {
         }
     }
 
+    /// Half-closes the socket (`write_eof` once the buffer is flushed).
+    fn shutdown_write(slf: &Bound<'_, Self>) {
+        slf.get().state.with(slf.py(), |s| {
+            if let Some(fd) = &s.fd {
+                // safety: shuts down the sending side of the socket we own.
+                unsafe { libc::shutdown(fd.as_raw_fd(), libc::SHUT_WR) };
+            }
+        });
+    }
+
     fn maybe_pause_protocol(slf: &Bound<'_, Self>) -> PyResult<()> {
-        let py = slf.py();
-        let pause = slf.get().state.with(py, |s| {
+        let pause = slf.get().state.with(slf.py(), |s| {
             if s.pending() > s.high_water && !s.protocol_paused {
                 s.protocol_paused = true;
                 true
@@ -395,8 +527,7 @@ impl TcpTransport {
     }
 
     fn maybe_resume_protocol(slf: &Bound<'_, Self>) -> PyResult<()> {
-        let py = slf.py();
-        let resume = slf.get().state.with(py, |s| {
+        let resume = slf.get().state.with(slf.py(), |s| {
             if s.protocol_paused && s.pending() <= s.low_water {
                 s.protocol_paused = false;
                 true
@@ -422,6 +553,7 @@ impl TcpTransport {
         }
     }
 
+    /// Hands `err` to the loop's exception handler with asyncio's keys.
     fn report(slf: &Bound<'_, Self>, err: &PyErr, message: &str) -> PyResult<()> {
         let py = slf.py();
         let this = slf.get();
@@ -431,7 +563,7 @@ impl TcpTransport {
         let context = PyDict::new(py);
         context.set_item("message", message)?;
         context.set_item("exception", err.value(py))?;
-        context.set_item("transport", slf)?;
+        context.set_item("transport", Self::public(slf))?;
         context.set_item("protocol", this.protocol_of(py))?;
         event_loop.call_method1(py, intern!(py, "call_exception_handler"), (context,))?;
         Ok(())
@@ -442,19 +574,17 @@ impl TcpTransport {
     /// connection is closed at once.
     fn fatal_error(slf: &Bound<'_, Self>, err: PyErr, message: &str) -> PyResult<()> {
         let py = slf.py();
-        if err.is_instance_of::<pyo3::exceptions::PyOSError>(py) {
-            let debug = match slf.get().loop_of(py) {
-                Some(l) => l
-                    .call_method0(py, intern!(py, "get_debug"))?
-                    .is_truthy(py)?,
-                None => false,
-            };
+        if err.is_instance_of::<PyOSError>(py) {
+            let debug = slf
+                .get()
+                .loop_of(py)
+                .is_some_and(|l| l.get().core().get_debug());
             if debug {
                 let kwargs = PyDict::new(py);
                 kwargs.set_item("exc_info", err.value(py))?;
                 logger(py)?.call_method(
                     intern!(py, "debug"),
-                    ("%r: %s", slf, message),
+                    ("%r: %s", Self::public(slf), message),
                     Some(&kwargs),
                 )?;
             }
@@ -493,27 +623,67 @@ impl TcpTransport {
         Ok(())
     }
 
+    /// Calls `connection_lost`, then closes the socket and our descriptor and
+    /// lets go of the loop, the protocol and the server, as asyncio's
+    /// `_call_connection_lost`. Runs once: a second call finds nothing to do.
     fn connection_lost_now(slf: &Bound<'_, Self>, exc: Option<Py<PyAny>>) -> PyResult<()> {
         let py = slf.py();
         let this = slf.get();
         Self::watch(slf, 0)?;
-        let (protocol, sock, server) = this.state.with(py, |s| {
-            s.event_loop = None;
-            (s.protocol.take(), s.sock.take(), s.server.take())
+        let taken = this.state.with(py, |s| {
+            let fd = s.fd.take()?;
+            s.closing = true;
+            // From here on writes are dropped and counted, never sent.
+            s.conn_lost = s.conn_lost.max(1);
+            s.buffer = Vec::new();
+            s.sent = 0;
+            Some((
+                fd,
+                s.protocol.take(),
+                s.sock.take(),
+                s.server.take(),
+                s.transport.take(),
+                s.event_loop.take(),
+                s.empty_waiter.take(),
+            ))
         });
+        let Some((fd, protocol, sock, server, transport, event_loop, waiter)) = taken else {
+            return Ok(());
+        };
+        drop(fd);
         let lost = match &protocol {
             Some(p) => p
                 .call_method1(py, intern!(py, "connection_lost"), (exc,))
                 .map(drop),
             None => Ok(()),
         };
-        if let Some(sock) = sock {
-            sock.call_method0(py, intern!(py, "close"))?;
+        let closed = match sock {
+            Some(sock) => sock.call_method0(py, intern!(py, "close")).map(drop),
+            None => Ok(()),
+        };
+        let detached = match server {
+            // CPython 3.13 servers track their transports (close_clients).
+            Some(server) if py.version_info() >= (3, 13) => server
+                .call_method1(
+                    py,
+                    intern!(py, "_detach"),
+                    (transport.as_ref().map(|t| t.clone_ref(py)),),
+                )
+                .map(drop),
+            Some(server) => server.call_method0(py, intern!(py, "_detach")).map(drop),
+            None => Ok(()),
+        };
+        if let Some(waiter) = waiter {
+            if !waiter
+                .call_method0(py, intern!(py, "done"))?
+                .is_truthy(py)?
+            {
+                let err = PyConnectionError::new_err("Connection is closed by peer");
+                waiter.call_method1(py, intern!(py, "set_exception"), (err.value(py),))?;
+            }
         }
-        if let Some(server) = server {
-            server.call_method0(py, intern!(py, "_detach"))?;
-        }
-        lost
+        drop((protocol, transport, event_loop));
+        lost.and(closed).and(detached)
     }
 
     fn close(slf: &Bound<'_, Self>) -> PyResult<()> {
@@ -541,33 +711,55 @@ impl TcpTransport {
             }
         }
     }
+
+    fn check_bytes_like(data: &Bound<'_, PyAny>) -> PyResult<()> {
+        if data.is_instance_of::<PyBytes>()
+            || data.is_instance_of::<PyByteArray>()
+            || data.is_instance_of::<PyMemoryView>()
+        {
+            return Ok(());
+        }
+        Err(PyTypeError::new_err(format!(
+            "data argument must be a bytes-like object, not '{}'",
+            data.get_type().name()?
+        )))
+    }
 }
 
 #[pymethods]
-impl TcpTransport {
-    /// A transport over the connected, non-blocking socket `sock`, for
-    /// `protocol`. The loop's `_make_socket_transport` makes it and starts it.
+impl TcpTransportCore {
+    /// The core of a transport over the connected, non-blocking socket `sock`
+    /// for `protocol`; `transport` is the `asyncio.Transport` that forwards to it.
     #[new]
-    #[pyo3(signature = (event_loop, sock, protocol, extra, server=None))]
+    #[pyo3(signature = (transport, event_loop, sock, protocol, extra, server=None))]
     fn new(
-        event_loop: Bound<'_, PyAny>,
+        transport: Bound<'_, PyAny>,
+        event_loop: Bound<'_, EpollWakeLoop>,
         sock: Bound<'_, PyAny>,
         protocol: Bound<'_, PyAny>,
         extra: Bound<'_, PyDict>,
         server: Option<Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         let py = sock.py();
-        let fd: i32 = sock.call_method0(intern!(py, "fileno"))?.extract()?;
+        let sock_fd: i32 = sock.call_method0(intern!(py, "fileno"))?.extract()?;
+        if sock_fd < 0 {
+            return Err(PyValueError::new_err("the socket is closed"));
+        }
         let buffered = is_buffered_protocol(&protocol)?;
-        Ok(TcpTransport {
-            fd,
+        let context = copy_context(py)?;
+        let fd = duplicate(sock_fd)?;
+        Ok(TcpTransportCore {
+            sock_fd,
             state: GilCell::new(State {
+                fd: Some(fd),
                 event_loop: Some(event_loop.unbind()),
+                transport: Some(transport.unbind()),
                 sock: Some(sock.unbind()),
                 protocol: Some(protocol.unbind()),
                 buffered,
-                extra: extra.unbind(),
+                extra: Some(extra.unbind()),
                 server: server.filter(|s| !s.is_none()).map(Bound::unbind),
+                context: Some(context),
                 buffer: Vec::new(),
                 sent: 0,
                 conn_lost: 0,
@@ -584,25 +776,41 @@ impl TcpTransport {
         })
     }
 
-    /// `loop.start_tls()` may wrap this transport.
-    #[classattr]
-    fn _start_tls_compatible() -> bool {
-        true
+    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
+        self.state
+            .peek_in_traverse(&visit, |s| {
+                visit.call(&s.event_loop)?;
+                visit.call(&s.transport)?;
+                visit.call(&s.sock)?;
+                visit.call(&s.protocol)?;
+                visit.call(&s.extra)?;
+                visit.call(&s.server)?;
+                visit.call(&s.context)?;
+                visit.call(&s.empty_waiter)
+            })
+            .unwrap_or(Ok(()))
     }
 
-    /// `loop.sendfile()` tries `os.sendfile` on the socket first, as on
-    /// asyncio's socket transport.
-    #[classattr]
-    fn _sendfile_compatible(py: Python<'_>) -> PyResult<Py<PyAny>> {
-        Ok(py
-            .import("asyncio.constants")?
-            .getattr("_SendfileMode")?
-            .getattr("TRY_NATIVE")?
-            .unbind())
+    fn __clear__(&self) {
+        Python::attach(|py| {
+            let taken = self.state.with(py, |s| {
+                (
+                    s.event_loop.take(),
+                    s.transport.take(),
+                    s.sock.take(),
+                    s.protocol.take(),
+                    s.extra.take(),
+                    s.server.take(),
+                    s.context.take(),
+                    s.empty_waiter.take(),
+                )
+            });
+            drop(taken);
+        })
     }
 
     /// A future that completes once the write buffer is empty; `write` is
-    /// refused until [`_reset_empty_waiter`]. Used by `loop.sendfile()`.
+    /// refused until `_reset_empty_waiter`. Used by `loop.sendfile()`.
     fn _make_empty_waiter(slf: &Bound<'_, Self>) -> PyResult<Py<PyAny>> {
         let py = slf.py();
         let this = slf.get();
@@ -612,7 +820,7 @@ impl TcpTransport {
         let event_loop = this
             .loop_of(py)
             .ok_or_else(|| PyRuntimeError::new_err("the transport is closed"))?;
-        let waiter = event_loop.call_method0(py, intern!(py, "create_future"))?;
+        let waiter = crate::event_loop::new_future(event_loop.bind(py).as_any())?.unbind();
         let empty = this.state.with(py, |s| {
             s.empty_waiter = Some(waiter.clone_ref(py));
             s.pending() == 0
@@ -635,16 +843,22 @@ impl TcpTransport {
         self.state.with(py, |s| s.protocol_paused)
     }
 
+    /// True while reading is paused by `pause_reading` (asyncio's `_paused`).
+    #[getter]
+    fn _paused(&self, py: Python<'_>) -> bool {
+        self.state.with(py, |s| s.paused)
+    }
+
     /// The loop, until the connection is lost (asyncio's `_loop`).
     #[getter]
-    fn _loop(&self, py: Python<'_>) -> Option<Py<PyAny>> {
+    fn _loop(&self, py: Python<'_>) -> Option<Py<EpollWakeLoop>> {
         self.loop_of(py)
     }
 
-    /// The socket's descriptor.
+    /// The socket's descriptor number (asyncio's `_sock_fd`).
     #[getter]
     fn _sock_fd(&self) -> i32 {
-        self.fd
+        self.sock_fd
     }
 
     /// The socket, until the connection is lost (asyncio's `_sock`).
@@ -665,22 +879,46 @@ impl TcpTransport {
         Self::connection_lost_now(slf, exc)
     }
 
-    /// Queues `data` (bytes-like) for sending; sends at once what it can.
+    /// Closes at once, dropping buffered data; `connection_lost(exc)` follows
+    /// (asyncio's `_force_close`, which its TLS protocol calls).
+    #[pyo3(signature = (exc=None))]
+    fn _force_close(slf: &Bound<'_, Self>, exc: Option<Py<PyAny>>) -> PyResult<()> {
+        Self::force_close(slf, exc)
+    }
+
+    /// Closes the socket without the protocol's `connection_lost`: the
+    /// transport was collected while still open (`__del__`, with a
+    /// `ResourceWarning`), as asyncio's transport closes its socket then.
+    /// True if there was something to close.
+    fn _close_unclosed(slf: &Bound<'_, Self>) -> PyResult<bool> {
+        let py = slf.py();
+        let this = slf.get();
+        if this.state.with(py, |s| s.fd.is_none()) {
+            return Ok(false);
+        }
+        let closed_loop = this.loop_of(py).is_none_or(|l| l.get().core().is_closed());
+        if !closed_loop {
+            Self::watch(slf, 0)?;
+        }
+        let (fd, sock) = this.state.with(py, |s| {
+            s.closing = true;
+            s.conn_lost = s.conn_lost.max(1);
+            (s.fd.take(), s.sock.take())
+        });
+        drop(fd);
+        if let Some(sock) = sock {
+            sock.call_method0(py, intern!(py, "close"))?;
+        }
+        Ok(true)
+    }
+
+    /// Queues `data` (bytes, bytearray or memoryview) for sending; sends at
+    /// once what the kernel takes.
     fn write(slf: &Bound<'_, Self>, data: &Bound<'_, PyAny>) -> PyResult<()> {
         let py = slf.py();
-        if !(data.is_instance_of::<PyBytes>()
-            || data.is_instance_of::<PyByteArray>()
-            || data.is_instance_of::<PyMemoryView>())
-        {
-            return Err(PyTypeError::new_err(format!(
-                "data argument must be a bytes-like object, not {:?}",
-                data.get_type().name()?.to_string()
-            )));
-        }
+        Self::check_bytes_like(data)?;
         let this = slf.get();
-        let (eof, conn_lost, sending_file) = this
-            .state
-            .with(py, |s| (s.eof, s.conn_lost, s.empty_waiter.is_some()));
+        let (eof, sending_file) = this.state.with(py, |s| (s.eof, s.empty_waiter.is_some()));
         if eof {
             return Err(PyRuntimeError::new_err(
                 "Cannot call write() after write_eof()",
@@ -691,36 +929,39 @@ impl TcpTransport {
                 "unable to write; sendfile is in progress",
             ));
         }
-        let view = pyo3::buffer::PyBuffer::<u8>::get(data)?;
-        let copied: Vec<u8>;
-        let bytes: &[u8] = if view.is_c_contiguous() {
-            // safety: a C-contiguous buffer of bytes, kept alive (and its
-            // exporter unable to resize it) by `view` until the end of this
-            // call; only read, with the GIL held, and no Python code runs
-            // while the slice is in use.
-            unsafe { std::slice::from_raw_parts(view.buf_ptr() as *const u8, view.len_bytes()) }
-        } else {
-            copied = view.to_vec(py)?;
-            &copied
-        };
-        if bytes.is_empty() {
+        if !data.is_truthy()? {
             return Ok(());
         }
-        if conn_lost > 0 {
-            let count = this.state.with(py, |s| {
-                s.conn_lost += 1;
-                s.conn_lost
-            });
-            if count > LOG_THRESHOLD_FOR_CONNLOST_WRITES {
+        let lost_writes = this.state.with(py, |s| {
+            if s.conn_lost == 0 {
+                return 0;
+            }
+            let before = s.conn_lost;
+            s.conn_lost += 1;
+            before
+        });
+        if lost_writes > 0 {
+            if lost_writes >= LOG_THRESHOLD_FOR_CONNLOST_WRITES {
                 logger(py)?
                     .call_method1(intern!(py, "warning"), ("socket.send() raised exception.",))?;
             }
             return Ok(());
         }
+        // As socket.send: one C-contiguous block; another view is a fatal
+        // write error, as it is in asyncio.
+        let view = match ContiguousBuffer::readable(data) {
+            Ok(view) => view,
+            Err(err) => {
+                return Self::fatal_error(slf, err, "Fatal write error on socket transport")
+            }
+        };
         let outcome = this.state.with(py, |s| {
-            let mut rest = bytes;
+            let mut rest = view.as_slice();
             if s.pending() == 0 {
-                match send_now(this.fd, rest) {
+                let Some(fd) = s.fd.as_ref() else {
+                    return Ok(false);
+                };
+                match send_now(fd, rest) {
                     Ok(n) => rest = &rest[n..],
                     Err(e) if would_block(&e) => {}
                     Err(e) => return Err(e),
@@ -729,6 +970,7 @@ impl TcpTransport {
             s.buffer.extend_from_slice(rest);
             Ok(!rest.is_empty())
         });
+        drop(view);
         match outcome {
             Err(e) => Self::fatal_error(slf, e.into(), "Fatal write error on socket transport"),
             Ok(false) => Ok(()),
@@ -739,18 +981,9 @@ impl TcpTransport {
         }
     }
 
-    /// Writes each item of `list_of_data`.
-    fn writelines(slf: &Bound<'_, Self>, list_of_data: &Bound<'_, PyAny>) -> PyResult<()> {
-        for item in list_of_data.try_iter()? {
-            Self::write(slf, &item?)?;
-        }
-        Ok(())
-    }
-
     /// Closes the sending side once the buffer is flushed.
     fn write_eof(slf: &Bound<'_, Self>) -> PyResult<()> {
-        let this = slf.get();
-        let shut_now = this.state.with(slf.py(), |s| {
+        let shut_now = slf.get().state.with(slf.py(), |s| {
             if s.closing || s.eof {
                 return false;
             }
@@ -758,15 +991,9 @@ impl TcpTransport {
             s.pending() == 0
         });
         if shut_now {
-            // safety: shutting down our own socket's sending side.
-            unsafe { libc::shutdown(this.fd, libc::SHUT_WR) };
+            Self::shutdown_write(slf);
         }
         Ok(())
-    }
-
-    /// True: TCP can half-close.
-    fn can_write_eof(&self) -> bool {
-        true
     }
 
     /// Closes at once, dropping buffered data; `connection_lost(None)` follows.
@@ -826,21 +1053,28 @@ impl TcpTransport {
         name: &Bound<'_, PyAny>,
         default: Option<Py<PyAny>>,
     ) -> PyResult<Py<PyAny>> {
-        let extra = self.state.with(py, |s| s.extra.clone_ref(py));
-        match extra.bind(py).get_item(name)? {
-            Some(v) => Ok(v.unbind()),
-            None => Ok(default.unwrap_or_else(|| py.None())),
+        let extra = self
+            .state
+            .with(py, |s| s.extra.as_ref().map(|e| e.clone_ref(py)));
+        if let Some(extra) = extra {
+            if let Some(v) = extra.bind(py).get_item(name)? {
+                return Ok(v.unbind());
+            }
         }
+        Ok(default.unwrap_or_else(|| py.None()))
     }
 
     /// Replaces the protocol.
     fn set_protocol(&self, protocol: Bound<'_, PyAny>) -> PyResult<()> {
         let py = protocol.py();
         let buffered = is_buffered_protocol(&protocol)?;
-        self.state.with(py, |s| {
-            s.protocol = Some(protocol.unbind());
+        // The old protocol is dropped after the borrow: its `__del__` may call
+        // back into this transport.
+        let old = self.state.with(py, |s| {
             s.buffered = buffered;
+            s.protocol.replace(protocol.unbind())
         });
+        drop(old);
         Ok(())
     }
 
@@ -860,7 +1094,7 @@ impl TcpTransport {
         let high = match (high, low) {
             (Some(h), _) => h,
             (None, None) => DEFAULT_HIGH_WATER as i64,
-            (None, Some(l)) => 4 * l,
+            (None, Some(l)) => l.saturating_mul(4),
         };
         let low = low.unwrap_or(high / 4);
         if !(high >= low && low >= 0) {
@@ -888,7 +1122,7 @@ impl TcpTransport {
     fn __repr__(&self, py: Python<'_>) -> String {
         let (closed, closing, pending) = self
             .state
-            .with(py, |s| (s.sock.is_none(), s.closing, s.pending()));
+            .with(py, |s| (s.fd.is_none(), s.closing, s.pending()));
         let status = if closed {
             " closed"
         } else if closing {
@@ -896,7 +1130,10 @@ impl TcpTransport {
         } else {
             ""
         };
-        format!("<TcpTransport{status} fd={} bufsize={pending}>", self.fd)
+        format!(
+            "<TcpTransport{status} fd={} bufsize={pending}>",
+            self.sock_fd
+        )
     }
 }
 

@@ -66,10 +66,10 @@ impl<T: Send + 'static> ReadyQueue<T> for BatchLimitQueue<T> {
     const PHASE: Phase = Phase::BatchLimit;
     type Consumer = ();
 
-    fn with_batch_limit(batch_limit: usize) -> Self {
-        BatchLimitQueue {
-            deque: LockedDeque::new(batch_limit),
-        }
+    fn try_with_batch_limit(batch_limit: usize) -> std::io::Result<Self> {
+        Ok(BatchLimitQueue {
+            deque: LockedDeque::new(batch_limit)?,
+        })
     }
 
     fn consumer(&self) {}

@@ -70,10 +70,10 @@ impl<T: Send + 'static> ReadyQueue<T> for AdaptiveSleepQueue<T> {
     const PHASE: Phase = Phase::AdaptiveSleep;
     type Consumer = Backoff;
 
-    fn with_batch_limit(batch_limit: usize) -> Self {
-        AdaptiveSleepQueue {
-            deque: LockedDeque::new(batch_limit),
-        }
+    fn try_with_batch_limit(batch_limit: usize) -> std::io::Result<Self> {
+        Ok(AdaptiveSleepQueue {
+            deque: LockedDeque::new(batch_limit)?,
+        })
     }
 
     fn consumer(&self) -> Backoff {

@@ -70,10 +70,10 @@ impl<T: Send + 'static> ReadyQueue<T> for CondvarWakeQueue<T> {
     const PHASE: Phase = Phase::CondvarWake;
     type Consumer = ();
 
-    fn with_batch_limit(batch_limit: usize) -> Self {
-        CondvarWakeQueue {
-            deque: LockedDeque::new(batch_limit),
-        }
+    fn try_with_batch_limit(batch_limit: usize) -> std::io::Result<Self> {
+        Ok(CondvarWakeQueue {
+            deque: LockedDeque::new(batch_limit)?,
+        })
     }
 
     fn consumer(&self) {}

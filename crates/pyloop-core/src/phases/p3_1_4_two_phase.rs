@@ -35,10 +35,10 @@ impl<T: Send + 'static> ReadyQueue<T> for TwoPhaseQueue<T> {
     const PHASE: Phase = Phase::TwoPhase;
     type Consumer = ();
 
-    fn with_batch_limit(batch_limit: usize) -> Self {
-        TwoPhaseQueue {
-            deque: LockedDeque::new(batch_limit),
-        }
+    fn try_with_batch_limit(batch_limit: usize) -> std::io::Result<Self> {
+        Ok(TwoPhaseQueue {
+            deque: LockedDeque::new(batch_limit)?,
+        })
     }
 
     fn consumer(&self) {}

@@ -2,7 +2,8 @@
 //!
 //! **What changed since 3.1.4.** When its own buffer is empty, the loop takes
 //! the lock and swaps the producers' whole deque for its own empty one: one
-//! `mem::swap` of three words, whatever the queue's length. It then runs at most
+//! `mem::swap` of two `VecDeque` headers (four words each), whatever the
+//! queue's length. It then runs at most
 //! [`BATCH_LIMIT`](crate::BATCH_LIMIT) callbacks a turn from its buffer, and
 //! takes the lock again only once the buffer is used up. The idle wait is
 //! 3.1.3's.
@@ -66,10 +67,10 @@ impl<T: Send + 'static> ReadyQueue<T> for SwapBufferQueue<T> {
     /// The callbacks taken by the last swap and not yet run, oldest first.
     type Consumer = VecDeque<T>;
 
-    fn with_batch_limit(batch_limit: usize) -> Self {
-        SwapBufferQueue {
-            deque: LockedDeque::new(batch_limit),
-        }
+    fn try_with_batch_limit(batch_limit: usize) -> std::io::Result<Self> {
+        Ok(SwapBufferQueue {
+            deque: LockedDeque::new(batch_limit)?,
+        })
     }
 
     fn consumer(&self) -> VecDeque<T> {
@@ -88,6 +89,10 @@ impl<T: Send + 'static> ReadyQueue<T> for SwapBufferQueue<T> {
 
     fn has_pending(&self, taken: &VecDeque<T>) -> bool {
         !taken.is_empty() || self.deque.queued.load(Ordering::Relaxed) > 0
+    }
+
+    fn for_each_taken(taken: &VecDeque<T>, f: &mut dyn FnMut(&T)) {
+        taken.iter().for_each(f);
     }
 
     delegate_to_locked_deque!(deque);

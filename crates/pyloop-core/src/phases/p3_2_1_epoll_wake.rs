@@ -63,11 +63,10 @@ impl<T: Send + 'static> ReadyQueue<T> for EpollWakeQueue<T> {
     const PHASE: Phase = Phase::EpollWake;
     type Consumer = EpollConsumer<T>;
 
-    fn with_batch_limit(batch_limit: usize) -> Self {
-        let poller = Poller::new().expect("cannot create an epoll set and an eventfd");
-        EpollWakeQueue {
-            deque: LockedDeque::with_poller(batch_limit, poller),
-        }
+    fn try_with_batch_limit(batch_limit: usize) -> std::io::Result<Self> {
+        Ok(EpollWakeQueue {
+            deque: LockedDeque::with_poller(batch_limit, Poller::new()?)?,
+        })
     }
 
     fn consumer(&self) -> EpollConsumer<T> {
@@ -114,6 +113,14 @@ impl<T: Send + 'static> ReadyQueue<T> for EpollWakeQueue<T> {
 
     fn take_io_events(&self, consumer: &mut EpollConsumer<T>, out: &mut Vec<IoEvent>) {
         out.append(&mut consumer.events);
+    }
+
+    fn close_io(&self) {
+        self.deque.close_io()
+    }
+
+    fn for_each_taken(consumer: &EpollConsumer<T>, f: &mut dyn FnMut(&T)) {
+        consumer.taken.iter().for_each(f);
     }
 
     delegate_to_locked_deque!(deque);

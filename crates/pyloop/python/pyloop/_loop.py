@@ -36,7 +36,7 @@ from asyncio import (
 )
 from typing import Any
 
-from . import _native
+from . import _transport
 
 logger = logging.getLogger("asyncio")
 
@@ -452,23 +452,28 @@ class _NativeSelector(selectors._BaseSelectorImpl):
     def __init__(self, loop) -> None:
         super().__init__()
         self._loop = loop
-
-    def _is_internal(self, fd: int) -> bool:
-        ssock = getattr(self._loop, "_ssock", None)
-        return ssock is not None and ssock.fileno() == fd
+        # The loop's own self-pipe, which does not count as I/O to look for
+        # while busy. Kept by number: at unregistration the socket may be closed.
+        self._internal: set[int] = set()
 
     def register(self, fileobj, events, data=None):
         key = super().register(fileobj, events, data)
+        ssock = getattr(self._loop, "_ssock", None)
+        internal = ssock is not None and ssock.fileno() == key.fd
         try:
-            self._loop._io_register(key.fd, events, self._is_internal(key.fd))
+            self._loop._io_register(key.fd, events, internal)
         except BaseException:
             super().unregister(fileobj)
             raise
+        if internal:
+            self._internal.add(key.fd)
         return key
 
     def unregister(self, fileobj):
         key = super().unregister(fileobj)
-        self._loop._io_unregister(key.fd, self._is_internal(key.fd))
+        internal = key.fd in self._internal
+        self._internal.discard(key.fd)
+        self._loop._io_unregister(key.fd, internal)
         return key
 
     def modify(self, fileobj, events, data=None):
@@ -492,7 +497,7 @@ class _SendfileFlow(base_events._SendfileFallbackProtocol):
     transport, which asyncio's constructor refuses for not being one of its
     own classes."""
 
-    def __init__(self, transp) -> None:  # noqa: super().__init__ is the check we skip
+    def __init__(self, transp) -> None:  # not super().__init__: that is the check we skip
         self._transport = transp
         self._proto = transp.get_protocol()
         self._should_resume_reading = transp.is_reading()
@@ -533,9 +538,9 @@ class IoLoopMixin:
                 info["peername"] = sock.getpeername()
             except OSError:
                 info["peername"] = None
-        transport = _native.TcpTransport(self, sock, protocol, info, server)
+        transport = _transport.TcpTransport(self, sock, protocol, info, server)
         if server is not None:
-            server._attach()
+            _transport.attach_to_server(server, transport)
         self._transports[sock.fileno()] = transport
         base_events._set_nodelay(sock)
         self.call_soon(protocol.connection_made, transport)
@@ -543,6 +548,17 @@ class IoLoopMixin:
         if waiter is not None:
             self.call_soon(futures._set_result_unless_cancelled, waiter, None)
         return transport
+
+    def _close_self_pipe(self) -> None:
+        """asyncio's, except that the reader is removed by the socket, not by its number:
+        a loop collected as garbage with its self-pipe may find the socket finalized
+        (closed, its number -1) before the loop's own ``__del__`` closes the loop."""
+        self._remove_reader(self._ssock)
+        self._ssock.close()
+        self._ssock = None
+        self._csock.close()
+        self._csock = None
+        self._internal_fds -= 1
 
     def add_signal_handler(self, sig, callback, *args) -> None:
         super().add_signal_handler(sig, callback, *args)
@@ -557,7 +573,7 @@ class IoLoopMixin:
     async def _sendfile_fallback(self, transp, file, offset, count):
         """asyncio's read-and-write fallback of ``loop.sendfile``, for the
         native transport too (asyncio's accepts only its own transports)."""
-        if not isinstance(transp, _native.TcpTransport):
+        if not isinstance(transp, _transport.TcpTransport):
             return await super()._sendfile_fallback(transp, file, offset, count)
         if offset:
             file.seek(offset)

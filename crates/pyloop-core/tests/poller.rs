@@ -1,0 +1,99 @@
+//! The poller's descriptors after `close`: a wake must never write to a
+//! number that the poller no longer owns (defect 8 of issue 9: a producer part
+//! of the way through a wake, holding the eventfd's number, could write 8 bytes
+//! into whatever file had taken that number after the loop closed).
+//!
+//! These tests check the end state (after `close_io`, wakes and pushes reach
+//! no file). The race itself, a wake already under way when the loop closes,
+//! cannot be scheduled from a test; it is ruled out by construction: every
+//! wake is made under the queue's lock and `close_io` closes under it.
+#![cfg(not(loom))]
+
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::time::Duration;
+
+use pyloop_core::phases::EpollWakeQueue;
+use pyloop_core::{Poller, ReadyQueue};
+
+/// A pipe, as owned descriptors (read end, write end), non-blocking.
+fn pipe() -> (OwnedFd, OwnedFd) {
+    let mut fds = [0; 2];
+    // safety: `fds` has room for the two descriptors pipe2 returns.
+    let rc = unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_NONBLOCK | libc::O_CLOEXEC) };
+    assert_eq!(rc, 0, "pipe2: {}", std::io::Error::last_os_error());
+    // safety: both descriptors were just made for us.
+    unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) }
+}
+
+/// Bytes waiting in the pipe whose read end is `read`.
+fn pending_bytes(read: &OwnedFd) -> usize {
+    let mut buf = [0u8; 64];
+    // safety: reads at most 64 bytes into a live buffer from our own pipe.
+    let n = unsafe { libc::read(read.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+    n.max(0) as usize
+}
+
+/// Pipes opened right after the poller let go of its descriptors: the lowest
+/// free numbers, so among them the ones the poller held (the test checks it).
+fn pipes_on_released_numbers(released: &[i32]) -> Vec<(OwnedFd, OwnedFd)> {
+    let pipes: Vec<_> = (0..2).map(|_| pipe()).collect();
+    let numbers: Vec<i32> = pipes
+        .iter()
+        .flat_map(|(r, w)| [r.as_raw_fd(), w.as_raw_fd()])
+        .collect();
+    assert!(
+        released.iter().all(|n| numbers.contains(n)),
+        "the released numbers {released:?} were not reused (got {numbers:?})"
+    );
+    pipes
+}
+
+/// The two descriptor numbers a new poller takes, found by elimination: the
+/// lowest free numbers before it is made.
+fn next_two_numbers() -> [i32; 2] {
+    let (a, b) = pipe();
+    [a.as_raw_fd(), b.as_raw_fd()]
+}
+
+#[test]
+fn wake_after_close_writes_nowhere() {
+    let numbers = next_two_numbers();
+    let poller = Poller::new().expect("epoll and eventfd");
+    poller.close();
+    let pipes = pipes_on_released_numbers(&numbers);
+    for _ in 0..3 {
+        poller.wake();
+    }
+    for (read, _) in &pipes {
+        assert_eq!(
+            pending_bytes(read),
+            0,
+            "a wake wrote to a reused descriptor"
+        );
+    }
+}
+
+#[test]
+fn queue_close_io_then_push_writes_nowhere() {
+    let numbers = next_two_numbers();
+    let queue: EpollWakeQueue<u32> = EpollWakeQueue::try_new().expect("epoll and eventfd");
+    let mut consumer = queue.consumer();
+    queue.close_io();
+    let pipes = pipes_on_released_numbers(&numbers);
+    // A consumer that marks itself asleep (its wait fails at once on the
+    // closed set), then pushes and wakes that would signal it: nothing may
+    // reach the pipes that now have the poller's old numbers.
+    queue.wait(&mut consumer, Some(Duration::from_millis(1)));
+    for i in 0..100 {
+        queue.push(i).expect("still open for pushes");
+        queue.wake();
+    }
+    for (read, _) in &pipes {
+        assert_eq!(
+            pending_bytes(read),
+            0,
+            "a wake wrote to a reused descriptor"
+        );
+    }
+    assert_eq!(queue.run_batch(&mut consumer, drop), 100);
+}
