@@ -40,9 +40,10 @@
 //! Models of phase 3.3.1 alone (module `lock_free`; its blocks hold 2 slots
 //! under loom, so that a few pushes fill blocks, install new ones and recycle
 //! drained ones):
-//! - `blocks_with_two_producers`: two producers push two items each, so that
-//!   three blocks are installed (one from the recycled spare, when the
-//!   consumer is fast enough); each item runs once, each producer's in order.
+//! - `two_producers_race_for_a_block`: two producers race for the last slot
+//!   of a block; the winner installs the next one while the other waits.
+//! - `spare_block_is_reused`: the consumer recycles a drained block into the
+//!   spare while the producer may be taking it for the next installation.
 //! - `close_io_waits_for_a_waking_producer`: a producer's wake-up races
 //!   `close` + `close_io`; loom's poller fails the run if an eventfd write
 //!   could land after the descriptor was closed.
@@ -286,41 +287,73 @@ mod lock_free {
 
     use super::{check, run_until};
 
-    /// Two producers push `p * 10 + 1`, `p * 10 + 2`; the consumer (batch
-    /// limit 1) runs all four. With 2 slots a block, the claims of positions
-    /// 1 and 4 install blocks; the consumer recycles the first block into the
-    /// spare, which the second installation may take.
-    fn blocks_with_two_producers(queue: impl Fn() -> LockFreeQueue<u64> + Sync + Send + 'static) {
-        check(move || {
-            let queue = Arc::new(queue());
-            let producers: Vec<_> = [1u64, 2]
+    /// Two producers race for the last slot of the first block (2 slots under
+    /// loom): producer 1 pushes 11, 12, producer 2 pushes 21. Whoever claims
+    /// position 1 installs the second block; a producer that finds the block
+    /// full meanwhile waits for it. The consumer runs the items once both are
+    /// done: each once, each producer's in order. (A consumer polling
+    /// meanwhile would be a second thread spinning on the installer, which
+    /// makes loom's scheduler oscillate between the two waiters without end,
+    /// loom issue #53; `spare_block_is_reused` has the consumer concurrent.)
+    #[test]
+    fn two_producers_race_for_a_block() {
+        check(|| {
+            let queue = Arc::new(LockFreeQueue::<u64>::new());
+            let producers: Vec<_> = [&[11u64, 12][..], &[21][..]]
                 .into_iter()
-                .map(|p| {
+                .map(|items| {
                     let queue = Arc::clone(&queue);
                     thread::spawn(move || {
-                        for seq in 1..=2 {
-                            queue.push(p * 10 + seq).unwrap();
+                        for &item in items {
+                            queue.push(item).unwrap();
                         }
                     })
                 })
                 .collect();
-            let mut consumer = queue.consumer();
-            let ran = run_until(&*queue, &mut consumer, 4);
             for p in producers {
                 p.join().unwrap();
             }
-            for p in [1, 2] {
-                let mine: Vec<u64> = ran.iter().copied().filter(|i| i / 10 == p).collect();
-                assert_eq!(mine, [p * 10 + 1, p * 10 + 2], "ran {ran:?}");
-            }
-            assert!(!queue.has_pending(&consumer));
-            assert_eq!(queue.stats().snapshot().pushes, 4);
+            let mut consumer = queue.consumer();
+            let mut ran = Vec::new();
+            while queue.run_batch(&mut consumer, |item| ran.push(item)) > 0 {}
+            let first: Vec<u64> = ran.iter().copied().filter(|i| i / 10 == 1).collect();
+            assert_eq!(first, [11, 12], "ran {ran:?}");
+            assert!(ran.contains(&21), "ran {ran:?}");
+            assert_eq!(queue.stats().snapshot().pushes, 3);
         });
     }
 
+    /// One producer pushes 1 … 4 (positions 0, 1, 3, 4: blocks installed at
+    /// the claims of 1 and 4) while the consumer runs them, polling. The
+    /// consumer recycles the first block into the spare when it leaves it,
+    /// possibly while the producer takes the spare for the second
+    /// installation: the swaps on the spare pointer must hand the block over
+    /// whole, and a recycled block must come back clean (a stale `written`
+    /// flag would let the consumer read a slot before it is written, which
+    /// loom's `UnsafeCell` reports).
     #[test]
-    fn blocks_with_two_producers_model() {
-        blocks_with_two_producers(|| LockFreeQueue::with_batch_limit(1));
+    fn spare_block_is_reused() {
+        check(|| {
+            let queue = Arc::new(LockFreeQueue::<u64>::new());
+            let producer = {
+                let queue = Arc::clone(&queue);
+                thread::spawn(move || {
+                    for item in 1..=4 {
+                        queue.push(item).unwrap();
+                    }
+                })
+            };
+            let mut consumer = queue.consumer();
+            let mut ran = Vec::new();
+            while ran.len() < 4 {
+                if queue.run_batch(&mut consumer, |item| ran.push(item)) == 0 {
+                    thread::yield_now();
+                }
+            }
+            producer.join().unwrap();
+            assert_eq!(ran, [1, 2, 3, 4]);
+            assert!(!queue.has_pending(&consumer));
+        });
     }
 
     /// The consumer makes a zero-timeout wait (setting `sleeping` for a

@@ -15,7 +15,7 @@ pub use p3_1_3_condvar_wake::CondvarWakeQueue;
 pub use p3_1_4_two_phase::TwoPhaseQueue;
 pub use p3_1_5_swap_buffer::SwapBufferQueue;
 pub use p3_2_1_epoll_wake::{EpollConsumer, EpollWakeQueue};
-pub use p3_3_1_lock_free::{LockFreeConsumer, LockFreeQueue};
 #[cfg(loom)]
 #[doc(hidden)]
 pub use p3_3_1_lock_free::Sabotage;
+pub use p3_3_1_lock_free::{LockFreeConsumer, LockFreeQueue};

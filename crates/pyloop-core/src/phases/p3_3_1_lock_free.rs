@@ -362,7 +362,7 @@ impl<T: Send + 'static> LockFreeQueue<T> {
             let block = tail.block.load(Acquire);
             if tail
                 .index
-                .compare_exchange_weak(index, index + STEP, AcqRel, Relaxed)
+                .compare_exchange(index, index + STEP, AcqRel, Relaxed)
                 .is_err()
             {
                 retry.spin();
@@ -426,7 +426,9 @@ impl<T: Send + 'static> LockFreeQueue<T> {
             // safety: `written` (Acquire) says the producer's write of
             // `value` happened before; moving it out is the consumer's alone,
             // and the position moves on so it is never read twice.
-            let item = slot.value.with(|value| unsafe { (*value).assume_init_read() });
+            let item = slot
+                .value
+                .with(|value| unsafe { (*value).assume_init_read() });
             if offset + 1 == SLOTS {
                 // The last slot was written after the next block was linked.
                 let next = block.next.load(Acquire);
@@ -557,7 +559,9 @@ impl<T: Send + 'static> ReadyQueue<T> for LockFreeQueue<T> {
     /// The queue's one consumer; panics if called twice.
     fn consumer(&self) -> LockFreeConsumer {
         assert!(
-            !self.consumer_taken.swap(true, std::sync::atomic::Ordering::Relaxed),
+            !self
+                .consumer_taken
+                .swap(true, std::sync::atomic::Ordering::Relaxed),
             "a phase 3.3.1 queue has one consumer: consumer() was called twice"
         );
         LockFreeConsumer {
@@ -607,16 +611,18 @@ impl<T: Send + 'static> ReadyQueue<T> for LockFreeQueue<T> {
         let deadline = timeout.map(|t| Instant::now() + t);
         let left = || deadline.map(|d| d.saturating_duration_since(Instant::now()));
         let mut retry = Retry(0);
-        let mut counted = false;
+        let mut slept = false;
         loop {
-            if self.next_is_written() || self.is_closed() {
+            // The common case, a callback ready, costs one load. (A closed
+            // queue or a pending wake is found by `prepare_to_sleep`.)
+            if self.next_is_written() {
                 break;
             }
             match self.prepare_to_sleep() {
                 Look::Ready => break,
                 Look::InFlight => {
                     // The producer of the next slot was preempted between its
-                    // claim and its write: let it run.
+                    // claim and its write, and will not wake us: let it run.
                     if left() == Some(Duration::ZERO) {
                         return;
                     }
@@ -625,24 +631,23 @@ impl<T: Send + 'static> ReadyQueue<T> for LockFreeQueue<T> {
                 }
                 Look::Idle => {}
             }
-            if !counted {
+            if !slept {
                 self.stats.record_idle_wait();
-                counted = true;
             }
-            let slept = self.poller.wait(&mut consumer.events, left());
+            let result = self.poller.wait(&mut consumer.events, left());
+            slept = true;
             self.sleeping.swap(false, Relaxed);
-            let woken = self.woken.swap(false, AcqRel);
             // An error is the poller closed by `close_io`: nothing to wait on.
-            if slept.is_err() || woken || !consumer.events.is_empty() {
+            if result.is_err() || !consumer.events.is_empty() || left() == Some(Duration::ZERO) {
                 return;
             }
-            if self.next_is_written() || self.is_closed() || left() == Some(Duration::ZERO) {
-                return;
-            }
-            // Woken for nothing: an eventfd write meant for an earlier sleep.
+            // Woken: look again. (A wake meant for an earlier sleep can end
+            // this one for nothing; the loop then sleeps again.)
         }
-        // There is work: still collect I/O readiness, without blocking.
-        let _ = self.poller.wait(&mut consumer.events, Some(Duration::ZERO));
+        if !slept {
+            // There is work: still collect I/O readiness, without blocking.
+            let _ = self.poller.wait(&mut consumer.events, Some(Duration::ZERO));
+        }
     }
     // ANCHOR_END: wait
 
