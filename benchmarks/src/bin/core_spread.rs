@@ -17,13 +17,20 @@
 //! histogram on a log scale, where a second mode shows as a second hump.
 //! Round 0 is a warm-up and is not kept.
 //!
+//! A contender may be named twice: the second is labelled `ID#2` and runs
+//! as a separate contender. With `crossbeam` twice (the default), the second
+//! one's ratio to the first is the *null* distribution: how far apart two
+//! runs of the same thing fall on this machine, the yardstick for every other
+//! ratio.
+//!
 //! Options: `--runs N` (rounds kept, default 20); `--only ID,...` (default
-//! `3.2.1,3.3.1,crossbeam`; the ratios need `crossbeam`); `--item
-//! closure|u64` (default closure, the published item); `--producers N`
-//! (default 10); `--quiet-wait SECS` (before each round, wait at most this
-//! long for other processes to use under 25 % of the CPUs; default 0);
-//! `--out FILE` (every figure, the machine and each round's background load,
-//! as JSON).
+//! `3.2.1,3.3.1,crossbeam,crossbeam`; the ratios are to the first
+//! `crossbeam`); `--item closure|u64` (default closure, the published item);
+//! `--producers N` (default 10); `--quiet-wait SECS` (before each round, wait
+//! at most this long for other processes to use under 25 % of the CPUs;
+//! default 0); `--out FILE` (every figure, the machine and each round's
+//! background load, as JSON; `benchmarks/spread_tables.py` makes the book's
+//! table from it).
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -104,7 +111,7 @@ fn main() {
     let mut item = "closure";
     let mut quiet_wait = Duration::ZERO;
     let mut out: Option<String> = None;
-    let mut contenders: Vec<Contender> = ["3.2.1", "3.3.1", "crossbeam"]
+    let mut contenders: Vec<Contender> = ["3.2.1", "3.3.1", "crossbeam", "crossbeam"]
         .iter()
         .map(|s| s.parse().expect("known contenders"))
         .collect();
@@ -137,8 +144,19 @@ fn main() {
 
     let started = Instant::now();
     let whole = machine::Background::start();
-    // (scenario, metric, contender) -> one value per kept round.
-    let mut values: HashMap<(&str, &str, Contender), Vec<f64>> = HashMap::new();
+    // A label per slot of `--only`: the id, with `#2`, `#3` … on repeats.
+    let labels: Vec<String> = contenders
+        .iter()
+        .enumerate()
+        .map(
+            |(i, c)| match contenders[..i].iter().filter(|&&d| d == *c).count() {
+                0 => c.id().to_owned(),
+                n => format!("{}#{}", c.id(), n + 1),
+            },
+        )
+        .collect();
+    // (scenario, metric, slot) -> one value per kept round.
+    let mut values: HashMap<(&str, &str, usize), Vec<f64>> = HashMap::new();
     let mut loads = Vec::new();
     for r in 0..=runs {
         if !quiet_wait.is_zero() {
@@ -147,14 +165,15 @@ fn main() {
         let load = machine::Background::start();
         let n = contenders.len();
         for k in 0..n {
-            let c = contenders[(k + r) % n];
+            let slot = (k + r) % n;
+            let c = contenders[slot];
             let figures = match item {
                 "u64" => with_contender!(c, Q => round::<Q<u64>, u64>(producers)),
                 _ => with_contender!(c, Q => round::<Q<Callback>, Callback>(producers)),
             };
             if r > 0 {
                 for ((scenario, metric), v) in figures {
-                    values.entry((scenario, metric, c)).or_default().push(v);
+                    values.entry((scenario, metric, slot)).or_default().push(v);
                 }
             }
         }
@@ -170,39 +189,36 @@ fn main() {
         );
     }
 
-    let crossbeam = Contender::Crossbeam;
+    let base = contenders.iter().position(|&c| c == Contender::Crossbeam);
     let mut summary = Vec::new();
     for (scenario, metric) in SCENARIOS {
-        let all: Vec<f64> = contenders
-            .iter()
-            .flat_map(|&c| values[&(scenario, metric, c)].iter().copied())
+        let all: Vec<f64> = (0..contenders.len())
+            .flat_map(|slot| values[&(scenario, metric, slot)].iter().copied())
             .collect();
         let lo = all.iter().copied().fold(f64::INFINITY, f64::min);
         let hi = all.iter().copied().fold(0.0, f64::max);
         println!(
             "\n{scenario} {metric} ({runs} runs each; histogram: 16 log bins {lo:.4e} .. {hi:.4e})"
         );
-        for &c in &contenders {
-            let v = &values[&(scenario, metric, c)];
+        for (slot, label) in labels.iter().enumerate() {
+            let v = &values[&(scenario, metric, slot)];
             let mut sorted = v.clone();
             sorted.sort_by(f64::total_cmp);
             let q = |p| quantile(&sorted, p);
-            let ratio: Option<Vec<f64>> =
-                (c != crossbeam && contenders.contains(&crossbeam)).then(|| {
-                    let base = &values[&(scenario, metric, crossbeam)];
-                    // Higher is better for rates, lower for times: a ratio
-                    // above 1 always means better than crossbeam.
-                    v.iter()
-                        .zip(base)
-                        .map(|(x, b)| {
-                            if metric.ends_with("_ns") {
-                                b / x
-                            } else {
-                                x / b
-                            }
-                        })
-                        .collect()
-                });
+            let ratio: Option<Vec<f64>> = base.filter(|&b| b != slot).map(|b| {
+                // Higher is better for rates, lower for times: a ratio above 1
+                // always means better than crossbeam in the same round.
+                v.iter()
+                    .zip(&values[&(scenario, metric, b)])
+                    .map(|(x, b)| {
+                        if metric.ends_with("_ns") {
+                            b / x
+                        } else {
+                            x / b
+                        }
+                    })
+                    .collect()
+            });
             let ratio_text = match &ratio {
                 Some(r) => {
                     let mut s = r.clone();
@@ -219,8 +235,8 @@ fn main() {
                 None => String::new(),
             };
             println!(
-                "  {:<10} min {:>9.3e} p10 {:>9.3e} med {:>9.3e} p90 {:>9.3e} max {:>9.3e}  {}{ratio_text}",
-                c.id(),
+                "  {:<12} min {:>9.3e} p10 {:>9.3e} med {:>9.3e} p90 {:>9.3e} max {:>9.3e}  {}{ratio_text}",
+                label,
                 q(0.0),
                 q(0.1),
                 q(0.5),
@@ -229,7 +245,7 @@ fn main() {
                 histogram(v, lo, hi),
             );
             summary.push(json!({
-                "scenario": scenario, "metric": metric, "contender": c.id(),
+                "scenario": scenario, "metric": metric, "contender": label,
                 "values": v, "ratio_to_crossbeam_same_round": ratio,
             }));
         }
@@ -245,6 +261,7 @@ fn main() {
             "order": "contenders rotated by one each round",
         },
         "elapsed_s": started.elapsed().as_secs_f64(),
+        "contenders": labels,
         "background_load_pct": {"whole_run": whole.percent(), "per_round": loads},
         "figures": summary,
     });
