@@ -70,6 +70,7 @@ fn nanos(d: Duration) -> u64 {
 }
 
 impl Stats {
+    // ANCHOR: push_source
     /// Counters that keep no push count of their own: a snapshot's `pushes`
     /// is whatever `source` returns then (the number of pushes the queue has
     /// accepted so far). [`record_push`](Self::record_push) and
@@ -80,6 +81,7 @@ impl Stats {
             ..Stats::default()
         }
     }
+    // ANCHOR_END: push_source
 
     // ANCHOR: record
     /// Counts one push that took the lock at once (or needed none).

@@ -51,9 +51,10 @@ use crate::{Closed, Phase, ReadyQueue, Stats, TryPushError};
 
 // ANCHOR: block
 /// Callbacks per block: 31 (with the sentinel position, 32 positions a
-/// block). A block of boxed closures is then 776 bytes, within the blocks
+/// block). A block of boxed closures is then 752 bytes, within the blocks
 /// glibc keeps in a per-thread cache (up to 1,032); with 63 slots the
-/// single-thread push measured 1.6 times slower. Under loom, 2, so that a
+/// single-thread push measured about half as fast (`core_spread`,
+/// against crossbeam in the same rounds). Under loom, 2, so that a
 /// model with a handful of pushes fills blocks, installs new ones and
 /// recycles drained ones.
 pub const SLOTS: usize = if cfg!(loom) { 2 } else { 31 };
