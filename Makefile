@@ -8,12 +8,16 @@
 #                     (benchmarks/results/core.json and python.json: commit them with
 #                     book/src/generated/)
 #   make tables       regenerate every table and plot from the committed full results,
-#                     undoing what `make bench` wrote into book/src/generated/
+#                     undoing what `make bench` wrote into book/src/generated/, and the
+#                     README's headline chart (benchmarks/results/headline.svg)
 #   make serve        serve the book on http://127.0.0.1:3000 (mdbook)
 #
 # `make bench-py` / `make bench-py-full` run only the Python-level part (with its tables);
 # `make bench-io` / `make bench-io-full` the I/O benchmarks (echo and uvicorn over asyncio,
 # uvloop, rloop and PyLoop; benchmarks/io/README.md), `make tables-io` their tables.
+# `make bench-instr` / `make bench-instr-full`: instructions per item under callgrind, each
+# workload on each loop (benchmarks/instr/run.py; the figures that do not move with the
+# machine's load, to compare commits), `make tables-instr` their table.
 # Quick results go to benchmarks/results/quick/ (ignored by git); `make bench` shows them in
 # the book so that it serves this machine's numbers, and `make tables` puts the published
 # ones back (scripts/test.sh checks the committed tables against the committed results).
@@ -29,10 +33,11 @@ RESULTS := benchmarks/results
 CORE_RUN := $(CARGO) run -p pyloop-benchmarks --release --bin core_scenarios --
 
 .PHONY: help setup build bench bench-full bench-core bench-core-full bench-py bench-py-full \
-	bench-io bench-io-full tables tables-core tables-py tables-io serve
+	bench-instr bench-instr-full tables-instr \
+	bench-io bench-io-full tables tables-core tables-py tables-io headline serve
 
 help:
-	@sed -n '2,18p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,20p' Makefile | sed 's/^# \{0,1\}//'
 
 setup:
 	bash scripts/setup.sh
@@ -74,7 +79,23 @@ bench-io-full: build
 	$(PYTHON) benchmarks/io/run.py --full --out $(RESULTS)/io.json
 	$(PYTHON) benchmarks/io/tables.py $(RESULTS)/io.json --out $(GENERATED)
 
-tables: tables-core tables-py tables-io
+bench-instr: build
+	mkdir -p $(RESULTS)/quick
+	$(PYTHON) benchmarks/instr/run.py --quick --out $(RESULTS)/quick/instr.json
+	$(PYTHON) benchmarks/instr/tables.py $(RESULTS)/quick/instr.json --out $(GENERATED)
+
+bench-instr-full: build
+	$(PYTHON) benchmarks/instr/run.py --full --out $(RESULTS)/instr.json
+	$(PYTHON) benchmarks/instr/tables.py $(RESULTS)/instr.json --out $(GENERATED)
+
+tables-instr:
+	$(PYTHON) benchmarks/instr/tables.py $(RESULTS)/instr.json --out $(GENERATED)
+
+tables: tables-core tables-py tables-io tables-instr headline
+
+# The README's chart (PyLoop against asyncio, uvloop and rloop) from the committed runs.
+headline:
+	$(PYTHON) benchmarks/headline.py
 
 tables-core:
 	$(PYTHON) benchmarks/tables.py $(RESULTS)/core.json --out $(GENERATED)

@@ -22,6 +22,12 @@ reports the test as failed. A loop stuck in native code never returns to the int
 that signal, so faulthandler's watchdog thread (it needs no GIL) dumps every thread's stack to
 the real stderr and ends the process 30 s later. When pytest-timeout is installed and given a
 timeout (``--timeout``), it is used instead.
+
+Accounting (autouse, every test on every loop, tests/cpython included): after the test and its
+fixtures, nothing it created may still be alive: no file descriptor, thread, event loop or
+transport, and no ``pyo3_runtime.PanicException`` may have been seen anywhere, nor a Rust panic
+message printed to the test's stderr. ``tests/accounting.py`` says how, what it costs and how a
+test that legitimately keeps something says so (``@pytest.mark.keeps``).
 """
 
 from __future__ import annotations
@@ -33,9 +39,11 @@ import os
 import signal
 import sys
 import traceback
+import weakref
 
 import pytest
 
+from tests import accounting
 from tests.loops import ALL_LOOPS, PYLOOP_ERROR, PYLOOP_LOOPS, LoopSpec, pyloop, selected
 
 HARD_TIMEOUT_GRACE = 30.0
@@ -77,7 +85,7 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 def _item_loop(item: pytest.Item) -> LoopSpec | None:
     callspec = getattr(item, "callspec", None)
     if callspec is not None:
-        for name in ("loop_spec", "pyloop_spec"):
+        for name in ("loop_spec", "pyloop_spec", "io_loop_spec"):
             if name in callspec.params:
                 return callspec.params[name]
     cls = getattr(item, "cls", None)
@@ -116,6 +124,11 @@ _hard_timeout_fd: int | None = None
 
 def pytest_configure(config: pytest.Config) -> None:
     global _hard_timeout_fd
+    config.addinivalue_line(
+        "markers",
+        "keeps(kind, reason): the test legitimately leaves 'threads', 'fds' or 'objects' "
+        "alive; the accounting fixture does not count them (tests/accounting.py)",
+    )
     # A copy of the real stderr, for the hard-timeout dump: during a test, fd 2 is pytest's
     # capture file, which is lost when the process is ended.
     capman = config.pluginmanager.getplugin("capturemanager")
@@ -180,10 +193,92 @@ def pytest_runtest_call(item):
         return (yield)
 
 
-@pytest.hookimpl(wrapper=True)
+@pytest.hookimpl(wrapper=True, tryfirst=True)  # outermost: the accounting runs last
 def pytest_runtest_teardown(item, nextitem):
     with _Deadline(item, "teardown"):
-        return (yield)
+        result = yield
+        _account(item)
+        return result
+
+
+# --- accounting ---------------------------------------------------------------------------
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    accounting.install_panic_hooks()
+
+
+def _allowed_kinds(item: pytest.Item) -> set[str]:
+    allowed = set()
+    for mark in item.iter_markers("keeps"):
+        kind = mark.args[0] if mark.args else None
+        if kind not in accounting.ALLOWED_KINDS or not mark.kwargs.get("reason"):
+            raise pytest.UsageError(
+                f"{item.nodeid}: @pytest.mark.keeps needs one of {accounting.ALLOWED_KINDS} "
+                "and a reason="
+            )
+        allowed.add(kind)
+    return allowed
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Records each phase's report on the item (the accounting skips a test whose call
+    failed: its traceback keeps its locals alive), and fails a phase whose captured stderr
+    shows a Rust panic (pyo3 turns a panic into a PanicException, which a test or the loop may
+    have swallowed; Rust's panic hook printed it first)."""
+    report = yield
+    setattr(item, f"_pyloop_report_{report.when}", report)
+    err = "".join(
+        content for name, content in report.sections if name == f"Captured stderr {report.when}"
+    )
+    if accounting.RUST_PANIC_MARK in err and "thread '" in err and report.outcome != "failed":
+        report.outcome = "failed"
+        report.longrepr = (
+            f"a Rust panic was printed to stderr during {report.when} "
+            "(see 'Captured stderr'): no panic may happen, caught or not"
+        )
+    return report
+
+
+@pytest.fixture(autouse=True)
+def _accounting(request):
+    """Takes the snapshot of tests/accounting.py before the test's other fixtures; the check
+    runs in ``pytest_runtest_teardown`` once every fixture and the unittest case are gone
+    (until then pytest itself holds the fixtures' values)."""
+    request.node._pyloop_snapshot = accounting.Snapshot(_allowed_kinds(request.node))
+    instance = request.instance
+    request.node._pyloop_instance = weakref.ref(instance) if instance is not None else None
+    yield
+
+
+def _account(item: pytest.Item) -> None:
+    """Fails the teardown if the test left anything behind (tests/accounting.py)."""
+    snapshot = getattr(item, "_pyloop_snapshot", None)
+    if snapshot is None:
+        return
+    del item._pyloop_snapshot
+    call = getattr(item, "_pyloop_report_call", None)
+    if call is not None and call.failed:
+        return  # the failure's traceback holds the test's locals: counting them is noise
+    funcargs = getattr(item, "funcargs", None)
+    if funcargs:  # pytest drops them right after teardown; the check must not see them
+        for name in funcargs:
+            funcargs[name] = None
+    # The test's class instance (a unittest.TestCase's, or a test class's) was made at
+    # collection, so it is frozen (tests/accounting.py): a cycle through it, which the
+    # collector would otherwise free, lives on with what its attributes hold (self.loop).
+    # Its test is over: let go of what the test put there (unittest's own attributes start
+    # with "_" and its __del__ reads some of them).
+    instance = item._pyloop_instance() if item._pyloop_instance is not None else None
+    if instance is not None:
+        attrs = vars(instance)
+        for name in [n for n in attrs if not n.startswith("_")]:
+            del attrs[name]
+    del instance
+    problems = snapshot.problems()
+    if problems:
+        pytest.fail("left behind by the test:\n" + "\n".join(problems), pytrace=False)
 
 
 # --- loops --------------------------------------------------------------------------------
@@ -230,6 +325,7 @@ class HandlerCalls:
     def __call__(self, loop, context) -> None:
         self.loops.append(loop)
         self.calls.append(context)
+        accounting.PANICS.note("passed to the exception handler", context.get("exception"))
 
     def take(self) -> list[dict]:
         """The contexts recorded since the last take(), marked as expected."""

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 
@@ -80,3 +85,98 @@ def is_handle(obj) -> bool:
 def is_timer_handle(obj) -> bool:
     """Has asyncio.TimerHandle's API (a Handle with when())."""
     return is_handle(obj) and callable(getattr(obj, "when", None))
+
+
+# --- subprocesses: for what may deadlock or needs its own resource limits -----------------
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+#: The line a child prints (``child_ready()``) once imports are done: the scenario's timeout
+#: starts there, so a slow interpreter start on a loaded machine is not taken for a hang.
+READY = "PYLOOP-CHILD-READY"
+
+#: Prelude of every child: the repository on sys.path, stacks dumped on SIGUSR1 (the parent
+#: asks for them before killing a hung child), and child_ready().
+CHILD_PRELUDE = f"""
+import faulthandler, signal, sys
+sys.path.insert(0, {REPO_ROOT!r})
+faulthandler.register(signal.SIGUSR1, all_threads=True)
+def child_ready():
+    print({READY!r}, flush=True)
+"""
+
+
+@dataclasses.dataclass
+class ChildResult:
+    """What a child process did: ``hung`` if it had not exited within its timeout (it was
+    killed then, after dumping its threads' stacks to ``stderr``)."""
+
+    returncode: int | None
+    stdout: str
+    stderr: str
+    hung: bool
+
+    def describe(self) -> str:
+        state = "HUNG (killed)" if self.hung else f"exit code {self.returncode}"
+        return f"child {state}\n--- stdout ---\n{self.stdout}\n--- stderr ---\n{self.stderr}"
+
+
+def run_child(
+    code: str,
+    timeout: float,
+    *,
+    startup_timeout: float = 60.0,
+    env: dict[str, str] | None = None,
+) -> ChildResult:
+    """Runs ``CHILD_PRELUDE + code`` in a new interpreter (this one). ``timeout`` counts from
+    the child's ``child_ready()`` (or from its start if it never calls it, after
+    ``startup_timeout``). A child still running then is hung: its stacks are dumped
+    (SIGUSR1), then it is killed with its process group. Never blocks longer than
+    ``startup_timeout + timeout`` plus a few seconds."""
+    full_env = dict(os.environ)
+    full_env.update(env or {})
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CHILD_PRELUDE + code],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=full_env,
+        cwd=REPO_ROOT,
+        start_new_session=True,
+    )
+    out: list[str] = []
+    err: list[str] = []
+    ready = threading.Event()
+
+    def pump_stdout():
+        for line in proc.stdout:
+            if line.strip() == READY:
+                ready.set()
+            else:
+                out.append(line)
+        ready.set()
+
+    def pump_stderr():
+        for line in proc.stderr:
+            err.append(line)
+
+    readers = [threading.Thread(target=pump_stdout), threading.Thread(target=pump_stderr)]
+    for r in readers:
+        r.start()
+    ready.wait(startup_timeout)
+    hung = False
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        hung = True
+        with contextlib.suppress(ProcessLookupError):
+            proc.send_signal(signal.SIGUSR1)
+        time.sleep(0.5)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    for r in readers:
+        r.join(BOUND)
+    proc.stdout.close()
+    proc.stderr.close()
+    return ChildResult(proc.returncode if not hung else None, "".join(out), "".join(err), hung)

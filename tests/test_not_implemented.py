@@ -78,3 +78,22 @@ def test_io_methods_raise_not_implemented_until_the_io_issue(loop, loop_spec, me
     finally:
         a.close()
         b.close()
+
+
+def test_io_error_names_the_io_phase_and_the_real_default(loop, loop_spec, monkeypatch):
+    """The hint says which phase can do I/O, and which phase is the default here (PYLOOP_PHASE
+    if set, else the build's), rather than assume the build default is the I/O phase."""
+    if loop_spec.has_io:
+        pytest.skip("this loop does I/O")
+    import pyloop
+
+    monkeypatch.setenv("PYLOOP_PHASE", loop_spec.phase)
+    with pytest.raises(NotImplementedError) as info:
+        loop.add_reader(0, print)
+    message = str(info.value)
+    assert 'new_event_loop(phase="3.2.1")' in message
+    assert f"the default phase here is {loop_spec.phase}" in message
+    monkeypatch.delenv("PYLOOP_PHASE")
+    with pytest.raises(NotImplementedError) as info:
+        loop.add_reader(0, print)
+    assert f"the default phase here is {pyloop._native.BUILD_DEFAULT_PHASE}" in str(info.value)

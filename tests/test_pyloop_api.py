@@ -1,5 +1,5 @@
 """pyloop's own API (pyloop params only): phases(), DEFAULT_PHASE, new_event_loop(phase=),
-PYLOOP_PHASE, EventLoopPolicy, install(), run().
+PYLOOP_PHASE, EventLoopPolicy, install(), run(), __version__.
 
 A loop's phase is identified through the public API only: each phase has its own loop class,
 so ``type(loop) is type(pyloop.new_event_loop(phase=tag))``."""
@@ -7,9 +7,12 @@ so ``type(loop) is type(pyloop.new_event_loop(phase=tag))``."""
 from __future__ import annotations
 
 import asyncio
+import importlib.metadata
 import os
 import subprocess
 import sys
+import tomllib
+from pathlib import Path
 
 import pytest
 
@@ -123,7 +126,17 @@ def test_unknown_pyloop_phase_env_is_an_error(api):
     assert proc.returncode != 0
     assert "made a loop" not in proc.stdout
     assert "ValueError" in proc.stderr
+    assert "PYLOOP_PHASE='no-such-phase'" in proc.stderr  # the variable is named
     assert all(tag in proc.stderr for tag in api.phases())
+
+
+def test_version_is_the_cargo_version(api):
+    """One version source: the workspace's Cargo.toml, copied by maturin into the
+    distribution's metadata, which ``pyloop.__version__`` reports."""
+    cargo = Path(__file__).resolve().parents[1] / "Cargo.toml"
+    want = tomllib.loads(cargo.read_text())["workspace"]["package"]["version"]
+    assert api.__version__ == want
+    assert importlib.metadata.version("pyloop-rs") == want
 
 
 def test_event_loop_policy(api, restore_policy):

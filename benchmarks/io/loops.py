@@ -73,8 +73,13 @@ def server_env(loop_id: str) -> dict[str, str]:
     return env
 
 
-def version(dist: str) -> str:
+#: Import name -> distribution name, where they differ (PyLoop's is ``pyloop-rs`` on PyPI).
+DISTRIBUTIONS = {"pyloop": "pyloop-rs"}
+
+
+def version(name: str) -> str:
+    """The installed version of the package imported as ``name``."""
     try:
-        return importlib.metadata.version(dist)
+        return importlib.metadata.version(DISTRIBUTIONS.get(name, name))
     except importlib.metadata.PackageNotFoundError:
         return "not installed"

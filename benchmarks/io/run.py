@@ -2,8 +2,11 @@
 """The I/O benchmarks: an echo server (raw sockets, streams, protocol) and HTTP through
 uvicorn, on stock asyncio, uvloop, rloop and PyLoop 3.2.1, in one run.
 
-    python benchmarks/io/run.py --quick   # < 2 min -> benchmarks/results/quick/io.json
-    python benchmarks/io/run.py --full    # ~12 min -> benchmarks/results/io.json (published)
+    python benchmarks/io/run.py           # quick (the default), < 2 min
+                                          # -> benchmarks/results/quick/io.json
+    python benchmarks/io/run.py --full --out benchmarks/results/io.json
+                                          # ~12 min, the published run: --full writes only
+                                          # where --out says
     python benchmarks/io/tables.py benchmarks/results/io.json   # the book's tables
 
 Method. Every measurement runs the server in its own process (``echo_server.py``, or uvicorn
@@ -47,7 +50,9 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent))
 import loops  # noqa: E402
+import procfs  # noqa: E402  (benchmarks/procfs.py: the one /proc reader)
 
 SCHEMA = 1
 ECHO_MODES = ("raw", "streams", "protocol")
@@ -91,12 +96,7 @@ def _cmd(*args: str) -> str:
 
 
 def machine() -> dict:
-    cpu = ""
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+    cpu = procfs.cpu_model() or ""
     wrk = shutil.which("wrk")
     native = ""
     with contextlib.suppress(Exception):
@@ -126,22 +126,12 @@ def machine() -> dict:
     }
 
 
-def _cpu_ticks() -> tuple[int, int]:
-    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    idle = fields[3] + fields[4]
-    return sum(fields) - idle, sum(fields)
-
-
-TICK = os.sysconf("SC_CLK_TCK")
-
-
-def _proc_cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of a live process (from /proc/<pid>/stat)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / TICK
+def _cpu_seconds() -> tuple[float, float]:
+    """The machine's (busy, total) CPU seconds since boot."""
+    seconds = procfs.machine_cpu_seconds()
+    if seconds is None:
+        raise RuntimeError("cannot read /proc/stat")
+    return seconds
 
 
 #: CPU sets for the server and its load (``--pin``): one core each, so that the kernel does
@@ -191,12 +181,12 @@ class CpuBusy:
 
     def __enter__(self):
         self.server0 = self.server.cpu_seconds() if self.server else 0.0
-        self.start = _cpu_ticks()
+        self.start = _cpu_seconds()
         self.t0 = time.monotonic()
         return self
 
     def __exit__(self, *exc):
-        busy, total = _cpu_ticks()
+        busy, total = _cpu_seconds()
         dt = total - self.start[1]
         self.value = (busy - self.start[0]) / dt if dt > 0 else None
         self.server_cpu = 0.0
@@ -204,7 +194,7 @@ class CpuBusy:
             self.server_cpu = self.server.cpu_seconds() - self.server0
             self.ours += self.server_cpu
         capacity = (time.monotonic() - self.t0) * (os.cpu_count() or 1)
-        busy_s = (busy - self.start[0]) / TICK
+        busy_s = busy - self.start[0]
         self.others = max(0.0, (busy_s - self.ours) / capacity) if capacity > 0 else None
         return False
 
@@ -265,7 +255,7 @@ class Server:
             line = self.proc.stdout.readline()
             if line.startswith("CPU "):
                 return float(line.split()[1])
-        return _proc_cpu_seconds(self.proc.pid)
+        return procfs.process_cpu_seconds(self.proc.pid) or 0.0
 
     def _wait_accepting(self, port: int, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout
@@ -478,10 +468,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    mode = parser.add_mutually_exclusive_group(required=True)
-    mode.add_argument("--quick", action="store_const", const="quick", dest="mode")
-    mode.add_argument("--full", action="store_const", const="full", dest="mode")
-    parser.add_argument("--out", type=Path, help="results JSON (default: by mode)")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--quick", action="store_const", const="quick", dest="mode", help="(the default)"
+    )
+    mode.add_argument(
+        "--full", action="store_const", const="full", dest="mode", help="the published run"
+    )
+    parser.set_defaults(mode="quick")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help="results JSON (quick: benchmarks/results/quick/io.json; --full needs it)",
+    )
     parser.add_argument("--loops", default=",".join(DEFAULT_LOOPS))
     parser.add_argument("--modes", default=",".join(ECHO_MODES), help="echo modes")
     parser.add_argument("--sizes", default=",".join(map(str, SIZES)))
@@ -510,9 +509,12 @@ def main() -> None:
         raise SystemExit(f"unknown loops {unknown}: known {sorted(loops.LOOPS)}")
     modes = [m for m in args.modes.split(",") if m]
     load = args.load or ("wrk" if shutil.which("wrk") else "python")
-    out = args.out or (
-        REPO / "benchmarks" / "results" / ("io.json" if args.mode == "full" else "quick/io.json")
-    )
+    if args.mode == "full" and args.out is None:
+        parser.error(
+            "--full writes only where --out says: --out benchmarks/results/io.json replaces "
+            "the published run (commit it with its tables), any other path does not"
+        )
+    out = args.out or REPO / "benchmarks" / "results" / "quick" / "io.json"
 
     cpus = sorted(os.sched_getaffinity(0))
     if args.pin == "on" and len(cpus) >= 2:

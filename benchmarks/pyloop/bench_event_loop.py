@@ -4,7 +4,7 @@
 Every PyLoop phase and every peer, in one process, on fresh loops, order rotated per
 repetition, warm-up discarded; medians with min and max, ratios paired per repetition.
 
-    python benchmarks/pyloop/bench_event_loop.py            # full mode, prints the figures
+    python benchmarks/pyloop/bench_event_loop.py            # quick mode, prints the figures
     python benchmarks/pyloop/bench_event_loop.py --quick --out /tmp/el.json
     python benchmarks/pyloop/bench_event_loop.py --scenarios single,wakeup --loops asyncio,3.1.4
 

@@ -6,7 +6,7 @@ loop per count: callbacks/s from the producers' release to the last callback run
 points the Amdahl notebook fits (run.py writes them, with the rest, to
 benchmarks/results/python.json; the JSON's "amdahl" block has them as plain lists).
 
-    python benchmarks/pyloop/bench_scaling.py               # full mode, prints the figures
+    python benchmarks/pyloop/bench_scaling.py               # quick mode, prints the figures
     python benchmarks/pyloop/bench_scaling.py --quick --out /tmp/scaling.json
 
 Python threads register one at a time under the GIL, so in Python more producers cannot push

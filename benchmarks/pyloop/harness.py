@@ -43,6 +43,9 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "benchmarks"))
+import procfs  # noqa: E402  (benchmarks/procfs.py: the one /proc reader)
+
 SCHEMA = 1
 
 GIL_NOTE = (
@@ -268,13 +271,7 @@ def _run(cmd: list[str]) -> str | None:
 
 
 def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.lower().startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "?"
+    return procfs.cpu_model() or platform.processor() or "?"
 
 
 def handle_gc_tracked(spec: LoopSpec) -> bool:
@@ -321,7 +318,7 @@ def machine_record() -> dict[str, Any]:
         "python_build": platform.python_implementation() + " " + " ".join(platform.python_build()),
         "rustc": _run(["rustc", "-V"]),
         "peers": {"uvloop": _version("uvloop"), "rloop": _version("rloop")},
-        "pyloop_version": _version("pyloop"),
+        "pyloop_version": pyloop.__version__,
         "pyloop_phases": list(pyloop.phases()),
         "pyloop_native": str(native.relative_to(REPO) if native.is_relative_to(REPO) else native),
         "pyloop_native_built": datetime.datetime.fromtimestamp(
@@ -347,13 +344,8 @@ def machine_record() -> dict[str, Any]:
 
 def _busy_cpu_s() -> float | None:
     """CPU seconds the whole machine has been busy (all processes), from /proc/stat."""
-    try:
-        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
-    except OSError:
-        return None
-    ticks = [int(x) for x in fields]
-    idle = ticks[3] + (ticks[4] if len(ticks) > 4 else 0)  # idle + iowait
-    return (sum(ticks[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+    seconds = procfs.machine_cpu_seconds()
+    return None if seconds is None else seconds[0]
 
 
 def _own_cpu_s() -> float:
@@ -575,14 +567,14 @@ def parse_args(argv: Sequence[str] | None, prog: str, doc: str) -> argparse.Name
         dest="mode",
         action="store_const",
         const="full",
-        help="the published run: the summary's sizes, 7 repetitions (default)",
+        help="the published run: the summary's sizes, 7 repetitions",
     )
     g.add_argument(
         "--quick",
         dest="mode",
         action="store_const",
         const="quick",
-        help="smaller sizes, 3 repetitions: well under two minutes",
+        help="smaller sizes, 3 repetitions: well under two minutes (default)",
     )
     g.add_argument(
         "--smoke",
@@ -591,7 +583,7 @@ def parse_args(argv: Sequence[str] | None, prog: str, doc: str) -> argparse.Name
         const="smoke",
         help="tiny sizes, 1 repetition, no warm-up: checks that everything runs",
     )
-    ap.set_defaults(mode="full")
+    ap.set_defaults(mode="quick")
     ap.add_argument("--reps", type=int, help="measured repetitions (default: by mode)")
     ap.add_argument("--warmup", type=int, help="warm-up passes, discarded (default: by mode)")
     ap.add_argument(
@@ -639,6 +631,8 @@ def main(
     warmup = args.warmup if args.warmup is not None else WARMUP[mode]
     if reps < 1 or warmup < 0:
         raise SystemExit("--reps must be >= 1 and --warmup >= 0")
+    # Decided before measuring, so that a refusal costs nothing.
+    out = args.out or default_out(mode)
 
     def log(msg: str) -> None:
         if not args.quiet:
@@ -681,7 +675,6 @@ def main(
     amdahl = amdahl_block(doc_out)
     if amdahl:
         doc_out["amdahl"] = amdahl
-    out = args.out or default_out(mode)
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(doc_out, indent=1) + "\n")

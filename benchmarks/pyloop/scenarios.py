@@ -530,6 +530,27 @@ def run_pingpong(spec: LoopSpec, p: Params) -> RunResult:
     return {"us_per_round_trip": _us(took / n), "round_trips_per_s": n * 1e9 / took}
 
 
+def run_future_roundtrip(spec: LoopSpec, p: Params) -> RunResult:
+    """One task, ``n`` times: ``create_future()``, ``call_soon(fut.set_result, None)``,
+    ``await fut``: a future made, completed by a callback, and awaited."""
+    n = p["round_trips"]
+    loop = _fresh(spec)
+
+    async def main() -> int:
+        t0 = pc()
+        for _ in range(n):
+            fut = loop.create_future()
+            loop.call_soon(fut.set_result, None)
+            await fut
+        return pc() - t0
+
+    try:
+        took = run_until_complete(loop, main())
+    finally:
+        loop.close()
+    return {"us_per_round_trip": _us(took / n), "round_trips_per_s": n * 1e9 / took}
+
+
 def run_gather(spec: LoopSpec, p: Params) -> RunResult:
     """``gather`` of ``n`` coroutines that each yield once (``await asyncio.sleep(0)``):
     creating them, wrapping each in a task, two steps each, and collecting the results."""
@@ -860,6 +881,20 @@ EVENT_LOOP: list[Scenario] = [
         headline="us_per_round_trip",
         params=_sizes({"round_trips": 10_000}, {"round_trips": 3_000}, {"round_trips": 300}),
         run=run_pingpong,
+        inner={"full": 2, "quick": 1, "smoke": 1},
+    ),
+    Scenario(
+        key="future_roundtrip",
+        title="A future made, completed by a callback, and awaited",
+        group="event_loop",
+        description="One task: create_future(), call_soon(fut.set_result, None), await fut.",
+        metrics=(
+            Metric("us_per_round_trip", "per round trip", "us"),
+            Metric("round_trips_per_s", "round trips/s", "1/s", better="higher"),
+        ),
+        headline="us_per_round_trip",
+        params=_sizes({"round_trips": 20_000}, {"round_trips": 5_000}, {"round_trips": 300}),
+        run=run_future_roundtrip,
         inner={"full": 2, "quick": 1, "smoke": 1},
     ),
     Scenario(

@@ -7,17 +7,25 @@
 
 Defaults: benchmarks/results/python.json -> book/src/generated/. Writes (all prefixed py_):
 
-    py_machine.md           where, with what and how the results were measured
+  for the chapters (at most six columns each)
     py_summary_claims.md    every figure of the 3.1.4 summary: "summary claimed" beside
-                            "measured here"
+                            "measured here" for 3.1.4 and the three peers
     py_phase_evolution.md   the summary's phase evolution table, measured
-    py_best_vs_peers.md     the best phase against asyncio, uvloop and rloop, every scenario
-    py_<scenario>.md        one table per scenario, every loop
-    py_counters.md          PyLoop's queue counters after the contention and slow-callback runs
+    py_phase_<tag>.md       one phase against the one before it (tag with underscores)
+    py_vs_peers.md          the default phase against asyncio, uvloop and rloop, one headline
+                            figure per scenario
+    py_counters.md          PyLoop's queue counters after the slow-callback run
     py_gc.md                the single-thread scenario with the GC on and off
-    py_scaling.md           the thread-count sweep
-    py_phase_<tag>.md       one phase's rows, for its chapter (tag with dots as underscores)
-    py_bars.svg, py_latency.svg, py_scaling.svg, py_slow.svg   (unless --no-plots; matplotlib)
+    py_synthesis.md         the closing chapter's table, with the Rust-level run (--core;
+                            default: core.json beside the JSON), when there is one
+    py_facts.md             single figures between ANCHOR markers, for sentences of the text
+  for the appendix
+    py_machine.md           where, with what and how the results were measured
+    py_<scenario>.md        one table per scenario, every loop and figure
+    py_best_vs_peers.md     the default phase against the peers, every figure of every scenario
+    py_phase_evolution_full.md, py_counters_full.md, py_scaling.md
+  plots (unless --no-plots; matplotlib)
+    py_bars.svg, py_latency.svg, py_scaling.svg, py_slow.svg
 
 and prints the phase evolution table. Every file opens with a comment naming this script and
 the JSON it came from: regenerate, never edit. The same JSON gives the same files, byte for byte.
@@ -26,28 +34,52 @@ the JSON it came from: regenerate, never edit. The same JSON gives the same file
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import math
-import statistics
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+import bookplot  # noqa: E402
+from tablefmt import (  # noqa: E402
+    DASH,
+    DISTURBED_SHARE,
+    better_in,
+    fmt_count,
+    fmt_ms,
+    fmt_pct,
+    fmt_rate,
+    fmt_ratio,
+    fmt_us,
+    paired_ratios,
+    show_ratio,
+    summary,
+    table,
+    versus_table,
+)
+
 DEFAULT_JSON = REPO / "benchmarks" / "results" / "python.json"
 DEFAULT_OUT = REPO / "book" / "src" / "generated"
 
 Doc = dict[str, Any]
-DASH = "—"
+SCRIPT = "benchmarks/pyloop/tables.py"
 
-GIL_FOOTNOTE = (
-    "Python threads register one at a time under the GIL: these multi-thread figures are each "
-    "loop's cross-thread path with producers taking turns, not the queue lock under parallel "
-    "producers. The lock itself is measured at the Rust level: see the `core_*` tables in "
-    "[How the numbers are made](measuring.md)."
-)
+# The phase compared with the peers: the default one, which `pyloop.install()` gives. Where the
+# phases do the same work (one thread), picking the best of six noisy medians would flatter us.
+DEFAULT_PHASE = "3.2.1"
+
+
+def gil_note(base: str = "") -> str:
+    """The footnote of every multi-thread figure; the explanation is one chapter."""
+    return (
+        "¹ Python threads take turns under the GIL: what a multi-thread figure from Python "
+        f"measures, and what it cannot, is in [The GIL and the numbers]({base}gil.md)."
+    )
+
 
 # ---------------------------------------------------------------------------------------------
 # the 3.1.4 summary's figures (seed/PHASE_3.1.4_SUMMARY.md), as it states them
@@ -59,63 +91,40 @@ SUMMARY_PHASES: dict[str, dict[str, Any]] = {
     "3.1.3": {"us": 0.222, "x": 59.06, "per_s": 4.50e6, "multi": None},
     "3.1.4": {"us": 0.298, "x": 45.75, "per_s": 3.36e6, "multi": 6.27e6},
 }
-SUMMARY_ASYNCIO_US = 14.27  # the asyncio baseline its ratios imply
+# The summary never states its asyncio baseline; each of its "× asyncio" ratios implies one
+# (per-callback time × ratio), and they disagree with each other.
+IMPLIED_ASYNCIO_US = sorted(v["us"] * v["x"] for v in SUMMARY_PHASES.values())
+IMPLIED_ASYNCIO = f"{IMPLIED_ASYNCIO_US[0]:.1f}–{IMPLIED_ASYNCIO_US[-1]:.1f} µs (implied)"
 
-# (row label, claimed text, scenario, metric, note). The measured columns show the summary's
-# phase (3.1.4), the best phase, and the three peers, for that scenario and metric.
-CLAIMS: list[tuple[str, str, str, str, str]] = [
-    ("single thread: per callback", "0.298 µs", "single", "us_per_callback", ""),
-    ("single thread: callbacks/s", "3.36M/s", "single", "callbacks_per_s", ""),
-    ("single thread: × asyncio", "×45.75", "single", "x_asyncio", ""),
-    (
-        "asyncio, single thread: per callback",
-        "14.27 µs (implied)",
-        "single",
-        "asyncio",
-        "the baseline the summary's ratios imply",
-    ),
-    ("10 × 1,000 registration: throughput", "2.54M/s", "registration", "pushes_per_s", ""),
-    ("10 × 1,000 registration: mean", "0.15 µs", "registration", "push_mean_us", ""),
-    ("10 × 1,000 registration: max", "30.67 µs", "registration", "push_max_us", ""),
-    ("10 × 5,000 contention: throughput", "4.47M/s", "contention", "callbacks_per_s", ""),
-    ("10 × 5,000 contention: time for all", "11.18 ms", "contention", "total_ms", ""),
-    ("5 × 1,000 latency: mean", "0.21 µs", "latency", "mean_us", ""),
-    ("5 × 1,000 latency: p50", "0.17 µs", "latency", "p50_us", ""),
-    ("5 × 1,000 latency: p95", "0.25 µs", "latency", "p95_us", ""),
-    ("5 × 1,000 latency: p99", "0.37 µs", "latency", "p99_us", ""),
-    (
-        "mixed: ops/s",
-        "6.27M/s",
-        "mixed",
-        "ops_per_s",
-        "its 6.38 ms × 6.27M/s is 40k ops: 20k callbacks in all, not 10 × 20k",
-    ),
-    ("mixed: total time", "6.38 ms", "mixed", "total_ms", "here 10 × 20,000 callbacks"),
-    (
-        "lock hold per batch, 3.1.3 → 3.1.4",
-        "~30–50 µs → <10 µs",
-        "slow",
-        "hold_max_us",
-        "max hold, slow-callback run",
-    ),
-    ("push p99, 3.1.3 → 3.1.4", "~2–5 µs → 0.37 µs", "latency", "p99_us", ""),
-    ("uvloop: single-thread callback", "~0.7 µs (estimated)", "single", "uvloop", "uvloop column"),
-    (
-        "uvloop: multi-thread throughput",
-        "~1–2M/s (estimated)",
-        "contention",
-        "uvloop",
-        "uvloop column",
-    ),
-    ("uvloop: p99 latency", "~100 µs (estimated)", "latency", "uvloop_p99", "uvloop column"),
-    (
-        "response latency: uvloop → 3.1.4",
-        "~50–100 µs → 7 µs",
-        "wakeup",
-        "p50_us",
-        "wake-up of an idle loop, p50",
-    ),
+# (row label, claimed text, scenario, metric, note number or 0). The measured columns show
+# the summary's phase (3.1.4) and the three peers, for that scenario and metric.
+CLAIMS: list[tuple[str, str, str, str, int]] = [
+    ("one thread: per callback", "0.298 µs", "single", "us_per_callback", 1),
+    ("one thread: × asyncio", "×45.75", "single", "x_asyncio", 0),
+    ("asyncio, one thread: per callback", IMPLIED_ASYNCIO, "single", "asyncio", 2),
+    ("10 × 1,000 registration ¹", "2.54M/s", "registration", "pushes_per_s", 0),
+    ("… longest registration ¹", "30.67 µs", "registration", "push_max_us", 0),
+    ("10 × 5,000 contention ¹", "4.47M/s", "contention", "callbacks_per_s", 0),
+    ("5 × 1,000 latency: p50 ¹", "0.17 µs", "latency", "p50_us", 0),
+    ("5 × 1,000 latency: p99 ¹", "0.37 µs", "latency", "p99_us", 0),
+    ("mixed: ops/s ¹", "6.27M/s", "mixed", "ops_per_s", 3),
+    ("longest lock hold, 3.1.4 ¹", "< 10 µs", "slow", "hold_max_us", 4),
+    ("uvloop, one thread", "~0.7 µs (estimated)", "single", "uvloop", 5),
+    ("uvloop, contention ¹", "~1–2M/s (estimated)", "contention", "uvloop", 5),
+    ("uvloop, latency p99 ¹", "~100 µs (estimated)", "latency", "uvloop_p99", 5),
+    ("response latency, 3.1.4 ¹", "7 µs", "wakeup", "p50_us", 6),
 ]
+CLAIM_NOTES = {
+    1: "In PyLoop a `call_soon` on the loop's thread goes to the loop's own lane, not to the "
+    "phase's queue: every phase does the same work here, and 3.1.4 stands for all of them.",
+    2: 'The summary gives no asyncio figure; its four "× asyncio" ratios imply four different '
+    "ones, in this range.",
+    3: "Its 6.38 ms × 6.27M/s is 40,000 operations, 20,000 callbacks pushed and run, not ten "
+    "writers × 20,000; here the test is ten writers × 20,000.",
+    4: "Here: the longest hold in the slow-callback run (50 µs callbacks), from the counters.",
+    5: "The summary's uvloop figures were estimates; the uvloop column is measured.",
+    6: "Here: the wake-up of an idle loop from another thread, p50.",
+}
 
 # Metrics left out of the best-vs-peers table: rates that restate a time in the same table.
 SKIP_VS = {
@@ -123,70 +132,150 @@ SKIP_VS = {
     ("single_gc_off", "callbacks_per_s"),
     ("chained", "callbacks_per_s"),
     ("pingpong", "round_trips_per_s"),
+    ("future_roundtrip", "round_trips_per_s"),
     ("gather", "coroutines_per_s"),
     ("registration", "callbacks_per_s"),
     ("mixed", "callbacks_per_s"),
 }
 
+# The headline figure of each scenario for the compact table against the peers.
+HEADLINES: list[tuple[str, str, str]] = [
+    ("single", "us_per_callback", "one thread: call_soon + run, per callback"),
+    ("single_gc_off", "us_per_callback", "… with the GC off"),
+    ("chained", "us_per_callback", "chained call_soon, per turn"),
+    ("pingpong", "us_per_round_trip", "Future ping-pong, per round trip"),
+    ("future_roundtrip", "us_per_round_trip", "create_future + call_soon(set_result) + await"),
+    ("gather", "us_per_coroutine", "gather of 10k coroutines, per coroutine"),
+    ("timers", "us_per_timer", "call_later timers, per timer"),
+    ("scaling", "cpu_us_1", "1 producer thread: CPU per callback ¹"),
+    ("scaling", "cb_per_s_1", "1 producer thread: callbacks/s ¹"),
+    ("contention", "callbacks_per_s", "10 × 5k contention: callbacks/s ¹"),
+    ("latency", "p99_us", "5 × 1k registration: p99 ¹"),
+    ("wakeup", "p50_us", "idle wake-up from a thread: p50 ¹"),
+    ("slow", "push_mean_us", "slow callbacks: mean registration ¹"),
+    ("fairness", "max_gap", "flood callbacks between two loop-thread runs ¹"),
+]
+
+# Per phase: what it is compared with, and the figures its chapter shows.
+PHASE_ROWS: dict[str, tuple[str, list[tuple[str, str, str]]]] = {
+    "3.1.1": (
+        "asyncio",
+        [
+            ("single", "us_per_callback", "one thread: call_soon + run, per callback"),
+            ("scaling", "cpu_us_1", "1 producer thread: CPU per callback ¹"),
+            ("scaling", "cb_per_s_1", "1 producer thread: callbacks/s ¹"),
+            ("wakeup", "p50_us", "idle wake-up from a thread: p50 ¹"),
+            ("slow", "push_mean_us", "slow callbacks: mean registration ¹"),
+            ("fairness", "max_gap", "flood callbacks between two loop-thread runs ¹"),
+        ],
+    ),
+    "3.1.2": (
+        "3.1.1",
+        [
+            ("wakeup", "p50_us", "idle wake-up from a thread: p50 ¹"),
+            ("wakeup", "p99_us", "idle wake-up from a thread: p99 ¹"),
+            ("scaling", "cpu_us_1", "1 producer thread: CPU per callback ¹"),
+            ("scaling", "cb_per_s_1", "1 producer thread: callbacks/s ¹"),
+            ("single", "us_per_callback", "one thread (same work on both)"),
+        ],
+    ),
+    "3.1.3": (
+        "3.1.2",
+        [
+            ("wakeup", "p50_us", "idle wake-up from a thread: p50 ¹"),
+            ("wakeup", "p99_us", "idle wake-up from a thread: p99 ¹"),
+            ("scaling", "cpu_us_1", "1 producer thread: CPU per callback ¹"),
+            ("slow", "hold_max_us", "slow callbacks: longest lock hold ¹"),
+            ("slow", "contended_pct", "slow callbacks: pushes that found it held ¹"),
+        ],
+    ),
+    "3.1.4": (
+        "3.1.3",
+        [
+            ("slow", "hold_max_us", "slow callbacks: longest lock hold ¹"),
+            ("slow", "contended_pct", "slow callbacks: pushes that found it held ¹"),
+            ("slow", "push_mean_us", "slow callbacks: mean registration ¹"),
+            ("slow", "push_max_us", "slow callbacks: longest registration ¹"),
+            ("scaling", "cpu_us_1", "1 producer thread: CPU per callback ¹"),
+            ("mixed", "ops_per_s", "10 writers + the loop: ops/s ¹"),
+            ("single", "us_per_callback", "one thread (same work on both)"),
+        ],
+    ),
+    "3.1.5": (
+        "3.1.4",
+        [
+            ("scaling", "cpu_us_1", "1 producer thread: CPU per callback ¹"),
+            ("scaling", "cb_per_s_1", "1 producer thread: callbacks/s ¹"),
+            ("contention", "callbacks_per_s", "10 × 5k contention: callbacks/s ¹"),
+            ("mixed", "ops_per_s", "10 writers + the loop: ops/s ¹"),
+            ("slow", "hold_max_us", "slow callbacks: longest lock hold ¹"),
+        ],
+    ),
+    "3.2.1": (
+        "3.1.5",
+        [
+            ("wakeup", "p50_us", "idle wake-up from a thread: p50 ¹"),
+            ("wakeup", "p99_us", "idle wake-up from a thread: p99 ¹"),
+            ("scaling", "cpu_us_1", "1 producer thread: CPU per callback ¹"),
+            ("timers", "us_per_timer", "call_later timers, per timer"),
+            ("single", "us_per_callback", "one thread (same work on both)"),
+        ],
+    ),
+}
+
+# The closing chapter's table: what each phase is, fixed and cost, in words; the measured
+# columns are computed from the results.
+STORY: dict[str, tuple[str, str, str]] = {
+    "3.1.1": (
+        "at most 128 callbacks a turn, run under the queue lock; idle: 1 ms naps",
+        "a flood from other threads can no longer starve timers, I/O and the loop's own callbacks",
+        "producers wait for whole batches; a push to an idle loop waits for the nap to end",
+    ),
+    "3.1.2": (
+        "idle: spin, yield, then sleeps doubling to 1 ms",
+        "short gaps between bursts are noticed at once",
+        "a spinning core; after a long idle spell it still polls at 1 ms",
+    ),
+    "3.1.3": (
+        "idle: sleep on a condition variable, woken by the push",
+        "polling, without losing a wake-up (both sides decide under the lock)",
+        "a futex wake per push to a sleeping loop; batches still run under the lock",
+    ),
+    "3.1.4": (
+        "move the batch out under the lock, run it after releasing it",
+        "producers no longer wait for callbacks to run; no GIL/lock deadlock",
+        "an allocation and a second pass per turn",
+    ),
+    "3.1.5": (
+        "swap the whole queue for the loop's empty one, run 128 a turn from it",
+        "3.1.4's allocation and per-item work under the lock; one lock take per queue-full",
+        "callbacks taken by a swap wait in the loop's hands; memory of the largest burst",
+    ),
+    "3.2.1": (
+        "3.1.5's queue; idle: sleep in epoll_wait, woken through an eventfd",
+        "one wait for callbacks, timers and sockets: the loop can do I/O",
+        "a system call per turn when sockets are open; ms timeout resolution",
+    ),
+}
+
 # ---------------------------------------------------------------------------------------------
-# formats
+# formats (shared with the other table scripts: benchmarks/tablefmt.py)
 
 
 def fmt(x: float | None, unit: str) -> str:
     if x is None or (isinstance(x, float) and not math.isfinite(x)):
         return DASH
     if unit == "us":
-        a = abs(x)
-        if a >= 10_000:
-            return f"{x / 1e3:,.1f} ms"
-        if a >= 1_000:
-            return f"{x / 1e3:.2f} ms"
-        if a >= 100:
-            return f"{x:.0f} µs"
-        if a >= 10:
-            return f"{x:.1f} µs"
-        if a >= 1:
-            return f"{x:.2f} µs"
-        return f"{x:.3f} µs"
+        return fmt_us(x)
     if unit == "ms":
-        if abs(x) >= 100:
-            return f"{x:,.0f} ms"
-        return f"{x:.1f} ms" if abs(x) >= 10 else f"{x:.2f} ms"
+        return fmt_ms(x)
     if unit == "1/s":
-        if x >= 1e6:
-            return f"{x / 1e6:.2f}M/s"
-        if x >= 1e3:
-            return f"{x / 1e3:.0f}k/s"
-        return f"{x:.0f}/s"
+        return fmt_rate(x)
     if unit == "%":
-        return "0 %" if x == 0 else f"{x:.1f} %" if x >= 0.1 else f"{x:.2f} %"
+        return fmt_pct(x)
     if unit == "count":
-        return f"{x:,.0f}" if abs(x) >= 100 or x == int(x) else f"{x:.1f}"
+        return fmt_count(x)
     return f"{x:g}"
-
-
-def fmt_ratio(x: float | None) -> str:
-    if x is None or not math.isfinite(x):
-        return DASH
-    if x >= 100:
-        return f"×{x:,.0f}"
-    if x >= 10:
-        return f"×{x:.1f}"
-    return f"×{x:.2f}"
-
-
-def fmt_range(lo: float | None, hi: float | None, f: Callable[[float | None], str]) -> str:
-    if lo is None or hi is None:
-        return ""
-    return f"{f(lo)} – {f(hi)}"
-
-
-def table(header: Sequence[str], rows: Sequence[Sequence[str]], align: str | None = None) -> str:
-    align = align or "l" + "r" * (len(header) - 1)
-    marks = {"l": "---", "r": "--:", "c": ":-:"}
-    out = ["| " + " | ".join(header) + " |", "|" + "|".join(marks[a] for a in align) + "|"]
-    out += ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in rows]
-    return "\n".join(out) + "\n"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -206,14 +295,16 @@ class Results:
         self.peers = [entry["id"] for entry in doc["loops"] if entry["kind"] == "peer"]
         self.mode = doc["config"]["mode"]
         self.reps = doc["config"]["repetitions"]
+        self.default = DEFAULT_PHASE if DEFAULT_PHASE in self.phases else self.phases[-1]
 
     def sweep(self) -> list[int]:
         """The producer counts of the scaling sweep, from its metric keys."""
         keys = [m["key"] for m in self.scen["scaling"]["metrics"]]
         return [int(k.rsplit("_", 1)[1]) for k in keys if k.startswith("cb_per_s_")]
 
-    def has(self, scen: str) -> bool:
-        return scen in self.scen
+    def has(self, scen: str, loop: str | None = None) -> bool:
+        s = self.scen.get(scen)
+        return s is not None and (loop is None or loop in s["results"])
 
     def metric(self, scen: str, key: str) -> Doc:
         return next(m for m in self.scen[scen]["metrics"] if m["key"] == key)
@@ -238,50 +329,30 @@ class Results:
             return "≈ 0"
         text = ("≤ " if bound else "") + fmt(c["median"], unit)
         if with_range and c["n"] > 1:
-            text += f" ({fmt_range(c['min'], c['max'], lambda v: fmt(v, unit))})"
+            lo, hi = fmt(c["min"], unit), fmt(c["max"], unit)
+            text += f" ({lo} – {hi})"
         return text
 
-    def paired(self, scen: str, key: str, mine: str, other: str) -> Doc | None:
-        """How many times better ``mine`` is than ``other``, per repetition, summarised."""
+    def ratios(self, scen: str, key: str, mine: str, other: str) -> list[float]:
+        """Per repetition, how many times better ``mine`` did than ``other``."""
         a = self.cell(scen, mine, key)
         b = self.cell(scen, other, key)
         better = self.metric(scen, key)["better"] if self.has(scen) else ""
-        if a is None or b is None or not better:
-            return None
-        ratios = []
-        for x, y in zip(a["values"], b["values"], strict=False):
-            if x is None or y is None:
-                continue
-            num, den = (y, x) if better == "lower" else (x, y)
-            if den > 0 and num >= 0:
-                ratios.append(num / den)
-        if not ratios:
-            return None
-        return {
-            "median": statistics.median(ratios),
-            "min": min(ratios),
-            "max": max(ratios),
-            "n": len(ratios),
-        }
+        if a is None or b is None or better not in ("lower", "higher"):
+            return []
+        return paired_ratios(a["values"], b["values"], lower_is_better=better == "lower")
 
-    def show_ratio(self, r: Doc | None, with_range: bool = True) -> str:
-        if r is None:
-            return DASH
-        text = fmt_ratio(r["median"])
-        if with_range and r["n"] > 1:
-            text += f" ({fmt_range(r['min'], r['max'], fmt_ratio)})"
-        return text
-
-    def best(self, scen: str, key: str) -> str | None:
-        s = self.scen.get(scen)
-        if s is None:
-            return None
-        entry = s["best_phase"].get(key)
-        return entry["phase"] if entry else None
+    def paired(self, scen: str, key: str, mine: str, other: str) -> Doc | None:
+        """How many times better ``mine`` is than ``other``, per repetition, summarised."""
+        return summary(self.ratios(scen, key, mine, other))
 
     def name(self, loop: str) -> str:
         label = self.labels.get(loop, loop)
         return f"**{label}**" if loop in self.phases else label
+
+    def short(self, loop: str) -> str:
+        """A loop's name for a narrow column: the phase tag, or the peer's name."""
+        return loop
 
     def header_comment(self, what: str = "") -> str:
         m = self.doc["machine"]
@@ -289,29 +360,440 @@ class Results:
         dirty = " (tree modified)" if m.get("git_dirty_measured") else ""
         extra = f" {what}" if what else ""
         return (
-            f"<!-- Generated by benchmarks/pyloop/tables.py from {self.source} ({self.mode} run "
+            f"<!-- Generated by {SCRIPT} from {self.source} ({self.mode} run "
             f"of {self.doc['date']}, commit {commit}{dirty}).{extra} Do not edit: regenerate. "
             "-->\n"
         )
 
-    def method_note(self) -> str:
+    # -- the run ------------------------------------------------------------------------------
+
+    def noise(self) -> list[tuple[int, float]]:
+        """(repetition, other processes' share of all CPUs) for every measured repetition."""
+        ncpu = self.doc["machine"].get("logical_cpus") or 1
+        out = []
+        for n in self.doc.get("noise", []):
+            if n.get("repetition") == "warm-up" or n.get("others_cores") is None:
+                continue
+            out.append((int(n["repetition"]), n["others_cores"] / ncpu))
+        return out
+
+    def disturbed(self) -> list[tuple[int, float]]:
+        return [(rep, share) for rep, share in self.noise() if share > DISTURBED_SHARE]
+
+    def run_name(self) -> str:
+        m = self.doc["machine"]
+        date = str(self.doc["date"]).replace("T", " ")[:16]
+        return (
+            f"`{self.source}`, {self.mode} run of {date} UTC, commit "
+            f"`{(m.get('git_commit') or '?')[:7]}`"
+        )
+
+    def disturbed_note(self) -> str:
+        noise = self.noise()
+        if not noise:
+            return "Outside load was not recorded."
+        bad = self.disturbed()
+        limit = f"{100 * DISTURBED_SHARE:.0f} %"
+        if not bad:
+            return (
+                f"No repetition was disturbed (other processes stayed under {limit} of the CPUs)."
+            )
+        which = ", ".join(f"{rep} ({100 * share:.0f} %)" for rep, share in bad)
+        return (
+            f"{len(bad)} of the {len(noise)} repetitions were disturbed, other processes taking "
+            f"over {limit} of the CPUs: repetition {which}."
+        )
+
+    def method_note(self, brief: bool = False) -> str:
         m = self.doc["machine"]
         quick = (
             " **This is a quick run** (smaller sizes, fewer repetitions): noisy, for a look."
             if self.mode != "full"
             else ""
         )
+        run = (
+            f"Run: {self.run_name()}; {m.get('logical_cpus')} cores, CPython {m.get('python')}, "
+            f"GC on unless stated; medians of {self.reps} repetitions. "
+            + self.disturbed_note()
+            + quick
+        )
+        if brief:
+            return run
         return (
-            f"Medians of {self.reps} repetitions (min – max in brackets), all loops in one "
-            f"process, order rotated per repetition, warm-up discarded; ratios are paired per "
-            f'repetition and read "times better" (above ×1: the first loop did better). '
-            f"{m.get('logical_cpus')} cores ({m.get('cpu_model')}), CPython {m.get('python')}, "
-            f"GC on unless stated.{quick}"
+            run + " All loops run in one process, in an order rotated per repetition, warm-up "
+            'discarded; ratios are paired per repetition and read "times better" (above ×1 '
+            "the first loop did better)."
         )
 
 
 # ---------------------------------------------------------------------------------------------
-# the tables
+# for the chapters
+
+
+def compact_pair(r: Results, phase: str, before: str, rows: list[tuple[str, str, str]]) -> str:
+    return versus_table("figure (from Python)", before, phase, rows, r.has, r.show, r.ratios)
+
+
+def phase_md(r: Results, phase: str) -> str:
+    """One phase against the one before it, for its chapter."""
+    before, rows = PHASE_ROWS.get(phase, (r.phases[0], []))
+    if before not in r.loops:
+        before = "asyncio"
+    return (
+        r.header_comment(f"Phase {phase}.")
+        + compact_pair(r, phase, before, rows)
+        + f"\n{r.method_note(brief=True)} *vs*: paired ratio, times better (below ×1 {phase} "
+        "did worse); *better in*: in how many repetitions. Every loop's figures are in the "
+        "[appendix](appendix/python-tables.md).\n\n" + gil_note() + "\n"
+    )
+
+
+def claims_md(r: Results) -> str:
+    header = ["figure", "summary claimed", "3.1.4 here", "asyncio", "uvloop", "rloop"]
+    rows = []
+    notes_used: list[int] = []
+    for label, claimed, scen, key, note in CLAIMS:
+        if not r.has(scen):
+            continue
+        if note and note not in notes_used:
+            notes_used.append(note)
+        mark = f" [{note}]" if note else ""
+        if key == "x_asyncio":
+            ra = r.paired(scen, "us_per_callback", "3.1.4", "asyncio")
+            rows.append([label + mark, claimed, show_ratio(ra), "×1", DASH, DASH])
+            continue
+        if key in ("asyncio", "uvloop", "uvloop_p99"):
+            mkey = {
+                "single": "us_per_callback",
+                "contention": "callbacks_per_s",
+                "latency": "p99_us",
+            }[scen]
+            peer = "asyncio" if key == "asyncio" else "uvloop"
+            rows.append(
+                [
+                    label + mark,
+                    claimed,
+                    DASH,
+                    r.show(scen, "asyncio", mkey) if peer == "asyncio" else DASH,
+                    r.show(scen, "uvloop", mkey) if peer == "uvloop" else DASH,
+                    DASH,
+                ]
+            )
+            continue
+        only = r.metric(scen, key)["phases_only"]
+        rows.append(
+            [
+                label + mark,
+                claimed,
+                r.show(scen, "3.1.4", key),
+                DASH if only else r.show(scen, "asyncio", key),
+                DASH if only else r.show(scen, "uvloop", key),
+                DASH if only else r.show(scen, "rloop", key),
+            ]
+        )
+    extra = []
+    if r.has("slow"):
+        extra.append(
+            'The summary\'s lock hold before the change, "~30–50 µs" for 3.1.3, measured the '
+            f"same way: {r.show('slow', '3.1.3', 'hold_max_us')}."
+        )
+    if r.has("mixed"):
+        gain = r.ratios("mixed", "ops_per_s", "3.1.4", "3.1.3")
+        extra.append(
+            'Its multi-thread gain of 3.1.4 over 3.1.3 ("2.5–3×", from its Amdahl model), '
+            f"measured on mixed ops/s: {show_ratio(summary(gain))}, better in "
+            f"{better_in(gain)} repetitions."
+        )
+    notes = "\n".join(f"{n}. {CLAIM_NOTES[n]}" for n in sorted(notes_used))
+    return (
+        r.header_comment()
+        + table(header, rows)
+        + "\n"
+        + " ".join(extra)
+        + "\n\n"
+        + notes
+        + "\n\n"
+        + r.method_note()
+        + " The summary's sizes are used throughout (a quick run uses smaller ones).\n\n"
+        + gil_note()
+        + "\n"
+    )
+
+
+def phase_evolution_md(r: Results) -> str:
+    """The summary's phase evolution table, measured: six columns."""
+    header = [
+        "phase",
+        "summary: one thread",
+        "here: one thread",
+        "1 producer thread: CPU per callback ¹",
+        "slow callbacks: mean registration ¹",
+        "idle wake-up p50 ¹",
+    ]
+    rows = []
+    for p in r.phases + r.peers:
+        claim = SUMMARY_PHASES.get(p)
+        if claim:
+            claimed = f"{claim['us']} µs (×{claim['x']:g})"
+        elif p == "asyncio":
+            claimed = IMPLIED_ASYNCIO
+        elif p == "uvloop":
+            claimed = "~0.7 µs (estimated)"
+        else:
+            claimed = DASH
+        rows.append(
+            [
+                r.name(p),
+                claimed,
+                r.show("single", p, "us_per_callback"),
+                r.show("scaling", p, "cpu_us_1"),
+                r.show("slow", p, "push_mean_us"),
+                r.show("wakeup", p, "p50_us"),
+            ]
+        )
+    single_n = r.scen["single"]["params"]["callbacks"] if r.has("single") else 0
+    return (
+        r.header_comment()
+        + table(header, rows)
+        + f"\n*One thread*: {single_n:,} `call_soon` scheduled and run on one thread; in "
+        "PyLoop these go to the loop's own lane, so every phase does the same work and the "
+        "differences between phases are noise. *1 producer thread*: the same callbacks pushed "
+        "with `call_soon_threadsafe` from one other thread, through the phase's queue; the "
+        "process's CPU time per callback (waiting for a core or for the GIL does not count). "
+        f"*Slow callbacks*: {slow_label(r)}. Every figure, with its range, is in the "
+        "[appendix](appendix/python-tables.md). "
+        + r.method_note(brief=True)
+        + "\n\n"
+        + gil_note()
+        + "\n"
+    )
+
+
+def vs_peers_md(r: Results) -> str:
+    """The default phase against the peers, one headline per scenario: five columns."""
+    p = r.default
+    header = ["figure", p, f"{p} vs asyncio", f"{p} vs uvloop", f"{p} vs rloop"]
+    rows = []
+    for scen, key, label in HEADLINES:
+        if not r.has(scen, p):
+            continue
+        cells = [label, r.show(scen, p, key)]
+        for peer in ("asyncio", "uvloop", "rloop"):
+            ratios = r.ratios(scen, key, p, peer)
+            s = summary(ratios)
+            if s is None:
+                cells.append(DASH)
+                continue
+            text = f"{fmt_ratio(s['median'])} ({better_in(ratios)})"
+            cells.append(f"**{text}**" if s["median"] < 1 else text)
+        rows.append(cells)
+    return (
+        r.header_comment()
+        + table(header, rows)
+        + f"\n{p} is the default phase, the one `pyloop.install()` gives. Each cell: the paired "
+        f"ratio (times better; **bold** where {p} did worse) and in how many repetitions {p} "
+        "did better. Every figure of every scenario is in the "
+        "[appendix](appendix/python-tables.md). "
+        + r.method_note(brief=True)
+        + "\n\n"
+        + gil_note()
+        + "\n"
+    )
+
+
+def counters_md(r: Results) -> str:
+    """The phases' counters after the slow-callback run: six columns."""
+    if not r.has("slow"):
+        return r.header_comment() + "(no slow-callback run in this results file)\n"
+    header = [
+        "phase",
+        "longest lock hold",
+        "pushes that found it held",
+        "their mean wait",
+        "their longest wait",
+        "mean registration, all pushes",
+    ]
+    rows = []
+    for p in r.phases:
+        n = r.med("slow", p, "contended_pushes")
+        pct = r.med("slow", p, "contended_pct")
+        rows.append(
+            [
+                r.name(p),
+                r.show("slow", p, "hold_max_us"),
+                f"{fmt(n, 'count')} ({fmt(pct, '%')})" if n is not None else DASH,
+                r.show("slow", p, "wait_mean_us") if n else "never waited",
+                r.show("slow", p, "wait_max_us") if n else DASH,
+                r.show("slow", p, "push_mean_us"),
+            ]
+        )
+    return (
+        r.header_comment()
+        + table(header, rows)
+        + f"\n{slow_label(r)}, from each phase's own counters (`loop._queue_stats()`), read "
+        "after the run. A push that finds the lock held waits for it with the GIL released, "
+        "and then for the GIL. " + r.method_note(brief=True) + "\n"
+    )
+
+
+def gc_md(r: Results) -> str:
+    if not (r.has("single") and r.has("single_gc_off")):
+        return r.header_comment() + "(no GC runs in this results file)\n"
+    tracked = {e["id"]: e.get("handle_gc_tracked") for e in r.doc["loops"]}
+    header = ["loop", "handles tracked", "GC on", "GC off", "GC off: × faster"]
+    rows = []
+    for lid in r.loops:
+        on = r.cell("single", lid, "us_per_callback")
+        off = r.cell("single_gc_off", lid, "us_per_callback")
+        ratio = None
+        if on and off:
+            ratio = summary(
+                [a / b for a, b in zip(on["values"], off["values"], strict=False) if a and b]
+            )
+        rows.append(
+            [
+                r.name(lid),
+                {True: "yes", False: "no"}.get(tracked.get(lid), DASH),
+                r.show("single", lid, "us_per_callback"),
+                r.show("single_gc_off", lid, "us_per_callback"),
+                show_ratio(ratio),
+            ]
+        )
+    return (
+        r.header_comment()
+        + table(header, rows)
+        + "\nPer callback, 50,000 `call_soon` scheduled then run on one thread; the second "
+        "run of each repetition with `gc.disable()` around it, and the ratio pairs the two "
+        "runs of one repetition. *Handles tracked* is checked at run time (`gc.is_tracked` on "
+        "a handle). " + r.method_note(brief=True) + "\n"
+    )
+
+
+def _core_tables() -> Any:
+    """benchmarks/tables.py as a module (its name clashes with this script's)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("core_tables", REPO / "benchmarks" / "tables.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def synthesis_md(r: Results, core: Doc | None, core_source: str) -> str | None:
+    """The closing chapter's table: one row per phase, six columns."""
+    if core is None:
+        return None
+    c = _core_tables().Core(core, core_source)
+
+    def change(scen: str, key: str, phase: str, before: str, label: str) -> str:
+        a, b = c.cell(scen, before, key), c.cell(scen, phase, key)
+        ratios = c.paired(scen, key, phase, before)
+        tail = f" ({better_in(ratios)})" if ratios else ""
+        return f"{label} {a} → {b}{tail}"
+
+    effects = {
+        "3.1.1": lambda: (
+            f"idle wake-up p50 {c.cell('wakeup', '3.1.1', 'p50_ns')}; longest lock hold "
+            f"{c.cell('lock_hold', '3.1.1', 'hold_max_ns')} (200 ns callbacks)"
+        ),
+        "3.1.2": lambda: change("wakeup", "p50_ns", "3.1.2", "3.1.1", "wake-up p50"),
+        "3.1.3": lambda: change("wakeup", "p50_ns", "3.1.3", "3.1.2", "wake-up p50"),
+        "3.1.4": lambda: (
+            change("lock_hold", "hold_max_ns", "3.1.4", "3.1.3", "longest hold")
+            + "; "
+            + change("single", "total_ns", "3.1.4", "3.1.3", "one thread")
+        ),
+        "3.1.5": lambda: (
+            change("single", "total_ns", "3.1.5", "3.1.4", "one thread")
+            + "; "
+            + change("contention", "lock_takes", "3.1.5", "3.1.4", "lock takes")
+        ),
+        "3.2.1": lambda: change("wakeup", "p50_ns", "3.2.1", "3.1.5", "wake-up p50"),
+    }
+
+    def vs(p: str) -> str:
+        parts = []
+        for scen, key, what in (
+            ("scaling", "cpu_us_1", "CPU per callback"),
+            ("wakeup", "p50_us", "wake-up"),
+        ):
+            cells = []
+            for peer in ("uvloop", "rloop"):
+                s = summary(r.ratios(scen, key, p, peer))
+                cells.append(fmt_ratio(s["median"]) if s else DASH)
+            parts.append(f"{what} {', '.join(cells)}")
+        return "; ".join(parts)
+
+    header = [
+        "phase",
+        "idea",
+        "what it fixed",
+        "what it cost",
+        "measured (Rust level)",
+        "× uvloop, × rloop (from Python)",
+    ]
+    rows = []
+    for p in r.phases:
+        if p not in STORY:
+            continue
+        idea, fixed, cost = STORY[p]
+        effect = effects[p]() if p in effects and c.has("single", p) else DASH
+        rows.append([f"**{p}**", idea, fixed, cost, effect, vs(p)])
+    return (
+        r.header_comment(f"With {core_source}.")
+        + table(header, rows, "llllll")
+        + f"\n*Measured*: medians from {c.run_name()} ({c.reps} repetitions, {c.disturbed()} "
+        "disturbed), each against the phase before it, with in brackets in how many "
+        "repetitions it did better. *× uvloop, × rloop*: paired ratios, times better (below "
+        "×1 PyLoop did worse), of the CPU time per callback sent from one producer thread "
+        f"and of the idle wake-up p50, from {r.run_name()} ({r.reps} repetitions, "
+        f"{len(r.disturbed())} disturbed).\n"
+    )
+
+
+def facts_md(r: Results) -> str:
+    """Single figures between ANCHOR markers, for sentences of the chapters:
+    `<loop>_<scenario>_<metric>` (median), `..._range`, and `<loop>_vs_<other>_<scenario>_<metric>`
+    (paired ratio with how often it was better) for the pairs the tables compare."""
+    out = [r.header_comment()]
+
+    def put(name: str, text: str) -> None:
+        out.append(f"<!-- ANCHOR: {name} -->\n{text}\n<!-- ANCHOR_END: {name} -->\n")
+
+    def tag(loop: str) -> str:
+        return loop.replace(".", "_").replace("-", "_")
+
+    for s in r.doc["scenarios"]:
+        for m in s["metrics"]:
+            for lid in r.loops:
+                if r.cell(s["key"], lid, m["key"]) is None:
+                    continue
+                put(f"{tag(lid)}_{s['key']}_{m['key']}", r.show(s["key"], lid, m["key"]))
+                c = r.cell(s["key"], lid, m["key"])
+                if c and c["n"] > 1:
+                    put(
+                        f"{tag(lid)}_{s['key']}_{m['key']}_range",
+                        f"{fmt(c['min'], m['unit'])} – {fmt(c['max'], m['unit'])}",
+                    )
+            pairs = [(p, PHASE_ROWS[p][0]) for p in r.phases if p in PHASE_ROWS]
+            pairs += [(r.default, peer) for peer in r.peers]
+            for mine, other in pairs:
+                ratios = r.ratios(s["key"], m["key"], mine, other)
+                sm = summary(ratios)
+                if sm:
+                    put(
+                        f"{tag(mine)}_vs_{tag(other)}_{s['key']}_{m['key']}",
+                        f"{fmt_ratio(sm['median'])} (better in {better_in(ratios)} repetitions)",
+                    )
+    put("run", r.run_name())
+    put("disturbed", f"{len(r.disturbed())} of {len(r.noise())}")
+    put("implied_asyncio", IMPLIED_ASYNCIO.replace(" (implied)", ""))
+    return "".join(out)
+
+
+# ---------------------------------------------------------------------------------------------
+# for the appendix
 
 
 def machine_md(r: Results) -> str:
@@ -358,11 +840,16 @@ def machine_md(r: Results) -> str:
                 else " (measured code unmodified)"
             ),
         ],
+        [
+            "one clock read",
+            f"{m.get('clock_overhead_ns', '?')} ns (in every individually timed call)",
+        ],
         ["load average", f"{la0} at the start, {la1} at the end (1, 5, 15 min)"],
         ["other processes", _noise_text(r)],
+        ["disturbed repetitions", r.disturbed_note()],
         ["loops", loops],
     ]
-    return r.header_comment() + table(["record", "value"], rows, "ll") + f"\n{GIL_FOOTNOTE}\n"
+    return r.header_comment() + table(["record", "value"], rows, "ll")
 
 
 def slow_label(r: Results) -> str:
@@ -377,121 +864,18 @@ def slow_label(r: Results) -> str:
 
 def _noise_text(r: Results) -> str:
     """How busy the rest of the machine was, over the measured repetitions."""
-    reps = [n for n in r.doc.get("noise", []) if n.get("repetition") != "warm-up"]
-    busy = [n["others_cores"] for n in reps if n.get("others_cores") is not None]
-    if not busy:
+    noise = r.noise()
+    if not noise:
         return "not recorded"
     ncpu = r.doc["machine"].get("logical_cpus") or 1
     return (
-        f"kept {statistics.median(busy):.2f} of the {ncpu} cores busy during the median "
-        f"repetition ({min(busy):.2f} – {max(busy):.2f}): "
-        + (
-            "a quiet machine"
-            if max(busy) < 0.25
-            else "a shared, busy machine; see the CPU-time "
-            "columns, which waiting for a core does not inflate"
-        )
+        "per repetition, other processes kept busy "
+        + ", ".join(f"{share * ncpu:.2f}" for _, share in noise)
+        + f" of the {ncpu} cores"
     )
 
 
-def claims_md(r: Results) -> str:
-    header = [
-        "figure",
-        "summary claimed",
-        "measured here: 3.1.4",
-        "best phase",
-        "asyncio",
-        "uvloop",
-        "rloop",
-        "note",
-    ]
-    rows = []
-    for label, claimed, scen, key, note in CLAIMS:
-        if not r.has(scen):
-            continue
-        if key == "x_asyncio":
-            ra = r.paired(scen, "us_per_callback", "3.1.4", "asyncio")
-            best = r.best(scen, "us_per_callback")
-            rb = r.paired(scen, "us_per_callback", best, "asyncio") if best else None
-            rows.append(
-                [
-                    label,
-                    claimed,
-                    r.show_ratio(ra),
-                    f"{best}: {r.show_ratio(rb)}" if best else DASH,
-                    "×1",
-                    DASH,
-                    DASH,
-                    "paired per repetition",
-                ]
-            )
-            continue
-        if key in ("asyncio", "uvloop", "uvloop_p99"):
-            mkey = {
-                "single": "us_per_callback",
-                "contention": "callbacks_per_s",
-                "latency": "p99_us",
-            }[scen]
-            peer = "asyncio" if key == "asyncio" else "uvloop"
-            rows.append(
-                [
-                    label,
-                    claimed,
-                    DASH,
-                    DASH,
-                    r.show(scen, "asyncio", mkey, True) if peer == "asyncio" else DASH,
-                    r.show(scen, "uvloop", mkey, True) if peer == "uvloop" else DASH,
-                    DASH,
-                    f"measured ({note})",
-                ]
-            )
-            continue
-        best = r.best(scen, key)
-        rows.append(
-            [
-                label,
-                claimed,
-                r.show(scen, "3.1.4", key, True),
-                f"{best}: {r.show(scen, best, key)}" if best else DASH,
-                r.show(scen, "asyncio", key) if not r.metric(scen, key)["phases_only"] else DASH,
-                r.show(scen, "uvloop", key) if not r.metric(scen, key)["phases_only"] else DASH,
-                r.show(scen, "rloop", key) if not r.metric(scen, key)["phases_only"] else DASH,
-                note,
-            ]
-        )
-    # the two "before → after" rows also want 3.1.3 beside 3.1.4
-    extra = []
-    if r.has("slow"):
-        extra.append(
-            "Lock hold per batch here (slow callbacks, max over the run): 3.1.3 "
-            f"{r.show('slow', '3.1.3', 'hold_max_us')}, "
-            f"3.1.4 {r.show('slow', '3.1.4', 'hold_max_us')}."
-        )
-    if r.has("latency"):
-        extra.append(
-            f"Push p99 here: 3.1.3 {r.show('latency', '3.1.3', 'p99_us')}, 3.1.4 "
-            f"{r.show('latency', '3.1.4', 'p99_us')}."
-        )
-    if r.has("mixed"):
-        gain = r.paired("mixed", "ops_per_s", "3.1.4", "3.1.3")
-        extra.append(
-            'The summary\'s multi-thread gain of 3.1.4 over 3.1.3 ("2.5–3×", from its Amdahl '
-            f"model): measured on mixed ops/s, {r.show_ratio(gain)}."
-        )
-    return (
-        r.header_comment()
-        + table(header, rows, "llrrrrrl")
-        + "\n"
-        + " ".join(extra)
-        + "\n\n"
-        + r.method_note()
-        + " The summary's sizes are used throughout (a quick run uses smaller ones); its "
-        "uvloop figures were estimates, ours are measured. " + GIL_FOOTNOTE + "\n"
-    )
-
-
-def phase_evolution_md(r: Results) -> str:
-    single_n = r.scen["single"]["params"]["callbacks"] if r.has("single") else 0
+def phase_evolution_full_md(r: Results) -> str:
     header = [
         "phase",
         "summary: single thread",
@@ -508,21 +892,26 @@ def phase_evolution_md(r: Results) -> str:
         "wake-up p50",
     ]
     rows = []
-    for p in r.phases:
+    for p in r.phases + r.peers:
         claim = SUMMARY_PHASES.get(p)
-        claim_single = f"{claim['us']} µs (×{claim['x']:g})" if claim else "—"
-        claim_multi = (
-            fmt(claim["multi"], "1/s").replace("/s", " ops/s")
-            if claim and claim.get("multi")
-            else ("N/A" if claim else DASH)
-        )
+        claim_single = f"{claim['us']} µs (×{claim['x']:g})" if claim else DASH
+        if p == "asyncio":
+            claim_single = IMPLIED_ASYNCIO
+        elif p == "uvloop":
+            claim_single = "~0.7 µs (estimated)"
+        if claim and claim.get("multi"):
+            claim_multi = fmt(claim["multi"], "1/s").replace("/s", " ops/s")
+        elif claim:
+            claim_multi = "N/A"
+        else:
+            claim_multi = "~1–2M/s (estimated)" if p == "uvloop" else DASH
         one = r.med("scaling", p, "cb_per_s_1")
         rows.append(
             [
                 r.name(p),
                 claim_single,
                 r.show("single", p, "us_per_callback", True),
-                r.show_ratio(r.paired("single", "us_per_callback", p, "asyncio"), False),
+                show_ratio(r.paired("single", "us_per_callback", p, "asyncio"), False),
                 fmt(1e6 / one, "us") if one else DASH,
                 r.show("scaling", p, "cpu_us_1"),
                 r.show("registration", p, "pushes_per_s"),
@@ -530,29 +919,8 @@ def phase_evolution_md(r: Results) -> str:
                 r.show("mixed", p, "ops_per_s"),
                 claim_multi,
                 r.show("slow", p, "push_mean_us"),
-                r.show("slow", p, "hold_max_us"),
+                r.show("slow", p, "hold_max_us") if p in r.phases else DASH,
                 r.show("wakeup", p, "p50_us"),
-            ]
-        )
-    for peer in r.peers:
-        one = r.med("scaling", peer, "cb_per_s_1")
-        rows.append(
-            [
-                r.name(peer),
-                f"{SUMMARY_ASYNCIO_US} µs (implied)"
-                if peer == "asyncio"
-                else ("~0.7 µs (estimated)" if peer == "uvloop" else DASH),
-                r.show("single", peer, "us_per_callback", True),
-                r.show_ratio(r.paired("single", "us_per_callback", peer, "asyncio"), False),
-                fmt(1e6 / one, "us") if one else DASH,
-                r.show("scaling", peer, "cpu_us_1"),
-                r.show("registration", peer, "pushes_per_s"),
-                r.show("contention", peer, "callbacks_per_s"),
-                r.show("mixed", peer, "ops_per_s"),
-                "~1–2M/s (estimated)" if peer == "uvloop" else DASH,
-                r.show("slow", peer, "push_mean_us"),
-                DASH,
-                r.show("wakeup", peer, "p50_us"),
             ]
         )
     return (
@@ -560,78 +928,56 @@ def phase_evolution_md(r: Results) -> str:
         + table(header, rows)
         + "\n"
         + r.method_note()
-        + f" *Single thread*: {single_n:,} `call_soon` scheduled and run on one thread; in "
-        "PyLoop these go to the loop's own lane, so every phase does the same work and the "
-        "differences between phases are noise. *1 producer thread*: the same callbacks pushed with "
-        "`call_soon_threadsafe` from one other thread, through the phase's queue (wall time, "
-        "the 1-thread point of the scaling sweep); *its CPU time*: the process's CPU time per "
-        "callback in that run, which leaves out time spent waiting for a core or for the GIL. "
-        f"*Slow callbacks*: {slow_label(r)}; the mean includes the few pushes that waited for "
-        "the queue lock. *Lock "
-        "hold max*: longest time the loop held the queue lock, from the phase's counters. "
-        + GIL_FOOTNOTE
+        + " *1 producer thread*: wall time per callback at the 1-thread point of the scaling "
+        "sweep; *its CPU time*: the process's CPU time per callback in that run. *Lock hold "
+        "max*: longest time the loop held the queue lock, from the phase's counters.\n\n"
+        + gil_note("../")
         + "\n"
     )
 
 
 def best_vs_peers_md(r: Results) -> str:
+    """The default phase against the peers, every figure of every scenario (appendix)."""
+    p = r.default
     header = [
         "scenario",
         "figure",
-        "best phase",
-        "its value",
+        p,
         "asyncio",
         "uvloop",
         "rloop",
-        "best × asyncio",
-        "best × uvloop",
-        "best × rloop",
+        f"{p} × asyncio",
+        f"{p} × uvloop",
+        f"{p} × rloop",
     ]
     rows = []
-    losses = []
     for s in r.doc["scenarios"]:
         for m in s["metrics"]:
             if not m["better"] or m["phases_only"] or (s["key"], m["key"]) in SKIP_VS:
                 continue
-            best = r.best(s["key"], m["key"])
-            if best is None:
+            if not r.has(s["key"], p):
                 continue
-            ratios = {peer: r.paired(s["key"], m["key"], best, peer) for peer in r.peers}
-            for peer, rat in ratios.items():
-                if rat is not None and rat["median"] < 1:
-                    losses.append(
-                        f"{s['title']} / {m['label']}: {best} vs {peer} {fmt_ratio(rat['median'])}"
-                    )
+            ratios = {peer: r.paired(s["key"], m["key"], p, peer) for peer in r.peers}
             rows.append(
                 [
                     s["title"] + (" ¹" if s["multithread"] else ""),
                     m["label"] + (" (lower is better)" if m["better"] == "lower" else ""),
-                    best,
-                    r.show(s["key"], best, m["key"]),
+                    r.show(s["key"], p, m["key"]),
                     r.show(s["key"], "asyncio", m["key"]),
                     r.show(s["key"], "uvloop", m["key"]),
                     r.show(s["key"], "rloop", m["key"]),
-                    r.show_ratio(ratios.get("asyncio")),
-                    _mark(r.show_ratio(ratios.get("uvloop")), ratios.get("uvloop")),
-                    _mark(r.show_ratio(ratios.get("rloop")), ratios.get("rloop")),
+                    _mark(show_ratio(ratios.get("asyncio")), ratios.get("asyncio")),
+                    _mark(show_ratio(ratios.get("uvloop")), ratios.get("uvloop")),
+                    _mark(show_ratio(ratios.get("rloop")), ratios.get("rloop")),
                 ]
             )
-    lose = (
-        "\n\nWhere the best phase loses (median ratio below ×1, in bold above): "
-        + "; ".join(losses)
-        + "."
-        if losses
-        else "\n\nThe best phase's median beats every peer on every figure of this run."
-    )
     return (
         r.header_comment()
-        + table(header, rows, "lllrrrrrrr")
-        + "\n"
+        + table(header, rows, "llrrrrrrr")
+        + f"\n{p} is the default phase. Ratios below ×1, where it did worse, are in bold. "
         + r.method_note()
-        + " *Best phase*: the phase with the best median on that figure. "
-        + lose
-        + "\n\n¹ "
-        + GIL_FOOTNOTE
+        + "\n\n"
+        + gil_note("../")
         + "\n"
     )
 
@@ -652,7 +998,7 @@ def scenario_md(r: Results, key: str) -> str:
     for lid in r.loops:
         row = [r.name(lid)] + [r.show(key, lid, m["key"], m["key"] == head) for m in shown]
         if vs_key:
-            row.append(r.show_ratio(r.paired(key, vs_key, lid, "asyncio")))
+            row.append(show_ratio(r.paired(key, vs_key, lid, "asyncio")))
         rows.append(row)
     p = s["params"]
     sizes = ", ".join(
@@ -664,20 +1010,20 @@ def scenario_md(r: Results, key: str) -> str:
         r.header_comment()
         + table(header, rows)
         + f"\n{s['description']} ({sizes}.) "
-        + r.method_note()
+        + r.method_note(brief=True)
     )
-    if key in ("fairness",):
+    if key == "fairness":
         text += (
             " PyLoop runs the loop's own ready callbacks, then at most 128 from the cross-thread "
             "queue, each turn: a callback the loop schedules for itself waits for at most 128 "
             "others. A loop that never ran it during the flood shows the whole flood as its gap."
         )
     if s["multithread"]:
-        text += " " + GIL_FOOTNOTE
+        text += "\n\n" + gil_note("../")
     return text + "\n"
 
 
-def counters_md(r: Results) -> str:
+def counters_full_md(r: Results) -> str:
     header = [
         "phase",
         "run",
@@ -719,58 +1065,7 @@ def counters_md(r: Results) -> str:
         "from a power-of-two histogram (hence ≤, and a p99 above the max). *Contended pushes*: "
         "`call_soon_threadsafe` calls that found the lock held; they wait for it with the GIL "
         "released. Phases 3.1.1–3.1.3 run a batch (up to 128 callbacks) while holding the lock; "
-        "3.1.4 and later take it only to move callbacks out. " + GIL_FOOTNOTE + "\n"
-    )
-
-
-def gc_md(r: Results) -> str:
-    if not (r.has("single") and r.has("single_gc_off")):
-        return r.header_comment() + "(no GC runs in this results file)\n"
-    tracked = {e["id"]: e.get("handle_gc_tracked") for e in r.doc["loops"]}
-    header = [
-        "loop",
-        "handles tracked by the GC",
-        "GC on: per callback",
-        "GC off: per callback",
-        "GC off × faster",
-        "GC on: drain",
-        "GC off: drain",
-    ]
-    rows = []
-    for lid in r.loops:
-        on = r.cell("single", lid, "us_per_callback")
-        off = r.cell("single_gc_off", lid, "us_per_callback")
-        ratio = None
-        if on and off:
-            vals = [a / b for a, b in zip(on["values"], off["values"], strict=False) if a and b]
-            if vals:
-                ratio = {
-                    "median": statistics.median(vals),
-                    "min": min(vals),
-                    "max": max(vals),
-                    "n": len(vals),
-                }
-        rows.append(
-            [
-                r.name(lid),
-                {True: "yes", False: "no"}.get(tracked.get(lid), DASH),
-                r.show("single", lid, "us_per_callback", True),
-                r.show("single_gc_off", lid, "us_per_callback", True),
-                r.show_ratio(ratio),
-                r.show("single", lid, "drain_us"),
-                r.show("single_gc_off", lid, "drain_us"),
-            ]
-        )
-    return (
-        r.header_comment()
-        + table(header, rows)
-        + "\n"
-        + r.method_note()
-        + " The single-thread scenario run twice in each repetition, the second time with "
-        "`gc.disable()` around it; the ratio pairs the two runs of the same repetition. *Handles "
-        "tracked by the GC* is checked at run time (`gc.is_tracked` on a `call_soon` handle): "
-        "every tracked allocation counts towards the next collection, and 50k pending tracked "
-        "handles are 50k objects for each older-generation collection to traverse.\n"
+        "3.1.4 and later take it only to move callbacks out.\n\n" + gil_note("../") + "\n"
     )
 
 
@@ -786,15 +1081,8 @@ def scaling_md(r: Results) -> str:
         b = r.cell("scaling", lid, "cb_per_s_1")
         sp = None
         if a and b:
-            vals = [x / y for x, y in zip(a["values"], b["values"], strict=False) if x and y]
-            if vals:
-                sp = {
-                    "median": statistics.median(vals),
-                    "min": min(vals),
-                    "max": max(vals),
-                    "n": len(vals),
-                }
-        row.append(r.show_ratio(sp))
+            sp = summary([x / y for x, y in zip(a["values"], b["values"], strict=False) if x and y])
+        row.append(show_ratio(sp))
         rows.append(row)
     total = r.scen["scaling"]["params"]["total"]
     cpu_rows = [
@@ -812,96 +1100,15 @@ def scaling_md(r: Results) -> str:
         "callback run. *16 vs 1*: throughput with 16 producers over that with 1, paired per "
         "repetition (Amdahl's speed-up; above ×1 more threads helped). "
         + r.method_note()
-        + " "
-        + GIL_FOOTNOTE
         + "\n\nCPU time per callback, all of the process's threads (loop and producers), over "
         "the same runs. Unlike the wall-clock rate above, it does not count time a thread spends "
         "waiting to be scheduled or for the GIL, so it moves much less on a busy machine:\n\n"
         + table(["loop"] + [str(n) for n in sweep], cpu_rows)
         + "\nContended pushes (share of all pushes that found the queue lock held), per phase:"
-        "\n\n" + table(["phase"] + [str(n) for n in sweep], contended)
-    )
-
-
-def phase_md(r: Results, phase: str) -> str:
-    """One phase's measured rows, for its chapter."""
-    items: list[tuple[str, str, str]] = [
-        ("single", "us_per_callback", "0.298 µs" if phase == "3.1.4" else ""),
-        ("chained", "us_per_callback", ""),
-        ("registration", "pushes_per_s", "2.54M/s" if phase == "3.1.4" else ""),
-        ("registration", "push_max_us", "30.67 µs" if phase == "3.1.4" else ""),
-        ("contention", "callbacks_per_s", "4.47M/s" if phase == "3.1.4" else ""),
-        (
-            "latency",
-            "p99_us",
-            "0.37 µs" if phase == "3.1.4" else ("~2–5 µs" if phase == "3.1.3" else ""),
-        ),
-        ("mixed", "ops_per_s", "6.27M/s" if phase == "3.1.4" else ""),
-        ("wakeup", "p50_us", "7 µs" if phase == "3.1.4" else ""),
-        ("timers", "us_per_timer", ""),
-        ("pingpong", "us_per_round_trip", ""),
-        ("gather", "us_per_coroutine", ""),
-        ("fairness", "max_gap", ""),
-        ("slow", "push_mean_us", ""),
-        ("scaling", "cb_per_s_1", ""),
-        ("scaling", "cb_per_s_16", ""),
-    ]
-    claim = SUMMARY_PHASES.get(phase)
-    if claim and phase != "3.1.4":
-        items[0] = ("single", "us_per_callback", f"{claim['us']} µs")
-    rows = []
-    for scen, key, claimed in items:
-        if not r.has(scen) or phase not in r.scen[scen]["results"]:
-            continue
-        m = r.metric(scen, key)
-        rows.append(
-            [
-                r.scen[scen]["title"] + (" ¹" if r.scen[scen]["multithread"] else ""),
-                m["label"],
-                r.show(scen, phase, key, True),
-                r.show_ratio(r.paired(scen, key, phase, "asyncio"), False),
-                r.show_ratio(r.paired(scen, key, phase, "uvloop"), False),
-                r.show_ratio(r.paired(scen, key, phase, "rloop"), False),
-                claimed or DASH,
-            ]
-        )
-    counters = []
-    for scen, label in (
-        ("contention", "10 × 5k no-op callbacks"),
-        ("slow", slow_label(r)),
-    ):
-        if r.has(scen) and phase in r.scen[scen]["results"]:
-            n = r.med(scen, phase, "contended_pushes")
-            counters.append(
-                f"{label}: lock held at most {r.show(scen, phase, 'hold_max_us')} "
-                f"(p99 {r.show(scen, phase, 'hold_p99_us')}), "
-                + (
-                    f"{fmt(n, 'count')} contended pushes waiting "
-                    f"{r.show(scen, phase, 'wait_mean_us')} on average"
-                    if n
-                    else "no push ever waited for the lock"
-                )
-            )
-    return (
-        r.header_comment(f"Phase {phase}.")
-        + table(
-            [
-                "scenario",
-                "figure",
-                f"{phase}",
-                "× asyncio",
-                "× uvloop",
-                "× rloop",
-                "summary claimed",
-            ],
-            rows,
-            "llrrrrr",
-        )
+        "\n\n"
+        + table(["phase"] + [str(n) for n in sweep], contended)
         + "\n"
-        + ("Queue counters — " + "; ".join(counters) + ". " if counters else "")
-        + r.method_note()
-        + " Every loop's row is in [Measuring honestly](measuring-python.md).\n\n¹ "
-        + GIL_FOOTNOTE
+        + gil_note("../")
         + "\n"
     )
 
@@ -910,165 +1117,119 @@ def phase_md(r: Results, phase: str) -> str:
 # plots
 
 
-def _plt() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    matplotlib.rcParams.update(
-        {
-            "svg.hashsalt": "pyloop",  # stable element ids: same JSON, same file
-            "svg.fonttype": "none",  # text as text
-            "font.size": 9,
-            "axes.spines.top": False,
-            "axes.spines.right": False,
-        }
-    )
-    return plt
-
-
-PEER_COLOURS = {"asyncio": "#8c8c8c", "uvloop": "#5b8fd1", "rloop": "#d98b3a"}
-
-
-def _colour(r: Results, lid: str) -> str:
-    if lid in PEER_COLOURS:
-        return PEER_COLOURS[lid]
-    i = r.phases.index(lid) if lid in r.phases else 0
-    shades = ["#1b9e77", "#7570b3", "#e7298a", "#66a61e", "#a6761d", "#e6ab02", "#17becf"]
-    return shades[i % len(shades)]
-
-
-def _plain_log(ax: Any, axis: str = "y") -> None:
-    """A log axis labelled 0.5, 1, 2, 10 ... rather than 5 x 10^-1."""
-    from matplotlib.ticker import FuncFormatter, NullFormatter
-
-    which = ax.yaxis if axis == "y" else ax.xaxis
-    which.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-    which.set_minor_formatter(NullFormatter())
-
-
-def _save(r: Results, fig: Any, path: Path, what: str) -> None:
-    buf = io.StringIO()
-    fig.savefig(buf, format="svg", metadata={"Date": None}, bbox_inches="tight")
-    svg = buf.getvalue()
-    # The comment goes first, so the XML declaration (which must be first if present) goes.
-    if svg.startswith("<?xml"):
-        svg = svg.split("?>", 1)[1].lstrip()
-    comment = r.header_comment(what).replace("-->\n", "-->")
-    path.write_text(comment + "\n" + svg)
-
-
-def _bars(r: Results, ax: Any, scen: str, key: str, title: str, log: bool = False) -> None:
+def _hbars(r: Results, ax: Any, scen: str, key: str, title: str, log: bool = False) -> None:
     loops = [lid for lid in r.loops if r.cell(scen, lid, key)]
-    meds = [r.med(scen, lid, key) or 0 for lid in loops]
-    lo = [m - (r.med(scen, lid, key, "min") or m) for lid, m in zip(loops, meds, strict=True)]
-    hi = [(r.med(scen, lid, key, "max") or m) - m for lid, m in zip(loops, meds, strict=True)]
     unit = r.metric(scen, key)["unit"]
     scale, suffix = (1e6, "M/s") if unit == "1/s" else (1, {"us": "µs", "ms": "ms"}.get(unit, ""))
-    ax.bar(
-        range(len(loops)),
-        [m / scale for m in meds],
-        yerr=[[x / scale for x in lo], [x / scale for x in hi]],
-        color=[_colour(r, lid) for lid in loops],
-        capsize=2,
-        error_kw={"linewidth": 0.8},
-    )
-    ax.set_xticks(range(len(loops)))
-    ax.set_xticklabels(loops, rotation=45, ha="right")
+
+    def get(stat: str) -> list[float | None]:
+        out = []
+        for lid in loops:
+            v = r.med(scen, lid, key, stat)
+            out.append(None if v is None else v / scale)
+        return out
+
     better = "lower" if r.metric(scen, key)["better"] == "lower" else "higher"
-    ax.set_title(f"{title}\n({suffix}, {better} is better)", fontsize=9)
-    if log:
-        ax.set_yscale("log")
-        _plain_log(ax)
+    bookplot.hbars(
+        ax,
+        [lid.replace("pyloop ", "") for lid in loops],
+        loops,
+        get("median"),
+        get("min"),
+        get("max"),
+        title,
+        f"{suffix}{', log scale' if log else ''}; {better} is better",
+        log=log,
+        fmt=(lambda v: fmt_us(v).replace(" µs", "")) if unit == "us" else (lambda v: f"{v:.3g}"),
+    )
 
 
 def plot_bars(r: Results, out: Path) -> None:
-    plt = _plt()
     panels = [
-        ("single", "us_per_callback", "single thread: per callback", False),
-        ("chained", "us_per_callback", "chained call_soon: per turn", False),
-        ("contention", "callbacks_per_s", "10 × 5k contention: callbacks/s ¹", False),
-        ("latency", "p99_us", "5 × 1k registration p99 ¹", True),
-        ("wakeup", "p50_us", "idle wake-up p50 ¹", True),
-        ("slow", "push_mean_us", "slow callbacks: mean registration ¹", True),
+        ("single", "us_per_callback", "One thread: call_soon + run", False),
+        ("scaling", "cpu_us_1", "1 producer thread: CPU per callback ¹", False),
+        ("contention", "callbacks_per_s", "10 × 5k contention ¹", False),
+        ("wakeup", "p50_us", "Idle wake-up from a thread, p50 ¹", True),
+        ("latency", "p99_us", "5 × 1k registration, p99 ¹", True),
+        ("slow", "push_mean_us", "Slow callbacks: mean registration ¹", True),
     ]
     panels = [p for p in panels if r.has(p[0])]
-    cols = 3
+    cols = 2
     rows = math.ceil(len(panels) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(10, 3.4 * rows), squeeze=False)
+    fig, axes = bookplot.figure(
+        rows, cols, height_in=bookplot.panel_height(len(r.loops), rows) + 0.4, sharey=True
+    )
     for ax, (scen, key, title, log) in zip(axes.flat, panels, strict=False):
-        _bars(r, ax, scen, key, title, log)
+        _hbars(r, ax, scen, key, title, log)
     for ax in list(axes.flat)[len(panels) :]:
         ax.axis("off")
     fig.suptitle(
-        f"Every loop, medians of {r.reps} repetitions (bars: min–max); "
+        f"Every loop, medians of {r.reps} repetitions, whiskers min–max. "
         "¹ threads take turns under the GIL",
-        fontsize=9,
+        x=0.01,
+        ha="left",
+        fontsize=bookplot.FONT_PT,
     )
-    fig.tight_layout()
-    _save(r, fig, out / "py_bars.svg", "Per-loop bars.")
-    plt.close(fig)
+    bookplot.save(fig, out / "py_bars.svg", r.header_comment("Per-loop bars."))
 
 
 def plot_latency(r: Results, out: Path) -> None:
+    """The registration latency distribution as a tail: the share of registrations slower than
+    x, on log axes, so that the p99 and p99.9 are as visible as the median."""
     if not r.has("latency") or "distribution" not in r.scen["latency"]:
         return
-    plt = _plt()
     dist = r.scen["latency"]["distribution"]
-    fig, ax = plt.subplots(figsize=(7, 4))
-    for lid in r.loops:
+    fig, axes = bookplot.figure(1, 1, height_in=3.6)
+    ax = axes[0][0]
+    for i, lid in enumerate(r.loops):
         d = dist.get(lid)
         if not d:
             continue
-        xs = [max(v, 1e-3) for v in d["value"]]
-        ax.plot(
-            xs,
-            d["q"],
-            label=r.labels[lid],
-            color=_colour(r, lid),
-            linestyle="--" if lid in r.peers else "-",
-            linewidth=1.2,
+        pts = [(max(v, 1e-3), 1 - q) for v, q in zip(d["value"], d["q"], strict=True) if q < 1]
+        ax.step(
+            [p[0] for p in pts],
+            [p[1] for p in pts],
+            where="post",
+            label=r.labels[lid].replace("pyloop ", ""),
+            **{k: v for k, v in bookplot.line_style(lid, i).items() if k != "marker"},
         )
     ax.set_xscale("log")
-    _plain_log(ax, "x")
-    ax.set_xlabel("duration of one call_soon_threadsafe (µs, log scale)")
-    ax.set_ylabel("fraction of registrations")
+    ax.set_yscale("log")
+    ax.set_ylim(5e-4, 1.05)
+    bookplot.plain_log(ax, "x")
+    bookplot.plain_log(ax, "y")
+    ax.set_xlabel("time of one call_soon_threadsafe (µs, log scale)")
+    ax.set_ylabel("share of registrations slower")
     n = r.scen["latency"]["params"]
     ax.set_title(
-        f"Registration latency, {n['producers']} threads × {n['per_producer']:,}, pooled over "
-        f"{r.reps} repetitions\n(threads take turns under the GIL)",
-        fontsize=9,
+        f"Registration latency tail, {n['producers']} threads × {n['per_producer']:,},\n"
+        f"pooled over {r.reps} repetitions (threads take turns under the GIL)"
     )
-    ax.grid(True, which="both", linewidth=0.3, alpha=0.5)
-    ax.legend(fontsize=8, frameon=False)
-    fig.tight_layout()
-    _save(r, fig, out / "py_latency.svg", "Registration latency CDF.")
-    plt.close(fig)
+    ax.grid(True, which="major", linewidth=0.3, alpha=0.6)
+    ax.axhline(0.01, color="#888888", linewidth=0.6, linestyle=":")
+    ax.text(ax.get_xlim()[0] * 1.1, 0.011, "p99", fontsize=bookplot.FONT_PT - 1, color="#555555")
+    ax.legend(ncol=3, frameon=False, loc="lower left")
+    bookplot.save(fig, out / "py_latency.svg", r.header_comment("Registration latency tail."))
 
 
 def plot_scaling(r: Results, out: Path) -> None:
     if not r.has("scaling"):
         return
     sweep = r.sweep()
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(7, 4))
-    for lid in r.loops:
+    fig, axes = bookplot.figure(1, 1, height_in=3.6)
+    ax = axes[0][0]
+    for i, lid in enumerate(r.loops):
         meds = [r.med("scaling", lid, f"cb_per_s_{n}") for n in sweep]
         if any(m is None for m in meds):
             continue
         ax.plot(
             sweep,
-            [m / 1e6 for m in meds],
-            marker="o",
-            markersize=3,
-            color=_colour(r, lid),
-            label=r.labels[lid],
-            linestyle="--" if lid in r.peers else "-",
-            linewidth=1.2,
+            [m / 1e6 for m in meds if m is not None],
+            label=r.labels[lid].replace("pyloop ", ""),
+            **bookplot.line_style(lid, i),
         )
     ax.set_yscale("log")
-    _plain_log(ax)
+    bookplot.plain_log(ax, "y")
     ax.set_xscale("log", base=2)
     ax.set_xticks(sweep)
     ax.set_xticklabels([str(n) for n in sweep])
@@ -1076,43 +1237,49 @@ def plot_scaling(r: Results, out: Path) -> None:
     ax.set_ylabel("callbacks/s (millions, log scale)")
     total = r.scen["scaling"]["params"]["total"]
     ax.set_title(
-        f"Scaling: {total:,} callbacks split over the producers (medians; ranges in "
-        "the table)\n"
-        "threads take turns under the GIL",
-        fontsize=9,
+        f"{total:,} callbacks split over the producers; medians (ranges in the table).\n"
+        "Threads take turns under the GIL"
     )
-    ax.grid(True, linewidth=0.3, alpha=0.5)
-    ax.legend(fontsize=8, frameon=False, ncol=2)
-    fig.tight_layout()
-    _save(r, fig, out / "py_scaling.svg", "Scaling curves.")
-    plt.close(fig)
+    ax.grid(True, linewidth=0.3, alpha=0.6)
+    ax.legend(fontsize=bookplot.FONT_PT - 0.5, frameon=False, ncol=3)
+    bookplot.save(fig, out / "py_scaling.svg", r.header_comment("Scaling curves."))
 
 
 def plot_slow(r: Results, out: Path) -> None:
     if not r.has("slow"):
         return
-    plt = _plt()
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
-    _bars(r, axes[0], "slow", "push_mean_us", "slow callbacks: mean registration", True)
-    _bars(r, axes[1], "slow", "push_max_us", "slow callbacks: max registration", True)
-    fig.suptitle(slow_label(r) + " (threads take turns under the GIL)", fontsize=9)
-    fig.tight_layout()
-    _save(r, fig, out / "py_slow.svg", "Slow-callback registration.")
-    plt.close(fig)
+    fig, axes = bookplot.figure(
+        1, 2, height_in=bookplot.panel_height(len(r.loops)) + 0.4, sharey=True
+    )
+    _hbars(r, axes[0][0], "slow", "push_mean_us", "Mean registration", True)
+    _hbars(r, axes[0][1], "slow", "push_max_us", "Longest registration", True)
+    fig.suptitle(
+        slow_label(r) + " (threads take turns under the GIL)",
+        x=0.01,
+        ha="left",
+        fontsize=bookplot.FONT_PT,
+    )
+    bookplot.save(fig, out / "py_slow.svg", r.header_comment("Slow-callback registration."))
 
 
 # ---------------------------------------------------------------------------------------------
 
 
-def write_all(r: Results, out: Path, plots: bool = True) -> list[Path]:
+def write_all(
+    r: Results, out: Path, plots: bool = True, core: Doc | None = None, core_source: str = ""
+) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     files: dict[str, str] = {
         "py_machine.md": machine_md(r),
         "py_summary_claims.md": claims_md(r),
         "py_phase_evolution.md": phase_evolution_md(r),
+        "py_phase_evolution_full.md": phase_evolution_full_md(r),
         "py_best_vs_peers.md": best_vs_peers_md(r),
+        "py_vs_peers.md": vs_peers_md(r),
         "py_counters.md": counters_md(r),
+        "py_counters_full.md": counters_full_md(r),
         "py_gc.md": gc_md(r),
+        "py_facts.md": facts_md(r),
     }
     for key in r.scen:
         if key != "scaling":
@@ -1121,6 +1288,9 @@ def write_all(r: Results, out: Path, plots: bool = True) -> list[Path]:
         files["py_scaling.md"] = scaling_md(r)
     for p in r.phases:
         files[f"py_phase_{p.replace('.', '_')}.md"] = phase_md(r, p)
+    synthesis = synthesis_md(r, core, core_source)
+    if synthesis is not None:
+        files["py_synthesis.md"] = synthesis
     written = []
     for name, text in files.items():
         path = out / name
@@ -1133,19 +1303,30 @@ def write_all(r: Results, out: Path, plots: bool = True) -> list[Path]:
     return written
 
 
+def _relative(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(REPO))
+    except ValueError:
+        return path.name
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("json", nargs="?", type=Path, default=DEFAULT_JSON)
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
     ap.add_argument("--no-plots", action="store_true", help="tables only (no matplotlib)")
+    ap.add_argument(
+        "--core",
+        type=Path,
+        default=None,
+        help="the Rust-level results for the synthesis table (default: core.json beside JSON)",
+    )
     args = ap.parse_args(argv)
     doc = json.loads(args.json.read_text())
-    try:
-        source = str(args.json.resolve().relative_to(REPO))
-    except ValueError:
-        source = args.json.name
-    r = Results(doc, source)
-    written = write_all(r, args.out, plots=not args.no_plots)
+    r = Results(doc, _relative(args.json))
+    core_path = args.core or args.json.parent / "core.json"
+    core = json.loads(core_path.read_text()) if core_path.is_file() else None
+    written = write_all(r, args.out, not args.no_plots, core, _relative(core_path))
     print(phase_evolution_md(r).split("\n", 1)[1])
     print(f"tables.py: wrote {len(written)} files to {args.out}", file=sys.stderr)
     return 0

@@ -6,7 +6,8 @@
 //!   the table in its docs says where contenders differ.
 //! - [`job`]: the item every contender carries.
 //! - [`scenarios`]: the workloads.
-//! - [`summary`], [`machine`]: medians, and the record of where it ran.
+//! - [`machine`]: the record of where it ran (from `pyloop-measure`, which
+//!   also gives the medians and the background-load sampler).
 //!
 //! Two programs drive them: the criterion benches (`cargo bench -p
 //! pyloop-benchmarks`) and `core_scenarios` (`cargo run -p pyloop-benchmarks
@@ -19,7 +20,6 @@ pub mod contender;
 pub mod job;
 pub mod machine;
 pub mod scenarios;
-pub mod summary;
 
 pub use contender::{
     BenchQueue, ChannelConsumer, Contender, CrossbeamPeer, MpscPeer, Phased, SwapAllPeer,

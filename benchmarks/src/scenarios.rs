@@ -125,9 +125,9 @@ pub fn single<Q: BenchQueue<J>, J: Job>(n: usize, inner: usize) -> Metrics {
         total.push(ns(t2 - t0) / n as f64);
     }
     let mut m = Metrics::default();
-    m.set("total_ns", crate::summary::median(&total));
-    m.set("push_ns", crate::summary::median(&push));
-    m.set("drain_ns", crate::summary::median(&drain));
+    m.set("total_ns", pyloop_measure::median(&total));
+    m.set("push_ns", pyloop_measure::median(&push));
+    m.set("drain_ns", pyloop_measure::median(&drain));
     m
 }
 

@@ -7,8 +7,10 @@
 //! cargo run -p pyloop-benchmarks --release --bin core_scenarios -- --full  --out benchmarks/results/core.json
 //! ```
 //!
-//! Options: `--quick` (3 repetitions of 3 runs, smaller mixed and wake-up
-//! runs) or `--full` (9 repetitions of 7 runs, the summary's sizes); `--out FILE`;
+//! Options (`--help` lists them): `--quick` (the default: 3 repetitions of 3
+//! runs, smaller mixed and wake-up runs) or `--full` (9 repetitions of 7 runs,
+//! the summary's sizes); `--out FILE` (default: standard output, so that the
+//! committed results are only ever written when named);
 //! `--item closure|u64` (default: closure, the published item); `--reps N`;
 //! `--only ID,ID,...` (contender ids); `--scenarios KEY,KEY,...`;
 //! `--quiet-wait SECS` (before each repetition, wait at most this long for
@@ -40,8 +42,8 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 use pyloop_benchmarks::scenarios::{self, Metrics};
-use pyloop_benchmarks::summary::{median, min_max};
 use pyloop_benchmarks::{machine, with_contender, BenchQueue, Callback, Contender, Job};
+use pyloop_measure::{median, min_max, wait_for_quiet, Background};
 use serde_json::{json, Map, Value};
 
 /// The scenarios, in the order they run and are published.
@@ -421,83 +423,127 @@ fn run_one(s: Scenario, c: Contender, cfg: &Config) -> Metrics {
     m
 }
 
-fn usage() -> ! {
-    eprintln!(
-        "usage: core_scenarios (--quick | --full) [--out FILE] [--item closure|u64] \
-         [--reps N] [--quiet-wait SECS] [--budget SECS] [--producers N] [--only ID,...] [--scenarios KEY,...]"
-    );
-    std::process::exit(2)
+const USAGE: &str = "\
+usage: core_scenarios [--quick | --full] [--out FILE] [--item closure|u64] [--reps N]
+                      [--quiet-wait SECS] [--budget SECS] [--producers N]
+                      [--only ID,...] [--scenarios KEY,...]
+
+Runs the Rust-level scenarios on every contender and writes their medians as JSON.
+
+  --quick             3 repetitions, smaller mixed and wake-up runs (the default)
+  --full              9 repetitions, the summary's sizes: the published run
+  --out FILE          write the JSON here (default: standard output); the committed
+                      results are benchmarks/results/core.json, written only when named
+  --item closure|u64  the item each queue carries (default: closure, as published)
+  --reps N            repetitions after the warm-up
+  --quiet-wait SECS   before each repetition, wait at most this long for a quiet machine
+  --budget SECS       rerun repetitions spoilt by other processes' load within this time
+  --producers N       every multi-producer scenario with N producers (experiments)
+  --only ID,...       contenders (default: all): ";
+
+/// What the command line asked for, checked.
+struct Args {
+    cfg: Config,
+    out: Option<String>,
+    item: &'static str,
+    contenders: Vec<Contender>,
+    chosen: Vec<Scenario>,
 }
 
-fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let mut cfg: Option<Config> = None;
-    let mut out: Option<String> = None;
+/// The value of option `name`, a whole number.
+fn number<T: std::str::FromStr>(
+    parser: &mut lexopt::Parser,
+    name: &str,
+) -> Result<T, lexopt::Error> {
+    use lexopt::ValueExt;
+    let value = parser.value()?.string()?;
+    value
+        .parse()
+        .map_err(|_| format!("{name}: {value:?} is not a whole number").into())
+}
+
+/// Parses the command line; `Ok(None)` for `--help` (already printed).
+fn parse_args() -> Result<Option<Args>, lexopt::Error> {
+    use lexopt::prelude::*;
+
+    let mut parser = lexopt::Parser::from_env();
+    let mut cfg = Config::quick();
+    let mut out = None;
     let mut item = "closure";
     let mut reps: Option<usize> = None;
     let mut producers: Option<usize> = None;
-    let mut quiet_wait: Option<Duration> = None;
-    let mut budget: Option<Duration> = None;
+    let mut quiet_wait: Option<u64> = None;
+    let mut budget: Option<u64> = None;
     let mut contenders = Contender::all();
     let mut chosen: Vec<Scenario> = SCENARIOS.to_vec();
-    let mut it = args.iter();
-    while let Some(arg) = it.next() {
-        let mut value = || it.next().cloned().unwrap_or_else(|| usage());
-        match arg.as_str() {
-            "--quick" => cfg = Some(Config::quick()),
-            "--full" => cfg = Some(Config::full()),
-            "--out" => out = Some(value()),
-            "--item" => {
-                item = match value().as_str() {
+    while let Some(arg) = parser.next()? {
+        match arg {
+            Long("quick") => cfg = Config::quick(),
+            Long("full") => cfg = Config::full(),
+            Long("out") => out = Some(parser.value()?.string()?),
+            Long("item") => {
+                item = match parser.value()?.string()?.as_str() {
                     "closure" => "closure",
                     "u64" => "u64",
-                    _ => usage(),
+                    other => {
+                        return Err(format!("--item: {other:?} is not one of closure, u64").into())
+                    }
                 }
             }
-            "--reps" => reps = Some(value().parse().unwrap_or_else(|_| usage())),
-            "--producers" => producers = Some(value().parse().unwrap_or_else(|_| usage())),
-            "--budget" => {
-                budget = Some(Duration::from_secs(
-                    value().parse().unwrap_or_else(|_| usage()),
-                ))
-            }
-            "--quiet-wait" => {
-                quiet_wait = Some(Duration::from_secs(
-                    value().parse().unwrap_or_else(|_| usage()),
-                ))
-            }
-            "--only" => {
-                contenders = value()
+            Long("reps") => reps = Some(number(&mut parser, "--reps")?),
+            Long("producers") => producers = Some(number(&mut parser, "--producers")?),
+            Long("budget") => budget = Some(number(&mut parser, "--budget")?),
+            Long("quiet-wait") => quiet_wait = Some(number(&mut parser, "--quiet-wait")?),
+            Long("only") => {
+                contenders = parser
+                    .value()?
+                    .string()?
                     .split(',')
-                    .map(|s| s.parse().unwrap_or_else(|e| panic!("{e}")))
-                    .collect()
+                    .map(|id| id.parse::<Contender>().map_err(|e| e.to_string()))
+                    .collect::<Result<_, _>>()?
             }
-            "--scenarios" => {
-                let keys = value();
-                chosen = keys
+            Long("scenarios") => {
+                chosen = parser
+                    .value()?
+                    .string()?
                     .split(',')
-                    .map(|k| {
-                        *SCENARIOS
+                    .map(|key| {
+                        SCENARIOS
                             .iter()
-                            .find(|s| s.key() == k.trim())
-                            .unwrap_or_else(|| panic!("unknown scenario {k:?}"))
+                            .copied()
+                            .find(|s| s.key() == key.trim())
+                            .ok_or_else(|| {
+                                let keys: Vec<&str> = SCENARIOS.iter().map(|s| s.key()).collect();
+                                format!(
+                                    "unknown scenario {key:?}: expected one of {}",
+                                    keys.join(", ")
+                                )
+                            })
                     })
-                    .collect()
+                    .collect::<Result<_, _>>()?
             }
-            "-h" | "--help" => usage(),
-            _ => usage(),
+            Short('h') | Long("help") => {
+                let ids: Vec<&str> = Contender::all().into_iter().map(Contender::id).collect();
+                let keys: Vec<&str> = SCENARIOS.iter().map(|s| s.key()).collect();
+                println!("{USAGE}{}", ids.join(","));
+                println!(
+                    "  --scenarios KEY,... scenarios (default: all): {}",
+                    keys.join(",")
+                );
+                return Ok(None);
+            }
+            _ => return Err(arg.unexpected()),
         }
     }
-    let mut cfg = cfg.unwrap_or_else(|| usage());
     cfg.item = item;
     if let Some(reps) = reps {
         cfg.reps = reps.max(1);
     }
-    if let Some(wait) = quiet_wait {
-        cfg.quiet_wait = wait;
+    if let Some(secs) = quiet_wait {
+        cfg.quiet_wait = Duration::from_secs(secs);
     }
-    if let Some(budget) = budget {
-        cfg.budget = budget;
+    if let Some(secs) = budget {
+        cfg.budget = Duration::from_secs(secs);
     }
     if let Some(n) = producers {
         // For experiments (e.g. as many producers as cores); never published.
@@ -507,6 +553,31 @@ fn main() {
         cfg.latency.0 = n;
         cfg.mixed.0 = n;
     }
+    Ok(Some(Args {
+        cfg,
+        out,
+        item,
+        contenders,
+        chosen,
+    }))
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Args {
+        cfg,
+        out,
+        item,
+        contenders,
+        chosen,
+    } = match parse_args() {
+        Ok(Some(parsed)) => parsed,
+        Ok(None) => return,
+        Err(e) => {
+            eprintln!("core_scenarios: {e}\n(try --help)");
+            std::process::exit(2)
+        }
+    };
     let item_name = if item == "u64" {
         <u64 as Job>::NAME
     } else {
@@ -514,7 +585,7 @@ fn main() {
     };
 
     let started = Instant::now();
-    let whole_run = machine::Background::start();
+    let whole_run = Background::start();
     let warm = cfg.warm_up();
     // Every repetition run after the warm-up: its figures and the load others
     // put on the machine meanwhile.
@@ -535,7 +606,7 @@ fn main() {
         let this = if rep == 0 { &warm } else { &cfg };
         let mut waited = 0.0;
         if !cfg.quiet_wait.is_zero() {
-            let (w, load) = machine::wait_for_quiet(QUIET_THRESHOLD_PCT, cfg.quiet_wait);
+            let (w, load) = wait_for_quiet(QUIET_THRESHOLD_PCT, cfg.quiet_wait);
             waited = w.as_secs_f64();
             if waited >= 0.5 {
                 eprintln!(
@@ -544,7 +615,7 @@ fn main() {
                 );
             }
         }
-        let rep_load = machine::Background::start();
+        let rep_load = Background::start();
         let mut figures = HashMap::new();
         for &s in &chosen {
             let t = Instant::now();

@@ -14,6 +14,12 @@
 
 #![warn(missing_docs)]
 
+// The poller (phase 3.2.1's idle wait) is epoll with an eventfd, both Linux-only.
+#[cfg(not(target_os = "linux"))]
+compile_error!(
+    "pyloop-core builds only on Linux: its poller (phase 3.2.1) is epoll with an eventfd"
+);
+
 pub mod phase;
 pub mod phases;
 pub mod poller;

@@ -95,6 +95,14 @@ impl<T> LockedDeque<T> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// True if the queue looked empty at the last change: the consumer skips
+    /// taking the lock for a batch then. A push that this misses is not lost:
+    /// the next turn sees it, and a consumer about to sleep looks again under
+    /// the lock (`has_reason_to_return`).
+    pub(crate) fn looks_empty(&self) -> bool {
+        self.queued.load(Ordering::Relaxed) == 0
+    }
+
     /// Takes the lock for a batch, returning how long it waited for it.
     pub(crate) fn lock_for_batch(&self) -> (MutexGuard<'_, Pending<T>>, Instant, Duration) {
         let asked = Instant::now();
@@ -208,6 +216,9 @@ impl<T> LockedDeque<T> {
     /// Pops and runs up to the batch limit while holding the lock throughout:
     /// the shape of phases 3.1.1–3.1.3.
     pub(crate) fn run_batch_under_lock<F: FnMut(T)>(&self, mut run: F) -> usize {
+        if self.looks_empty() {
+            return 0;
+        }
         let (mut state, got, waited) = self.lock_for_batch();
         let mut ran = 0;
         while ran < self.batch_limit {

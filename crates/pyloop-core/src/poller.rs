@@ -125,9 +125,30 @@ mod real {
             Ok(())
         }
 
-        /// Starts watching `fd` (level-triggered) for the given readiness.
+        /// Starts watching `fd` (level-triggered) for the given readiness. A
+        /// descriptor still in the set from a one-shot wait that fired (see
+        /// [`arm_once`](Self::arm_once)) is taken over.
         pub fn register(&self, fd: i32, readable: bool, writable: bool) -> io::Result<()> {
-            self.control(libc::EPOLL_CTL_ADD, fd, interest(readable, writable))
+            match self.control(libc::EPOLL_CTL_ADD, fd, interest(readable, writable)) {
+                Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {
+                    self.control(libc::EPOLL_CTL_MOD, fd, interest(readable, writable))
+                }
+                other => other,
+            }
+        }
+
+        /// Watches `fd` for one event: the first readiness reported disables
+        /// it (`EPOLLONESHOT`), with no system call, and it stays in the set,
+        /// disabled, until armed again or the file is closed. So a wait on a
+        /// socket costs one `epoll_ctl`, not an add and a remove.
+        pub fn arm_once(&self, fd: i32, readable: bool, writable: bool) -> io::Result<()> {
+            let events = interest(readable, writable) | libc::EPOLLONESHOT as u32;
+            match self.control(libc::EPOLL_CTL_MOD, fd, events) {
+                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
+                    self.control(libc::EPOLL_CTL_ADD, fd, events)
+                }
+                other => other,
+            }
         }
 
         /// Changes what `fd` is watched for.
@@ -254,6 +275,10 @@ mod model {
         }
         /// Not modelled.
         pub fn modify(&self, _fd: i32, _r: bool, _w: bool) -> io::Result<()> {
+            Ok(())
+        }
+        /// Not modelled.
+        pub fn arm_once(&self, _fd: i32, _r: bool, _w: bool) -> io::Result<()> {
             Ok(())
         }
         /// Not modelled.

@@ -15,13 +15,17 @@
 //!   see [`crate::sweep`]), and the `scaling` scenario of the Python results
 //!   (its `cb_per_s_<N>` metrics), read by [`Sweep::from_python`].
 //!
-//! The readers walk `serde_json::Value`s and say which field was missing when
-//! a file does not have the expected shape.
+//! The files are read with serde's derive into private mirror types (`File*`),
+//! whose `alias`es and defaults cover the differences between the two
+//! benchmark shapes, then turned into the public types below. A file of the
+//! wrong shape is an error that names the missing or mistyped field.
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
 use serde_json::Value;
 
 use crate::fit::Point;
@@ -31,7 +35,7 @@ use crate::fit::Point;
 pub enum LoadError {
     /// The file could not be read.
     Io(PathBuf, std::io::Error),
-    /// The file is not JSON.
+    /// The file is not JSON, or a field is missing or has the wrong type.
     Json(PathBuf, serde_json::Error),
     /// The JSON lacks something this reader needs.
     Shape(PathBuf, String),
@@ -41,7 +45,11 @@ impl fmt::Display for LoadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             LoadError::Io(p, e) => write!(f, "cannot read {}: {e}", p.display()),
-            LoadError::Json(p, e) => write!(f, "{} is not valid JSON: {e}", p.display()),
+            LoadError::Json(p, e) => write!(
+                f,
+                "{} is not a results file of this shape: {e}",
+                p.display()
+            ),
             LoadError::Shape(p, what) => write!(f, "{}: {what}", p.display()),
         }
     }
@@ -52,6 +60,33 @@ impl std::error::Error for LoadError {}
 fn read_json(path: &Path) -> Result<Value, LoadError> {
     let text = std::fs::read_to_string(path).map_err(|e| LoadError::Io(path.to_owned(), e))?;
     serde_json::from_str(&text).map_err(|e| LoadError::Json(path.to_owned(), e))
+}
+
+/// Deserialises `doc` into `T`; `path` is only for messages.
+fn parse<T: DeserializeOwned>(path: &Path, doc: &Value) -> Result<T, LoadError> {
+    T::deserialize(doc).map_err(|e| LoadError::Json(path.to_owned(), e))
+}
+
+/// A figure as the files write it: `{"median", "min", "max", ...}` (also
+/// `reps` or `values`, `n`, which are not read). The median may be null.
+#[derive(Deserialize)]
+struct FileSummary {
+    median: Option<f64>,
+    min: Option<f64>,
+    max: Option<f64>,
+}
+
+impl FileSummary {
+    /// `None` if the median is null or missing; a missing `min` or `max`
+    /// falls back to the median.
+    fn summary(&self) -> Option<Summary> {
+        let median = self.median?;
+        Some(Summary {
+            median,
+            min: self.min.unwrap_or(median),
+            max: self.max.unwrap_or(median),
+        })
+    }
 }
 
 /// A figure summarised over repetitions.
@@ -66,21 +101,17 @@ pub struct Summary {
 }
 
 impl Summary {
-    /// Reads `{"median", "min", "max"}`; `None` if the median is missing or null
-    /// (a missing `min` or `max` falls back to the median).
+    /// Reads `{"median", "min", "max"}`; `None` if it is not such an object or
+    /// its median is missing or null (a missing `min` or `max` falls back to
+    /// the median).
     pub fn from_json(v: &Value) -> Option<Summary> {
-        let median = v.get("median")?.as_f64()?;
-        let or_median = |k: &str| v.get(k).and_then(Value::as_f64).unwrap_or(median);
-        Some(Summary {
-            median,
-            min: or_median("min"),
-            max: or_median("max"),
-        })
+        FileSummary::deserialize(v).ok()?.summary()
     }
 }
 
 /// One contender of a results file: a phase or a peer.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(from = "FileContender")]
 pub struct Contender {
     /// Its id in the file: `"3.1.4"`, `"asyncio"`, `"crossbeam"`, ...
     pub id: String,
@@ -88,6 +119,25 @@ pub struct Contender {
     pub label: String,
     /// `"phase"`, `"peer"`, or what the file says.
     pub kind: String,
+}
+
+/// A contender as written: `label` and `kind` may be missing.
+#[derive(Deserialize)]
+struct FileContender {
+    id: String,
+    label: Option<String>,
+    #[serde(default)]
+    kind: String,
+}
+
+impl From<FileContender> for Contender {
+    fn from(c: FileContender) -> Self {
+        Contender {
+            label: c.label.unwrap_or_else(|| c.id.clone()),
+            kind: c.kind,
+            id: c.id,
+        }
+    }
 }
 
 impl Contender {
@@ -98,15 +148,18 @@ impl Contender {
 }
 
 /// How a scenario defines one of its figures.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 pub struct MetricDef {
     /// Key in the results.
     pub key: String,
-    /// What it is.
+    /// What it is (`label` in `python.json`, `what` in `core.json`).
+    #[serde(default, alias = "what")]
     pub label: String,
     /// Unit: `"ns"`, `"us"`, `"1/s"`, `"%"`, `"count"`, ...
+    #[serde(default)]
     pub unit: String,
     /// `"lower"`, `"higher"`, or anything else for no direction.
+    #[serde(default)]
     pub better: String,
 }
 
@@ -154,10 +207,60 @@ pub struct Results {
     pub scenarios: Vec<Scenario>,
 }
 
-fn str_field(v: &Value, keys: &[&str]) -> Option<String> {
-    keys.iter()
-        .find_map(|k| v.get(*k).and_then(Value::as_str))
-        .map(str::to_owned)
+/// A scenario as written.
+#[derive(Deserialize)]
+struct FileScenario {
+    key: String,
+    title: Option<String>,
+    headline: Option<String>,
+    #[serde(default)]
+    params: Value,
+    #[serde(default)]
+    metrics: Vec<MetricDef>,
+    /// contender id → metric key → figure.
+    results: BTreeMap<String, BTreeMap<String, FileSummary>>,
+}
+
+impl From<FileScenario> for Scenario {
+    fn from(s: FileScenario) -> Self {
+        let results = s
+            .results
+            .into_iter()
+            .map(|(id, figures)| {
+                let figures = figures
+                    .into_iter()
+                    .filter_map(|(key, f)| Some((key, f.summary()?)))
+                    .collect();
+                (id, figures)
+            })
+            .collect();
+        Scenario {
+            title: s.title.unwrap_or_else(|| s.key.clone()),
+            headline: s.headline,
+            params: s.params,
+            key: s.key,
+            metrics: s.metrics,
+            results,
+        }
+    }
+}
+
+/// `{"mode": ...}`, as `config` and `machine` carry it.
+#[derive(Deserialize, Default)]
+struct FileMode {
+    mode: Option<String>,
+}
+
+/// `core.json` (`contenders`) or `python.json` (`loops`).
+#[derive(Deserialize)]
+struct FileResults {
+    #[serde(alias = "loops")]
+    contenders: Vec<Contender>,
+    scenarios: Vec<FileScenario>,
+    #[serde(default)]
+    machine: Value,
+    #[serde(default)]
+    config: FileMode,
 }
 
 impl Results {
@@ -169,87 +272,18 @@ impl Results {
 
     /// Reads an already parsed document; `path` is only for messages.
     pub fn from_json(path: &Path, doc: &Value) -> Result<Results, LoadError> {
-        let shape = |what: &str| LoadError::Shape(path.to_owned(), what.to_owned());
-        let list = doc
-            .get("contenders")
-            .or_else(|| doc.get("loops"))
-            .and_then(Value::as_array)
-            .ok_or_else(|| shape("no 'contenders' or 'loops' list"))?;
-        let contenders = list
-            .iter()
-            .map(|c| {
-                let id = str_field(c, &["id"]).ok_or_else(|| shape("a contender without an id"))?;
-                Ok(Contender {
-                    label: str_field(c, &["label"]).unwrap_or_else(|| id.clone()),
-                    kind: str_field(c, &["kind"]).unwrap_or_default(),
-                    id,
-                })
-            })
-            .collect::<Result<Vec<_>, LoadError>>()?;
-        let scenarios = doc
-            .get("scenarios")
-            .and_then(Value::as_array)
-            .ok_or_else(|| shape("no 'scenarios' list"))?
-            .iter()
-            .map(|s| {
-                let key =
-                    str_field(s, &["key"]).ok_or_else(|| shape("a scenario without a key"))?;
-                let metrics = s
-                    .get("metrics")
-                    .and_then(Value::as_array)
-                    .map(|ms| {
-                        ms.iter()
-                            .filter_map(|m| {
-                                Some(MetricDef {
-                                    key: str_field(m, &["key"])?,
-                                    label: str_field(m, &["label", "what"]).unwrap_or_default(),
-                                    unit: str_field(m, &["unit"]).unwrap_or_default(),
-                                    better: str_field(m, &["better"]).unwrap_or_default(),
-                                })
-                            })
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                let results = s
-                    .get("results")
-                    .and_then(Value::as_object)
-                    .ok_or_else(|| shape(&format!("scenario {key} has no 'results'")))?
-                    .iter()
-                    .map(|(cid, per)| {
-                        let figures = per
-                            .as_object()
-                            .map(|m| {
-                                m.iter()
-                                    .filter_map(|(k, v)| Some((k.clone(), Summary::from_json(v)?)))
-                                    .collect()
-                            })
-                            .unwrap_or_default();
-                        (cid.clone(), figures)
-                    })
-                    .collect();
-                Ok(Scenario {
-                    title: str_field(s, &["title"]).unwrap_or_else(|| key.clone()),
-                    headline: str_field(s, &["headline"]),
-                    params: s.get("params").cloned().unwrap_or(Value::Null),
-                    key,
-                    metrics,
-                    results,
-                })
-            })
-            .collect::<Result<Vec<_>, LoadError>>()?;
-        let machine = doc.get("machine").cloned().unwrap_or(Value::Null);
-        let mode = doc
-            .pointer("/config/mode")
-            .or_else(|| machine.get("mode"))
-            .and_then(Value::as_str)
-            .unwrap_or("unknown")
-            .to_owned();
+        let file: FileResults = parse(path, doc)?;
+        let mode = file
+            .config
+            .mode
+            .or_else(|| FileMode::deserialize(&file.machine).ok()?.mode)
+            .unwrap_or_else(|| "unknown".to_owned());
         Ok(Results {
             path: path.to_owned(),
             mode,
-            machine,
-            contenders,
-            scenarios,
+            machine: file.machine,
+            contenders: file.contenders,
+            scenarios: file.scenarios.into_iter().map(Scenario::from).collect(),
         })
     }
 
@@ -347,6 +381,59 @@ pub struct Sweep {
     pub series: Vec<ScalingSeries>,
 }
 
+/// One producer count of a sweep, as written.
+#[derive(Deserialize)]
+struct FilePoint {
+    producers: usize,
+    callbacks_per_s: FileSummary,
+    hold_share: Option<FileSummary>,
+    push_wait_share: Option<FileSummary>,
+    contended_pct: Option<FileSummary>,
+}
+
+/// One phase of a sweep, as written.
+#[derive(Deserialize)]
+struct FilePhase {
+    phase: String,
+    #[serde(default)]
+    title: String,
+    points: Vec<FilePoint>,
+}
+
+/// The background load a sweep records.
+#[derive(Deserialize, Default)]
+struct FileLoad {
+    whole_run: Option<f64>,
+    /// One per kept repetition; null where `/proc` could not be read.
+    #[serde(default)]
+    per_repetition: Vec<Option<f64>>,
+    all_under_limit: Option<bool>,
+}
+
+/// The `schema` of a document, read before the rest.
+#[derive(Deserialize)]
+struct FileSchema {
+    schema: Option<String>,
+}
+
+/// A sweep document (schema `pyloop-model/sweep/1`, written by [`crate::sweep`]).
+#[derive(Deserialize)]
+struct FileSweep {
+    phases: Vec<FilePhase>,
+    #[serde(default)]
+    machine: Value,
+    #[serde(default)]
+    config: Value,
+    #[serde(default)]
+    background_load_pct: FileLoad,
+}
+
+impl FileSweep {
+    fn config_mode(&self) -> Option<String> {
+        FileMode::deserialize(&self.config).ok()?.mode
+    }
+}
+
 impl Sweep {
     /// Reads this crate's sweep (schema `pyloop-model/sweep/1`).
     pub fn load(path: impl AsRef<Path>) -> Result<Sweep, LoadError> {
@@ -357,78 +444,60 @@ impl Sweep {
     /// Reads an already parsed sweep document; `path` is only for messages.
     pub fn from_json(path: &Path, doc: &Value) -> Result<Sweep, LoadError> {
         let shape = |what: String| LoadError::Shape(path.to_owned(), what);
-        if doc.get("schema").and_then(Value::as_str) != Some("pyloop-model/sweep/1") {
+        let schema: FileSchema = parse(path, doc)?;
+        if schema.schema.as_deref() != Some("pyloop-model/sweep/1") {
             return Err(shape("not a pyloop-model/sweep/1 document".into()));
         }
-        let series = doc
-            .get("phases")
-            .and_then(Value::as_array)
-            .ok_or_else(|| shape("no 'phases' list".into()))?
-            .iter()
-            .map(|ph| {
-                let id = str_field(ph, &["phase"])
-                    .ok_or_else(|| shape("a phase without a tag".into()))?;
-                let title = str_field(ph, &["title"]).unwrap_or_default();
-                let mut points = ph
-                    .get("points")
-                    .and_then(Value::as_array)
-                    .ok_or_else(|| shape(format!("phase {id} has no points")))?
+        let file: FileSweep = parse(path, doc)?;
+        let mode = file.config_mode().unwrap_or_else(|| "unknown".to_owned());
+        let series = file
+            .phases
+            .into_iter()
+            .map(|phase| {
+                let id = phase.phase;
+                let mut points = phase
+                    .points
                     .iter()
                     .map(|p| {
-                        let producers =
-                            p.get("producers").and_then(Value::as_u64).ok_or_else(|| {
-                                shape(format!("a point of {id} without 'producers'"))
-                            })? as usize;
-                        let throughput = p
-                            .get("callbacks_per_s")
-                            .and_then(Summary::from_json)
-                            .ok_or_else(|| {
-                                shape(format!("{id} at {producers}: no callbacks_per_s"))
-                            })?;
-                        let opt = |k: &str| p.get(k).and_then(Summary::from_json);
+                        let throughput = p.callbacks_per_s.summary().ok_or_else(|| {
+                            shape(format!(
+                                "{id} at {}: callbacks_per_s has no median",
+                                p.producers
+                            ))
+                        })?;
+                        let opt =
+                            |f: &Option<FileSummary>| f.as_ref().and_then(FileSummary::summary);
                         Ok(ScalingPoint {
-                            producers,
+                            producers: p.producers,
                             throughput,
-                            hold_share: opt("hold_share"),
-                            push_wait_share: opt("push_wait_share"),
-                            contended_pct: opt("contended_pct"),
+                            hold_share: opt(&p.hold_share),
+                            push_wait_share: opt(&p.push_wait_share),
+                            contended_pct: opt(&p.contended_pct),
                         })
                     })
                     .collect::<Result<Vec<_>, LoadError>>()?;
                 points.sort_by_key(|p| p.producers);
                 Ok(ScalingSeries {
-                    label: if title.is_empty() {
+                    label: if phase.title.is_empty() {
                         id.clone()
                     } else {
-                        format!("{id} {title}")
+                        format!("{id} {}", phase.title)
                     },
                     id,
                     points,
                 })
             })
             .collect::<Result<Vec<_>, LoadError>>()?;
-        let machine = doc.get("machine").cloned().unwrap_or(Value::Null);
+        let load = file.background_load_pct;
         Ok(Sweep {
             path: path.to_owned(),
             source: "rust".into(),
-            mode: doc
-                .pointer("/config/mode")
-                .and_then(Value::as_str)
-                .unwrap_or("unknown")
-                .to_owned(),
-            machine,
-            config: doc.get("config").cloned().unwrap_or(Value::Null),
-            background_load_pct: doc
-                .pointer("/background_load_pct/whole_run")
-                .and_then(Value::as_f64),
-            kept_loads_pct: doc
-                .pointer("/background_load_pct/per_repetition")
-                .and_then(Value::as_array)
-                .map(|v| v.iter().filter_map(Value::as_f64).collect())
-                .unwrap_or_default(),
-            all_under_limit: doc
-                .pointer("/background_load_pct/all_under_limit")
-                .and_then(Value::as_bool),
+            mode,
+            machine: file.machine,
+            config: file.config,
+            background_load_pct: load.whole_run,
+            kept_loads_pct: load.per_repetition.into_iter().flatten().collect(),
+            all_under_limit: load.all_under_limit,
             series,
         })
     }
@@ -546,8 +615,22 @@ mod tests {
     #[test]
     fn says_what_is_missing() {
         let err = Results::from_json(Path::new("x.json"), &json!({"scenarios": []})).unwrap_err();
-        assert!(err.to_string().contains("'contenders' or 'loops'"), "{err}");
+        assert!(
+            err.to_string().contains("missing field `contenders`"),
+            "{err}"
+        );
         let err = Sweep::from_json(Path::new("s.json"), &json!({"schema": "other"})).unwrap_err();
         assert!(err.to_string().contains("pyloop-model/sweep/1"), "{err}");
+        let no_phases = json!({"schema": "pyloop-model/sweep/1"});
+        let err = Sweep::from_json(Path::new("s.json"), &no_phases).unwrap_err();
+        assert!(err.to_string().contains("missing field `phases`"), "{err}");
+        let bad_point = json!({"schema": "pyloop-model/sweep/1", "phases": [{"phase": "3.1.1",
+            "points": [{"producers": 1, "callbacks_per_s": {"median": null}}]}]});
+        let err = Sweep::from_json(Path::new("s.json"), &bad_point).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("3.1.1 at 1: callbacks_per_s has no median"),
+            "{err}"
+        );
     }
 }

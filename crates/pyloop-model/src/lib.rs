@@ -14,7 +14,10 @@
 //!   evcxr ([`Figure`]); [`table`]: tables as markdown or HTML.
 //! - [`run`]: running the benchmark commands from a notebook; [`notebook`]:
 //!   one-call table-and-figure shortcuts for notebook cells.
-//! - [`book`]: the chapter's generated files.
+//! - [`diagram`]: the book's diagrams (data path, lost wake-up, GIL deadlock),
+//!   drawn as SVG.
+//! - [`book`]: the book's generated files drawn here (the Amdahl chapter's, the
+//!   diagrams).
 //!
 //! In a notebook (the evcxr kernel):
 //!
@@ -30,6 +33,7 @@
 pub mod analysis;
 pub mod book;
 pub mod data;
+pub mod diagram;
 pub mod fit;
 pub mod laws;
 pub mod machine;

@@ -82,28 +82,70 @@ impl Figure {
     }
 }
 
-/// Colours distinguishable with the common colour-vision deficiencies (Okabe–Ito).
-pub const PALETTE: [RGBColor; 8] = [
+/// Twelve colours, distinguishable with the common colour-vision deficiencies
+/// (Okabe–Ito's eight and four of Tol's), for series that are not a contender.
+pub const PALETTE: [RGBColor; 12] = [
     RGBColor(0, 114, 178),
     RGBColor(213, 94, 0),
     RGBColor(0, 158, 115),
     RGBColor(230, 159, 0),
     RGBColor(204, 121, 167),
     RGBColor(86, 180, 233),
-    RGBColor(120, 120, 120),
+    RGBColor(136, 34, 85),
     RGBColor(0, 0, 0),
+    RGBColor(153, 153, 51),
+    RGBColor(68, 170, 153),
+    RGBColor(170, 68, 153),
+    RGBColor(127, 127, 127),
 ];
 
-/// The `i`-th colour of [`PALETTE`], cycling.
+/// The `i`-th colour of [`PALETTE`], cycling after twelve.
 pub fn colour(i: usize) -> RGBColor {
     PALETTE[i % PALETTE.len()]
 }
 
+/// The colour of a contender in every figure of the book (the same as
+/// `benchmarks/bookplot.py` gives it), found by its id in `label`
+/// ("3.1.4", "uvloop", "measured, Rust 3.1.4"), or `None`.
+pub fn colour_for(label: &str) -> Option<RGBColor> {
+    const BY_ID: [(&str, RGBColor); 12] = [
+        ("3.1.1", RGBColor(204, 121, 167)),
+        ("3.1.2", RGBColor(230, 159, 0)),
+        ("3.1.3", RGBColor(86, 180, 233)),
+        ("3.1.4", RGBColor(0, 158, 115)),
+        ("3.1.5", RGBColor(136, 34, 85)),
+        ("3.2.1", RGBColor(0, 0, 0)),
+        ("asyncio", RGBColor(127, 127, 127)),
+        ("uvloop", RGBColor(0, 114, 178)),
+        ("rloop", RGBColor(213, 94, 0)),
+        ("std-mpsc", RGBColor(153, 153, 51)),
+        ("crossbeam", RGBColor(68, 170, 153)),
+        ("swap-all", RGBColor(170, 68, 153)),
+    ];
+    BY_ID
+        .iter()
+        .find(|(id, _)| label.split([' ', ',', '(', ')']).any(|w| w == *id))
+        .map(|(_, c)| *c)
+}
+
+/// The colour of series `i` labelled `label`: its contender's, else the palette's.
+fn series_colour(i: usize, label: &str) -> RGBColor {
+    colour_for(label).unwrap_or_else(|| colour(i))
+}
+
+/// Width of every figure, in pixels: the book's text column is 750 px, and a
+/// figure drawn at the width it is shown keeps its 12–14 px labels legible.
+pub const WIDTH: u32 = 720;
+
 const FONT: &str = "sans-serif";
+// plotters writes an SVG font size of 0.806 times the size it is given (16 gives
+// 12.9 px): the sizes below are chosen for 12–16 px text in the book.
 const MEASURED: RGBColor = RGBColor(0, 0, 0);
-const AMDAHL: RGBColor = PALETTE[0];
-const USL: RGBColor = PALETTE[1];
-const COUNTERS: RGBColor = PALETTE[2];
+const AMDAHL: RGBColor = RGBColor(0, 114, 178);
+const USL: RGBColor = RGBColor(213, 94, 0);
+const COUNTERS: RGBColor = RGBColor(0, 158, 115);
+/// The summary's two Amdahl curves: colours no phase uses.
+const MODEL: [RGBColor; 2] = [RGBColor(106, 61, 154), RGBColor(140, 81, 10)];
 
 /// A unit for an axis of rates: divides by 1e6 (`M`) or 1e3 (`k`) to keep
 /// tick labels short.
@@ -142,14 +184,21 @@ fn curve(n_max: f64, ymax: f64, f: impl Fn(f64) -> f64) -> Vec<(f64, f64)> {
     out
 }
 
-/// A legend strip: coloured marks and labels in a row, drawn on `area`.
+/// A legend strip: coloured marks and labels in rows, drawn on `area`,
+/// wrapping before an item that would pass `width`.
 fn legend(
     area: &DrawingArea<SVGBackend<'_>, Shift>,
     items: &[(String, ShapeStyle, bool)],
+    width: i32,
 ) -> DrawResult {
     let mut x = 10;
-    let y = 12;
+    let mut y = 12;
     for (label, style, dashed) in items {
+        let item_w = 40 + (label.chars().count() as i32) * 7;
+        if x > 10 && x + item_w > width {
+            x = 10;
+            y += 20;
+        }
         if *dashed {
             for k in 0..3 {
                 let x0 = x + k * 9;
@@ -161,9 +210,9 @@ fn legend(
         area.draw(&Text::new(
             label.clone(),
             (x + 30, y),
-            TextStyle::from((FONT, 13).into_font()).pos(Pos::new(HPos::Left, VPos::Center)),
+            TextStyle::from((FONT, 16).into_font()).pos(Pos::new(HPos::Left, VPos::Center)),
         ))?;
-        x += 40 + (label.chars().count() as i32) * 7;
+        x += item_w;
     }
     Ok(())
 }
@@ -176,17 +225,18 @@ fn legend(
 pub fn scaling_figure(title: &str, fits: &[SeriesFit]) -> Figure {
     let fits: Vec<SeriesFit> = fits.to_vec();
     let title = title.to_owned();
-    let cols = fits.len().clamp(1, 3);
+    let cols = fits.len().clamp(1, 2);
     let rows = fits.len().div_ceil(cols).max(1);
-    let (pw, ph) = (400u32, 290u32);
-    let size = (pw * cols as u32, ph * rows as u32 + 70);
+    let ph = 270u32;
+    let head = 86;
+    let size = (WIDTH, ph * rows as u32 + head);
     Figure::new(size, move |root| {
         root.fill(&WHITE)?;
-        let (top, body) = root.split_vertically(70);
+        let (top, body) = root.split_vertically(head);
         top.draw(&Text::new(
             title.clone(),
             (10, 8),
-            (FONT, 18).into_font().color(&BLACK),
+            (FONT, 20).into_font().color(&BLACK),
         ))?;
         let any_counters = fits.iter().any(|f| f.from_counters.is_some());
         let mut items = vec![
@@ -200,12 +250,12 @@ pub fn scaling_figure(title: &str, fits: &[SeriesFit]) -> Figure {
         ];
         if any_counters {
             items.push((
-                "Amdahl, S = lock hold / total (the summary's model)".to_owned(),
+                "Amdahl, S = lock hold / total (the summary's way)".to_owned(),
                 COUNTERS.stroke_width(2),
                 true,
             ));
         }
-        legend(&top.margin(38, 0, 0, 0), &items)?;
+        legend(&top.margin(34, 0, 0, 0), &items, WIDTH as i32 - 10)?;
         // One y scale for every panel, so that phases compare at a glance,
         // unless the series differ so much (asyncio against the others) that
         // the slowest would be a flat line: then each panel has its own.
@@ -256,10 +306,10 @@ fn scaling_panel(
     }
     let keys: Vec<f64> = pts.iter().map(|p| p.producers as f64).collect();
     let mut chart = ChartBuilder::on(area)
-        .caption(caption, (FONT, 14))
+        .caption(caption, (FONT, 15))
         .margin(8)
-        .x_label_area_size(32)
-        .y_label_area_size(48)
+        .x_label_area_size(34)
+        .y_label_area_size(50)
         .build_cartesian_2d(
             (0.85f64..n_max * 1.18).log_scale().with_key_points(keys),
             0f64..ymax,
@@ -270,8 +320,8 @@ fn scaling_panel(
         .y_desc(format!("{prefix} callbacks/s"))
         .x_label_formatter(&|n| format!("{n:.0}"))
         .y_label_formatter(&|y| crate::table::fmt_sig(*y, 2))
-        .label_style((FONT, 12))
-        .axis_desc_style((FONT, 12))
+        .label_style((FONT, 16))
+        .axis_desc_style((FONT, 16))
         .light_line_style(WHITE.mix(0.0))
         .draw()?;
     let clip = ymax * scale;
@@ -333,7 +383,7 @@ pub fn speedup_figure(
     let title = title.to_owned();
     let model: Vec<(String, f64)> = serial_fractions.to_vec();
     let measured: Vec<MeasuredSpeedup> = measured.to_vec();
-    Figure::new((820, 520), move |root| {
+    Figure::new((WIDTH, 500), move |root| {
         root.fill(&WHITE)?;
         let n_max = 16f64;
         let measured_max = measured
@@ -346,9 +396,9 @@ pub fn speedup_figure(
             .fold(0.0, f64::max);
         let ymax = (measured_max.max(model_max) * 1.1).max(2.0);
         let mut chart = ChartBuilder::on(&root)
-            .caption(title.clone(), (FONT, 18))
+            .caption(title.clone(), (FONT, 20))
             .margin(12)
-            .x_label_area_size(36)
+            .x_label_area_size(38)
             .y_label_area_size(48)
             .build_cartesian_2d(
                 (0.9f64..n_max * 1.12)
@@ -361,12 +411,12 @@ pub fn speedup_figure(
             .x_desc("threads (workers)")
             .y_desc("speed-up over one")
             .x_label_formatter(&|n| format!("{n:.0}"))
-            .label_style((FONT, 12))
-            .axis_desc_style((FONT, 13))
+            .label_style((FONT, 16))
+            .axis_desc_style((FONT, 16))
             .light_line_style(WHITE.mix(0.0))
             .draw()?;
         for (i, (label, s)) in model.iter().enumerate() {
-            let style = PALETTE[i % 2].stroke_width(2);
+            let style = MODEL[i % 2].stroke_width(2);
             chart
                 .draw_series(LineSeries::new(
                     curve(n_max, ymax, |n| amdahl_speedup(*s, n)),
@@ -383,7 +433,7 @@ pub fn speedup_figure(
             chart.draw_series(std::iter::once(Text::new(
                 format!("{at10:.2}×"),
                 (10.0, at10),
-                TextStyle::from((FONT, 13).into_font()).pos(Pos::new(HPos::Left, VPos::Bottom)),
+                TextStyle::from((FONT, 16).into_font()).pos(Pos::new(HPos::Left, VPos::Bottom)),
             )))?;
         }
         if let Some(c) = cores {
@@ -399,19 +449,33 @@ pub fn speedup_figure(
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
         }
         for (i, (label, points)) in measured.iter().enumerate() {
-            let colour = PALETTE[2 + i % (PALETTE.len() - 2)];
-            let style = colour.stroke_width(1);
+            let colour = series_colour(i, label);
+            let style = colour.stroke_width(2);
             let xy: Vec<(f64, f64)> = points.iter().map(|&(n, s)| (n as f64, s)).collect();
-            chart
-                .draw_series(LineSeries::new(xy.clone(), style))?
-                .label(label.clone())
-                .legend(move |(x, y)| Circle::new((x + 10, y), 4, colour.filled()));
-            chart.draw_series(xy.into_iter().map(|p| Circle::new(p, 4, colour.filled())))?;
+            // A Python series shares its phase's colour with the Rust one: it is
+            // dashed, with hollow marks.
+            let python = label.contains("Python");
+            if python {
+                chart
+                    .draw_series(DashedLineSeries::new(xy.clone(), 6, 4, style))?
+                    .label(label.clone())
+                    .legend(move |(x, y)| Circle::new((x + 10, y), 4, colour.stroke_width(2)));
+                chart.draw_series(
+                    xy.into_iter()
+                        .map(|p| Circle::new(p, 4, colour.stroke_width(2))),
+                )?;
+            } else {
+                chart
+                    .draw_series(LineSeries::new(xy.clone(), style))?
+                    .label(label.clone())
+                    .legend(move |(x, y)| Circle::new((x + 10, y), 4, colour.filled()));
+                chart.draw_series(xy.into_iter().map(|p| Circle::new(p, 4, colour.filled())))?;
+            }
         }
         chart
             .configure_series_labels()
             .position(SeriesLabelPosition::UpperLeft)
-            .label_font((FONT, 12))
+            .label_font((FONT, 16))
             .background_style(WHITE.mix(0.9))
             .border_style(BLACK.mix(0.3))
             .draw()?;
@@ -426,7 +490,7 @@ pub fn speedup_figure(
 pub fn sweep_lines_figure(title: &str, sweep: &crate::data::Sweep) -> Figure {
     let title = title.to_owned();
     let series = sweep.series.clone();
-    Figure::new((820, 520), move |root| {
+    Figure::new((WIDTH, 500), move |root| {
         root.fill(&WHITE)?;
         let n_max = series
             .iter()
@@ -448,9 +512,9 @@ pub fn sweep_lines_figure(title: &str, sweep: &crate::data::Sweep) -> Figure {
         keys.sort_by(f64::total_cmp);
         keys.dedup();
         let mut chart = ChartBuilder::on(&root)
-            .caption(title.clone(), (FONT, 17))
+            .caption(title.clone(), (FONT, 20))
             .margin(12)
-            .x_label_area_size(36)
+            .x_label_area_size(38)
             .y_label_area_size(52)
             .build_cartesian_2d(
                 (0.85f64..n_max * 1.18).log_scale().with_key_points(keys),
@@ -462,12 +526,12 @@ pub fn sweep_lines_figure(title: &str, sweep: &crate::data::Sweep) -> Figure {
             .y_desc(format!("{prefix} callbacks/s"))
             .x_label_formatter(&|n| format!("{n:.0}"))
             .y_label_formatter(&|y| crate::table::fmt_sig(*y, 2))
-            .label_style((FONT, 12))
-            .axis_desc_style((FONT, 13))
+            .label_style((FONT, 16))
+            .axis_desc_style((FONT, 16))
             .light_line_style(WHITE.mix(0.0))
             .draw()?;
         for (i, s) in series.iter().enumerate() {
-            let colour = colour(i);
+            let colour = series_colour(i, &s.id);
             let style = colour.stroke_width(2);
             let xy: Vec<(f64, f64)> = s
                 .points
@@ -494,7 +558,7 @@ pub fn sweep_lines_figure(title: &str, sweep: &crate::data::Sweep) -> Figure {
         chart
             .configure_series_labels()
             .position(SeriesLabelPosition::UpperRight)
-            .label_font((FONT, 12))
+            .label_font((FONT, 16))
             .background_style(WHITE.mix(0.9))
             .border_style(BLACK.mix(0.3))
             .draw()?;
@@ -578,7 +642,7 @@ pub fn bar_figure(
             .map(|c| c.chars().count())
             .max()
             .unwrap_or(4) as u32;
-    Figure::new((820, height), move |root| {
+    Figure::new((WIDTH, height), move |root| {
         root.fill(&WHITE)?;
         let xmax_raw = groups
             .iter()
@@ -588,7 +652,7 @@ pub fn bar_figure(
         let xmax = if xmax_raw > 0.0 { xmax_raw } else { 1.0 };
         let n = categories.len().max(1);
         let mut chart = ChartBuilder::on(&root)
-            .caption(title.clone(), (FONT, 17))
+            .caption(title.clone(), (FONT, 20))
             .margin(12)
             .x_label_area_size(34)
             .y_label_area_size(label_w)
@@ -598,8 +662,8 @@ pub fn bar_figure(
             .x_desc(unit.clone())
             .x_label_formatter(&|x| crate::table::fmt_sig(*x, 3))
             .y_labels(0)
-            .label_style((FONT, 12))
-            .axis_desc_style((FONT, 12))
+            .label_style((FONT, 16))
+            .axis_desc_style((FONT, 16))
             .light_line_style(WHITE.mix(0.0))
             .disable_y_mesh()
             .draw()?;
@@ -610,7 +674,7 @@ pub fn bar_figure(
             root.draw(&Text::new(
                 name.clone(),
                 (x - 6, y),
-                TextStyle::from((FONT, 12).into_font()).pos(Pos::new(HPos::Right, VPos::Center)),
+                TextStyle::from((FONT, 16).into_font()).pos(Pos::new(HPos::Right, VPos::Center)),
             ))?;
         }
         let band = 0.8 / g as f64;
@@ -647,7 +711,7 @@ pub fn bar_figure(
                 Some(Text::new(
                     crate::table::fmt_sig(b.value, 3),
                     (b.max.max(b.value), mid),
-                    TextStyle::from((FONT, 11).into_font()).pos(Pos::new(HPos::Left, VPos::Center)),
+                    TextStyle::from((FONT, 15).into_font()).pos(Pos::new(HPos::Left, VPos::Center)),
                 ))
             });
             chart.draw_series(values)?;
@@ -655,7 +719,7 @@ pub fn bar_figure(
         chart
             .configure_series_labels()
             .position(SeriesLabelPosition::LowerRight)
-            .label_font((FONT, 12))
+            .label_font((FONT, 16))
             .background_style(WHITE.mix(0.9))
             .border_style(BLACK.mix(0.3))
             .draw()?;

@@ -2,7 +2,7 @@
 //!
 //! [`LoopCore`] holds everything a loop has: the phase's queue for callbacks
 //! from other threads, the loop thread's own lane, the timer heap, the flags.
-//! [`event_loop_class!`] stamps one `#[pyclass]` per phase around it (a
+//! `event_loop_class!` stamps one `#[pyclass]` per phase around it (a
 //! `#[pyclass]` cannot be generic), so the phases differ in the queue only.
 
 use std::collections::{HashMap, VecDeque};
@@ -17,11 +17,12 @@ use pyo3::prelude::*;
 use pyo3::pyclass::{PyTraverseError, PyVisit};
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyTuple};
-use pyo3::{ffi, intern, PyClassInitializer};
+use pyo3::{ffi, intern};
 
 use crate::clock::{monotonic, thread_token, CLOCK_RESOLUTION};
+use crate::fd_wait::{FdWaits, Interest};
 use crate::gil_cell::GilCell;
-use crate::handle::{untrack, Handle, TimerHandle};
+use crate::handle::{ArgRefs, HandleRef, TimerPart};
 use crate::transport::TcpTransportCore;
 
 /// The longest the loop sleeps in one go, so that a signal (Ctrl-C) arriving
@@ -32,18 +33,18 @@ pub(crate) const MAX_IDLE_WAIT: f64 = 0.1;
 /// A callback in the loop's own lane.
 pub(crate) enum Ready {
     /// One of our handles, run without going through Python.
-    Native(Py<Handle>),
+    Native(HandleRef),
     /// A handle made by asyncio's own code (a reader or writer registered by
     /// `selector_events`, a signal handler): run by calling its `_run()`.
     Foreign(Py<PyAny>),
 }
 
 /// An entry of the loop's timer heap.
-pub(crate) struct ScheduledTimer(Py<TimerHandle>);
+pub(crate) struct ScheduledTimer(HandleRef);
 
 impl Cancellable for ScheduledTimer {
     fn is_cancelled(&self) -> bool {
-        self.0.get().scheduled.load(Relaxed).eq(&false)
+        self.0.timer_state().is_none_or(|(_, scheduled)| !scheduled)
     }
 }
 
@@ -55,32 +56,34 @@ fn closed_error() -> PyErr {
 /// only reference to it: the handle is not tracked (see `handle.rs`), so the
 /// loop owns what it holds then. A handle someone else also holds is not
 /// reported; its holder keeps it, and what it holds, alive.
-fn visit_pending_handle(visit: &PyVisit<'_>, handle: &Py<Handle>) -> Result<(), PyTraverseError> {
-    // safety: reads the reference count of a live object we hold a reference
-    // to; nothing can change it during a collection (the collector holds the
-    // GIL and runs no Python code between its passes).
-    if unsafe { ffi::Py_REFCNT(handle.as_ptr()) } != 1 {
+fn visit_pending_handle(visit: &PyVisit<'_>, handle: &HandleRef) -> Result<(), PyTraverseError> {
+    // Nothing can change the count during a collection: the collector holds
+    // the GIL and runs no Python code between its passes.
+    if handle.refcount() != 1 {
         return Ok(());
     }
-    handle.get().visit_contents(visit)
+    handle.visit_contents(visit)
 }
 
-/// The `Handle` a `TimerHandle` is (its base class), without a Python token
-/// (`__traverse__` has none).
-fn timer_as_handle(timer: &Py<TimerHandle>) -> &Py<Handle> {
-    // safety: `Py<T>` is a pointer to the object, the same for every `T`, and a
-    // `TimerHandle` object is a `Handle` object (its base class, extended):
-    // PyO3's own `Bound::as_super` is this cast.
-    unsafe { &*(timer as *const Py<TimerHandle>).cast::<Py<Handle>>() }
+/// Completes each future not yet done with `None`.
+fn wake_futures(py: Python<'_>, futures: Vec<Py<PyAny>>) -> PyResult<()> {
+    for future in futures {
+        let future = future.bind(py);
+        if !future.call_method0(intern!(py, "done"))?.is_truthy()? {
+            future.call_method1(intern!(py, "set_result"), (py.None(),))?;
+        }
+    }
+    Ok(())
 }
 
 /// What a closed (or collected) loop still held, taken out of its state so
 /// that it is dropped after every borrow has ended.
 struct Pending {
-    handles: Vec<Py<Handle>>,
+    handles: Vec<HandleRef>,
     foreign: Vec<Py<PyAny>>,
     timers: Vec<ScheduledTimer>,
     transports: HashMap<i32, Py<TcpTransportCore>>,
+    waits: Vec<Py<PyAny>>,
 }
 
 impl Pending {
@@ -93,21 +96,22 @@ impl Pending {
             foreign,
             timers,
             transports,
+            waits,
         } = self;
         for handle in &handles {
-            handle.get().release(py);
+            handle.release(py);
         }
         for timer in &timers {
-            timer.0.get().scheduled.store(false, Relaxed);
-            timer.0.bind(py).as_super().get().release(py);
+            timer.0.set_unscheduled();
+            timer.0.release(py);
         }
-        drop((handles, foreign, timers, transports));
+        drop((handles, foreign, timers, transports, waits));
     }
 }
 
 // ANCHOR: core
 /// Everything an event loop holds, generic over the phase's queue `Q`.
-pub struct LoopCore<Q: ReadyQueue<Py<Handle>>> {
+pub struct LoopCore<Q: ReadyQueue<HandleRef>> {
     /// Callbacks from other threads: the phase under study.
     queue: Q,
     /// The queue's consumer-side state; only the loop thread touches it. Taken
@@ -124,6 +128,8 @@ pub struct LoopCore<Q: ReadyQueue<Py<Handle>>> {
     /// Native transports by descriptor (the transport's own duplicate): their
     /// readiness is handled in Rust, without going through asyncio's selector code.
     transports: GilCell<HashMap<i32, Py<TcpTransportCore>>>,
+    /// One-shot waits of the socket methods, by descriptor (see `fd_wait.rs`).
+    fd_waits: GilCell<FdWaits>,
     /// Poll even a busy loop's self-pipe: set while signal handlers exist,
     /// since asyncio delivers signals through it.
     poll_self_pipe: AtomicBool,
@@ -138,7 +144,7 @@ pub struct LoopCore<Q: ReadyQueue<Py<Handle>>> {
 }
 // ANCHOR_END: core
 
-impl<Q: ReadyQueue<Py<Handle>>> LoopCore<Q> {
+impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
     /// A new loop's state; fails if the phase's queue cannot get what it needs
     /// from the system (3.2.1: an epoll set and an eventfd, so `EMFILE` when the
     /// process is out of descriptors).
@@ -151,6 +157,7 @@ impl<Q: ReadyQueue<Py<Handle>>> LoopCore<Q> {
             local: GilCell::new(VecDeque::new()),
             io_fds: AtomicUsize::new(0),
             transports: GilCell::new(HashMap::new()),
+            fd_waits: GilCell::new(FdWaits::default()),
             poll_self_pipe: AtomicBool::new(false),
             timers: GilCell::new(Timers::new()),
             cancelled_timers: Arc::new(AtomicUsize::new(0)),
@@ -208,7 +215,7 @@ impl<Q: ReadyQueue<Py<Handle>>> LoopCore<Q> {
     /// or while the loop is not running and nothing is left in the phase's
     /// queue; otherwise on the phase's queue. (Items left in the queue by a
     /// `stop()` go first: a thread's later callbacks must not overtake them.)
-    fn schedule(&self, py: Python<'_>, handle: Py<Handle>) -> PyResult<()> {
+    fn schedule(&self, py: Python<'_>, handle: HandleRef) -> PyResult<()> {
         let running = self.running_thread.load(Relaxed);
         let own_lane = if running == 0 {
             // Not running, so the loop thread is not using its consumer state:
@@ -250,60 +257,49 @@ impl<Q: ReadyQueue<Py<Handle>>> LoopCore<Q> {
     // ANCHOR_END: schedule
 
     /// `loop.call_soon` and `loop.call_soon_threadsafe`.
-    pub fn call_soon(
+    pub(crate) fn call_soon(
         &self,
         py: Python<'_>,
-        callback: Bound<'_, PyAny>,
-        args: Bound<'_, PyTuple>,
-        context: Option<Bound<'_, PyAny>>,
+        callback: &Bound<'_, PyAny>,
+        args: ArgRefs<'_>,
+        context: Option<&Bound<'_, PyAny>>,
         threadsafe: bool,
-    ) -> PyResult<Py<Handle>> {
+    ) -> PyResult<HandleRef> {
         self.check_closed()?;
         let method = if threadsafe {
             "call_soon_threadsafe"
         } else {
             "call_soon"
         };
-        self.debug_checks(py, &callback, method, threadsafe)?;
         let debug = self.debug.load(Relaxed);
-        let handle = Py::new(py, Handle::new(py, method, callback, args, context, debug)?)?;
-        untrack(&handle);
+        if debug {
+            self.debug_checks(py, callback, method, threadsafe)?;
+        }
+        let handle = HandleRef::new(py, method, callback, args, context, debug, None)?;
         self.schedule(py, handle.clone_ref(py))?;
         Ok(handle)
     }
 
     /// `loop.call_at`.
-    pub fn call_at(
+    pub(crate) fn call_at(
         &self,
         py: Python<'_>,
         method: &str,
-        when: Bound<'_, PyAny>,
-        callback: Bound<'_, PyAny>,
-        args: Bound<'_, PyTuple>,
-        context: Option<Bound<'_, PyAny>>,
-    ) -> PyResult<Py<TimerHandle>> {
-        if when.is_none() {
-            return Err(PyTypeError::new_err("when cannot be None"));
-        }
-        let when: f64 = when.extract().map_err(|_| {
-            PyTypeError::new_err(format!(
-                "when must be a number, not {}",
-                when.get_type()
-                    .name()
-                    .map(|n| n.to_string())
-                    .unwrap_or_default()
-            ))
-        })?;
+        when: f64,
+        callback: &Bound<'_, PyAny>,
+        args: ArgRefs<'_>,
+        context: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<HandleRef> {
         if when.is_nan() {
             return Err(PyValueError::new_err("when must not be NaN"));
         }
         self.check_closed()?;
-        self.debug_checks(py, &callback, method, false)?;
         let debug = self.debug.load(Relaxed);
-        let base = Handle::new(py, method, callback, args, context, debug)?;
-        let timer = TimerHandle::new(when, self.cancelled_timers.clone());
-        let handle = Py::new(py, PyClassInitializer::from(base).add_subclass(timer))?;
-        untrack(&handle);
+        if debug {
+            self.debug_checks(py, callback, method, false)?;
+        }
+        let timer = TimerPart::new(when, self.cancelled_timers.clone());
+        let handle = HandleRef::new(py, method, callback, args, context, debug, Some(timer))?;
         let entry = ScheduledTimer(handle.clone_ref(py));
         self.timers.with(py, |timers| timers.push(when, entry));
         if self.is_running() && !self.on_loop_thread(py) {
@@ -312,35 +308,6 @@ impl<Q: ReadyQueue<Py<Handle>>> LoopCore<Q> {
             self.wake_from_other_thread(py);
         }
         Ok(handle)
-    }
-
-    /// `loop.call_later`.
-    pub fn call_later(
-        &self,
-        py: Python<'_>,
-        delay: Bound<'_, PyAny>,
-        callback: Bound<'_, PyAny>,
-        args: Bound<'_, PyTuple>,
-        context: Option<Bound<'_, PyAny>>,
-    ) -> PyResult<Py<TimerHandle>> {
-        if delay.is_none() {
-            return Err(PyTypeError::new_err("delay must not be None"));
-        }
-        let delay: f64 = delay.extract().map_err(|_| {
-            PyTypeError::new_err(format!(
-                "delay must be a number, not {}",
-                delay
-                    .get_type()
-                    .name()
-                    .map(|n| n.to_string())
-                    .unwrap_or_default()
-            ))
-        })?;
-        if delay.is_nan() {
-            return Err(PyValueError::new_err("delay must not be NaN"));
-        }
-        let when = pyo3::types::PyFloat::new(py, monotonic() + delay).into_any();
-        self.call_at(py, "call_later", when, callback, args, context)
     }
 
     /// `loop.time()`.
@@ -397,7 +364,7 @@ impl<Q: ReadyQueue<Py<Handle>>> LoopCore<Q> {
     /// Takes every pending callback, timer and transport out of the loop's
     /// state, for the caller to drop after every borrow has ended.
     fn take_pending(&self, py: Python<'_>) -> Pending {
-        let mut handles: Vec<Py<Handle>> = Vec::new();
+        let mut handles: Vec<HandleRef> = Vec::new();
         let mut foreign: Vec<Py<PyAny>> = Vec::new();
         if let Some(mut consumer) = self.consumer.with(py, Option::take) {
             while self.queue.run_batch(&mut consumer, |h| handles.push(h)) > 0 {}
@@ -411,11 +378,13 @@ impl<Q: ReadyQueue<Py<Handle>>> LoopCore<Q> {
         }
         let timers = self.timers.with(py, |t| t.drain().collect());
         let transports = self.transports.with(py, std::mem::take);
+        let waits = self.fd_waits.with(py, FdWaits::drain);
         Pending {
             handles,
             foreign,
             timers,
             transports,
+            waits,
         }
     }
 
@@ -455,11 +424,14 @@ impl<Q: ReadyQueue<Py<Handle>>> LoopCore<Q> {
                 let mut result = Ok(());
                 timers.for_each(|ScheduledTimer(timer)| {
                     if result.is_ok() {
-                        result = visit_pending_handle(visit, timer_as_handle(timer));
+                        result = visit_pending_handle(visit, timer);
                     }
                 });
                 result
             })
+            .unwrap_or(Ok(()))?;
+        self.fd_waits
+            .peek_in_traverse(visit, |waits| waits.traverse(visit))
             .unwrap_or(Ok(()))?;
         self.transports
             .peek_in_traverse(visit, |transports| {
@@ -517,14 +489,23 @@ impl<Q: ReadyQueue<Py<Handle>>> LoopCore<Q> {
                 "This event loop is already running",
             ));
         }
+        // The consumer's state stays out of its cell while the loop runs: only
+        // this thread uses it, and nothing a callback does can reach it then.
+        let Some(mut consumer) = self.consumer.with(py, Option::take) else {
+            self.running_thread.store(0, Relaxed);
+            return Err(PyRuntimeError::new_err(
+                "This event loop is already running",
+            ));
+        };
         let result = loop {
-            if let Err(err) = self.run_once(event_loop) {
+            if let Err(err) = self.run_once(event_loop, &mut consumer) {
                 break Err(err);
             }
             if self.stopping.load(Relaxed) {
                 break Ok(());
             }
         };
+        self.consumer.with(py, |slot| *slot = Some(consumer));
         self.stopping.store(false, Relaxed);
         self.running_thread.store(0, Relaxed);
         result
@@ -535,10 +516,13 @@ impl<Q: ReadyQueue<Py<Handle>>> LoopCore<Q> {
     /// One turn: wait for work or the next timer, move due timers to the
     /// lane, run the lane's callbacks that were ready at the start of the
     /// turn, then one bounded batch from the phase's queue.
-    fn run_once(&self, event_loop: &Bound<'_, PyAny>) -> PyResult<()> {
+    fn run_once(&self, event_loop: &Bound<'_, PyAny>, consumer: &mut Q::Consumer) -> PyResult<()> {
         let py = event_loop.py();
         let cancelled = self.cancelled_timers.swap(0, Relaxed);
         let (next_deadline, discarded) = self.timers.with(py, |timers| {
+            if timers.is_empty() {
+                return (None, Vec::new());
+            }
             for _ in 0..cancelled {
                 timers.note_cancelled();
             }
@@ -548,50 +532,50 @@ impl<Q: ReadyQueue<Py<Handle>>> LoopCore<Q> {
 
         let has_work = self.stopping.load(Relaxed)
             || self.local.with(py, |lane| !lane.is_empty())
-            || self.has_pending(py);
+            || self.queue.has_pending(consumer);
         let io = self.queue.poller().is_some();
+        let mut waited = false;
         if !has_work {
             let wait = next_deadline.map_or(MAX_IDLE_WAIT, |when| (when - monotonic()).max(0.0));
             let timeout = Duration::from_secs_f64(wait.min(MAX_IDLE_WAIT));
             if io || !timeout.is_zero() {
-                self.with_consumer(py, |consumer| {
-                    py.detach(|| self.queue.wait(consumer, Some(timeout)))
-                });
+                py.detach(|| self.queue.wait(consumer, Some(timeout)));
+                waited = true;
                 py.check_signals()?;
             }
         } else if io && (self.io_fds.load(Relaxed) > 0 || self.poll_self_pipe.load(Relaxed)) {
             // Busy, but sockets must not starve: look without blocking.
-            self.with_consumer(py, |consumer| {
-                self.queue.wait(consumer, Some(Duration::ZERO))
-            });
+            self.queue.wait(consumer, Some(Duration::ZERO));
+            waited = true;
         }
-        if io {
-            self.dispatch_io(event_loop)?;
+        if io && waited {
+            self.dispatch_io(event_loop, consumer)?;
         }
 
-        let end = monotonic() + CLOCK_RESOLUTION;
-        let (due, discarded) = self.timers.with(py, |timers| {
-            let mut due = Vec::new();
-            while let Some(ScheduledTimer(timer)) = timers.pop_due(end) {
-                due.push(timer);
+        if let Some(first) = next_deadline {
+            let end = monotonic() + CLOCK_RESOLUTION;
+            if first <= end {
+                let (due, discarded) = self.timers.with(py, |timers| {
+                    let mut due = Vec::new();
+                    while let Some(ScheduledTimer(timer)) = timers.pop_due(end) {
+                        due.push(timer);
+                    }
+                    (due, timers.take_discarded())
+                });
+                drop(discarded);
+                for timer in due {
+                    timer.set_unscheduled();
+                    self.local
+                        .with(py, |lane| lane.push_back(Ready::Native(timer)));
+                }
             }
-            (due, timers.take_discarded())
-        });
-        drop(discarded);
-        for timer in due {
-            timer.get().scheduled.store(false, Relaxed);
-            let handle = timer.into_bound(py).into_super().unbind();
-            self.local
-                .with(py, |lane| lane.push_back(Ready::Native(handle)));
         }
 
         let debug = self.debug.load(Relaxed);
         let ready = self.local.with(py, |lane| lane.len());
         for _ in 0..ready {
             match self.local.with(py, VecDeque::pop_front) {
-                Some(Ready::Native(handle)) => {
-                    self.run_handle(handle.bind(py), event_loop, debug)?
-                }
+                Some(Ready::Native(handle)) => self.run_handle(py, &handle, event_loop, debug)?,
                 Some(Ready::Foreign(handle)) => {
                     self.run_foreign(handle.bind(py), event_loop, debug)?
                 }
@@ -600,17 +584,15 @@ impl<Q: ReadyQueue<Py<Handle>>> LoopCore<Q> {
         }
 
         let mut fatal = None;
-        self.with_consumer(py, |consumer| {
-            self.queue.run_batch(consumer, |handle| {
-                if fatal.is_some() {
-                    // A callback of this batch raised KeyboardInterrupt or
-                    // SystemExit: keep the rest for the next run, in order.
-                    self.local
-                        .with(py, |lane| lane.push_back(Ready::Native(handle)));
-                } else if let Err(err) = self.run_handle(handle.bind(py), event_loop, debug) {
-                    fatal = Some(err);
-                }
-            })
+        self.queue.run_batch(consumer, |handle| {
+            if fatal.is_some() {
+                // A callback of this batch raised KeyboardInterrupt or
+                // SystemExit: keep the rest for the next run, in order.
+                self.local
+                    .with(py, |lane| lane.push_back(Ready::Native(handle)));
+            } else if let Err(err) = self.run_handle(py, &handle, event_loop, debug) {
+                fatal = Some(err);
+            }
         });
         fatal.map_or(Ok(()), Err)
     }
@@ -625,51 +607,51 @@ impl<Q: ReadyQueue<Py<Handle>>> LoopCore<Q> {
         })
     }
 
-    /// Runs `f` on the consumer's state, taken out of its cell for the time:
-    /// `f` may let go of the GIL (the idle wait) or run callbacks (a batch),
-    /// and the cell must not be borrowed meanwhile. Does nothing if the state
-    /// is already out (only a re-entrant call could find it so).
-    fn with_consumer<R: Default>(
-        &self,
-        py: Python<'_>,
-        f: impl FnOnce(&mut Q::Consumer) -> R,
-    ) -> R {
-        let Some(mut consumer) = self.consumer.with(py, Option::take) else {
-            return R::default();
-        };
-        let out = f(&mut consumer);
-        self.consumer.with(py, |slot| *slot = Some(consumer));
-        out
-    }
     // ANCHOR_END: run_once
 
     /// Hands the readiness found by the last wait to the native transports,
     /// and the rest to the Python side, which maps descriptors to asyncio's
     /// reader and writer handles and queues them with `_add_callback`
     /// (asyncio's `_process_events`).
-    fn dispatch_io(&self, event_loop: &Bound<'_, PyAny>) -> PyResult<()> {
+    fn dispatch_io(
+        &self,
+        event_loop: &Bound<'_, PyAny>,
+        consumer: &mut Q::Consumer,
+    ) -> PyResult<()> {
         let py = event_loop.py();
         let mut events = Vec::new();
-        self.with_consumer(py, |consumer| {
-            self.queue.take_io_events(consumer, &mut events)
-        });
+        self.queue.take_io_events(consumer, &mut events);
         if events.is_empty() {
             return Ok(());
         }
         let mut others: Vec<(i32, u8)> = Vec::new();
+        let mut woken: Vec<Py<PyAny>> = Vec::new();
         for event in events {
             let transport = self
                 .transports
                 .with(py, |t| t.get(&event.fd).map(|tr| tr.clone_ref(py)));
-            match transport {
-                Some(transport) => {
-                    TcpTransportCore::on_ready(transport.bind(py), event.readable, event.writable)?
+            if let Some(transport) = transport {
+                TcpTransportCore::on_ready(transport.bind(py), event.readable, event.writable)?;
+                continue;
+            }
+            let waited = self.fd_waits.with(py, |w| {
+                w.take_ready(event.fd, event.readable, event.writable, &mut woken)
+            });
+            match waited {
+                // The event disabled the one-shot registration: arm it again
+                // for the waiters of the other direction, if any.
+                Some(Interest::Arm { read, write }) => {
+                    self.rearm_or_fail(py, event.fd, read, write)?
                 }
+                Some(Interest::Idle) => self.forget_io_fd(),
                 None => others.push((
                     event.fd,
                     u8::from(event.readable) | (u8::from(event.writable) << 1),
                 )),
             }
+        }
+        if !woken.is_empty() {
+            wake_futures(py, woken)?;
         }
         if !others.is_empty() {
             event_loop.call_method1(intern!(py, "_pyloop_io_ready"), (others,))?;
@@ -742,9 +724,9 @@ impl<Q: ReadyQueue<Py<Handle>>> LoopCore<Q> {
     /// Queues a handle made by asyncio's own code on the loop's lane.
     pub fn add_callback(&self, handle: Bound<'_, PyAny>) {
         let py = handle.py();
-        let ready = match handle.cast_into::<Handle>() {
-            Ok(native) => Ready::Native(native.unbind()),
-            Err(err) => Ready::Foreign(err.into_inner().unbind()),
+        let ready = match HandleRef::from_object(&handle) {
+            Some(native) => Ready::Native(native),
+            None => Ready::Foreign(handle.unbind()),
         };
         self.local.with(py, |lane| lane.push_back(ready));
     }
@@ -752,7 +734,8 @@ impl<Q: ReadyQueue<Py<Handle>>> LoopCore<Q> {
     fn poller(&self) -> PyResult<&pyloop_core::Poller> {
         self.queue.poller().ok_or_else(|| {
             pyo3::exceptions::PyNotImplementedError::new_err(format!(
-                "phase {} cannot wait for I/O: its idle loop {}; use phase {} (the default)",
+                "phase {} cannot wait for I/O: its idle loop {}; use phase {} (this build's \
+                 default phase is {})",
                 Q::PHASE.tag(),
                 if Q::PHASE.polls_when_idle() {
                     "polls a queue with sleeps"
@@ -760,12 +743,20 @@ impl<Q: ReadyQueue<Py<Handle>>> LoopCore<Q> {
                     "sleeps on a condition variable, which a socket cannot wake"
                 },
                 pyloop_core::Phase::EpollWake.tag(),
+                crate::BUILD_DEFAULT_PHASE.tag(),
             ))
         })
     }
 
     /// Starts watching `fd` for `events` (1: read, 2: write, as `selectors`).
-    pub fn io_register(&self, fd: i32, events: u8, internal: bool) -> PyResult<()> {
+    /// A descriptor with a pending wait of a socket method is refused: the
+    /// two would share one registration.
+    pub fn io_register(&self, py: Python<'_>, fd: i32, events: u8, internal: bool) -> PyResult<()> {
+        if self.fd_waits.with(py, |w| w.contains(fd)) {
+            return Err(PyRuntimeError::new_err(format!(
+                "file descriptor {fd} is used by a pending sock_* call of this loop"
+            )));
+        }
         self.poller()?
             .register(fd, events & 1 != 0, events & 2 != 0)?;
         if !internal {
@@ -797,6 +788,87 @@ impl<Q: ReadyQueue<Py<Handle>>> LoopCore<Q> {
         Ok(())
     }
 
+    /// A future that completes (with `None`) when `fd` is ready to read
+    /// (`events` 1) or write (2): the fast path of the socket methods. The
+    /// caller retries its system call then (see `fd_wait.rs`).
+    pub fn wait_fd<'py>(
+        &self,
+        event_loop: &Bound<'py, PyAny>,
+        fd: i32,
+        events: u8,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let py = event_loop.py();
+        self.check_closed()?;
+        let poller = self.poller()?;
+        if events != 1 && events != 2 {
+            return Err(PyValueError::new_err(
+                "events must be 1 (read) or 2 (write)",
+            ));
+        }
+        let future = new_future(event_loop)?;
+        let held = future.clone().unbind();
+        let (interest, new) = self.fd_waits.with(py, |w| {
+            let new = !w.contains(fd);
+            (w.add(fd, held, events == 1), new)
+        });
+        let Interest::Arm { read, write } = interest else {
+            unreachable!("a descriptor just given a waiter is armed")
+        };
+        if let Err(err) = poller.arm_once(fd, read, write) {
+            let gone = self.fd_waits.with(py, |w| w.remove(fd, &future));
+            drop(gone);
+            return Err(err.into());
+        }
+        if new {
+            self.io_fds.fetch_add(1, Relaxed);
+        }
+        Ok(future)
+    }
+
+    /// Forgets the wait of `future` on `fd` (its coroutine was cancelled or
+    /// failed): the descriptor is armed for the waiters left, or disabled.
+    pub fn forget_wait(&self, py: Python<'_>, fd: i32, future: &Bound<'_, PyAny>) -> PyResult<()> {
+        let Some((interest, removed)) = self.fd_waits.with(py, |w| w.remove(fd, future)) else {
+            return Ok(());
+        };
+        drop(removed);
+        match interest {
+            Interest::Arm { read, write } => self.rearm_or_fail(py, fd, read, write),
+            Interest::Idle => {
+                self.forget_io_fd();
+                // Disabled, not removed: the next wait on it re-arms it with
+                // one system call. A closed descriptor is gone from the set.
+                match self.poller()?.arm_once(fd, false, false) {
+                    Err(e) if e.raw_os_error() == Some(libc::EBADF) => Ok(()),
+                    other => Ok(other?),
+                }
+            }
+        }
+    }
+
+    /// Arms `fd` again for the waiters left; if the system refuses (the
+    /// descriptor was closed under them), fails them with the error.
+    fn rearm_or_fail(&self, py: Python<'_>, fd: i32, read: bool, write: bool) -> PyResult<()> {
+        let Err(err) = self.poller()?.arm_once(fd, read, write) else {
+            return Ok(());
+        };
+        let mut failed = Vec::new();
+        let had = self
+            .fd_waits
+            .with(py, |w| w.take_ready(fd, true, true, &mut failed));
+        if had.is_some() {
+            self.forget_io_fd();
+        }
+        let err: PyErr = err.into();
+        for future in failed {
+            let future = future.bind(py);
+            if !future.call_method0(intern!(py, "done"))?.is_truthy()? {
+                future.call_method1(intern!(py, "set_exception"), (err.value(py),))?;
+            }
+        }
+        Ok(())
+    }
+
     /// One registered descriptor fewer (never below zero).
     fn forget_io_fd(&self) {
         let _ = self
@@ -816,31 +888,21 @@ impl<Q: ReadyQueue<Py<Handle>>> LoopCore<Q> {
 
     fn run_handle(
         &self,
-        handle: &Bound<'_, Handle>,
+        py: Python<'_>,
+        handle: &HandleRef,
         event_loop: &Bound<'_, PyAny>,
         debug: bool,
     ) -> PyResult<()> {
-        let py = handle.py();
-        let result = if debug {
-            self.run_handle_timed(handle, event_loop)
+        if debug {
+            let started = monotonic();
+            let result = handle.run(py, event_loop, true);
+            let warned =
+                self.warn_if_slow(event_loop, handle.as_any().bind(py), monotonic() - started);
+            handle.release(py);
+            warned.and(result)
         } else {
-            Handle::run(handle, event_loop)
-        };
-        handle.get().release(py);
-        result
-    }
-
-    /// Runs `handle` and, as asyncio in debug mode, warns if it took longer
-    /// than the loop's `slow_callback_duration`.
-    fn run_handle_timed(
-        &self,
-        handle: &Bound<'_, Handle>,
-        event_loop: &Bound<'_, PyAny>,
-    ) -> PyResult<()> {
-        let started = monotonic();
-        let result = Handle::run(handle, event_loop);
-        self.warn_if_slow(event_loop, handle.as_any(), monotonic() - started)?;
-        result
+            handle.run(py, event_loop, false)
+        }
     }
 
     /// As asyncio in debug mode: warns if a callback took longer than the
@@ -872,15 +934,32 @@ impl<Q: ReadyQueue<Py<Handle>>> LoopCore<Q> {
     }
 }
 
-/// `asyncio.Future(loop=event_loop)`, made without a Python-level method call.
+/// `asyncio.Future(loop=event_loop)`, made without a Python-level method call
+/// and without a keyword dictionary: the keyword goes by vectorcall, with its
+/// name in a tuple made once.
 pub fn new_future<'py>(event_loop: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
     let py = event_loop.py();
     static FUTURE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
-    let kwargs = PyDict::new(py);
-    kwargs.set_item(intern!(py, "loop"), event_loop)?;
-    FUTURE
-        .import(py, "asyncio.futures", "Future")?
-        .call((), Some(&kwargs))
+    static LOOP_KEYWORD: PyOnceLock<Py<PyTuple>> = PyOnceLock::new();
+    let future = FUTURE.import(py, "asyncio.futures", "Future")?;
+    let kwnames = LOOP_KEYWORD.get_or_try_init(py, || {
+        PyTuple::new(py, [intern!(py, "loop")]).map(Bound::unbind)
+    })?;
+    let mut slots = [std::ptr::null_mut(), event_loop.as_ptr()];
+    // safety: attached; `slots[1..]` holds the one keyword argument's value (a
+    // live object) for the tuple of one name; slot 0 is free for the callee
+    // (PY_VECTORCALL_ARGUMENTS_OFFSET); a new reference or NULL with an error.
+    unsafe {
+        Bound::from_owned_ptr_or_err(
+            py,
+            ffi::PyObject_Vectorcall(
+                future.as_ptr(),
+                slots.as_mut_ptr().add(1),
+                ffi::PY_VECTORCALL_ARGUMENTS_OFFSET,
+                kwnames.as_ptr(),
+            ),
+        )
+    }
 }
 
 /// Stamps one `#[pyclass]` event loop per phase around [`LoopCore`].
@@ -889,14 +968,22 @@ macro_rules! event_loop_class {
         $(#[$doc])*
         #[pyclass(frozen, subclass, module = "pyloop._native")]
         pub struct $class {
-            core: $crate::event_loop::LoopCore<pyloop_core::phases::$queue<Py<$crate::handle::Handle>>>,
+            core: $crate::event_loop::LoopCore<pyloop_core::phases::$queue<$crate::handle::HandleRef>>,
         }
 
         impl $class {
             /// The loop's state.
             pub fn core(
                 &self,
-            ) -> &$crate::event_loop::LoopCore<pyloop_core::phases::$queue<Py<$crate::handle::Handle>>> {
+            ) -> &$crate::event_loop::LoopCore<pyloop_core::phases::$queue<$crate::handle::HandleRef>> {
+                &self.core
+            }
+        }
+
+        impl $crate::entry::LoopClass for $class {
+            type Queue = pyloop_core::phases::$queue<$crate::handle::HandleRef>;
+
+            fn loop_core(&self) -> &$crate::event_loop::LoopCore<Self::Queue> {
                 &self.core
             }
         }
@@ -920,53 +1007,7 @@ macro_rules! event_loop_class {
             /// The tag of this loop's phase.
             #[classattr]
             fn phase() -> &'static str {
-                <pyloop_core::phases::$queue<Py<$crate::handle::Handle>> as pyloop_core::ReadyQueue<Py<$crate::handle::Handle>>>::PHASE.tag()
-            }
-
-            #[pyo3(signature = (callback, *args, context=None))]
-            fn call_soon(
-                &self,
-                py: Python<'_>,
-                callback: Bound<'_, PyAny>,
-                args: Bound<'_, PyTuple>,
-                context: Option<Bound<'_, PyAny>>,
-            ) -> PyResult<Py<$crate::handle::Handle>> {
-                self.core.call_soon(py, callback, args, context, false)
-            }
-
-            #[pyo3(signature = (callback, *args, context=None))]
-            fn call_soon_threadsafe(
-                &self,
-                py: Python<'_>,
-                callback: Bound<'_, PyAny>,
-                args: Bound<'_, PyTuple>,
-                context: Option<Bound<'_, PyAny>>,
-            ) -> PyResult<Py<$crate::handle::Handle>> {
-                self.core.call_soon(py, callback, args, context, true)
-            }
-
-            #[pyo3(signature = (delay, callback, *args, context=None))]
-            fn call_later(
-                &self,
-                py: Python<'_>,
-                delay: Bound<'_, PyAny>,
-                callback: Bound<'_, PyAny>,
-                args: Bound<'_, PyTuple>,
-                context: Option<Bound<'_, PyAny>>,
-            ) -> PyResult<Py<$crate::handle::TimerHandle>> {
-                self.core.call_later(py, delay, callback, args, context)
-            }
-
-            #[pyo3(signature = (when, callback, *args, context=None))]
-            fn call_at(
-                &self,
-                py: Python<'_>,
-                when: Bound<'_, PyAny>,
-                callback: Bound<'_, PyAny>,
-                args: Bound<'_, PyTuple>,
-                context: Option<Bound<'_, PyAny>>,
-            ) -> PyResult<Py<$crate::handle::TimerHandle>> {
-                self.core.call_at(py, "call_at", when, callback, args, context)
+                <pyloop_core::phases::$queue<$crate::handle::HandleRef> as pyloop_core::ReadyQueue<$crate::handle::HandleRef>>::PHASE.tag()
             }
 
             fn time(&self) -> f64 {
@@ -1016,8 +1057,19 @@ macro_rules! event_loop_class {
             }
 
             #[pyo3(signature = (fd, events, internal=false))]
-            fn _io_register(&self, fd: i32, events: u8, internal: bool) -> PyResult<()> {
-                self.core.io_register(fd, events, internal)
+            fn _io_register(&self, py: Python<'_>, fd: i32, events: u8, internal: bool) -> PyResult<()> {
+                self.core.io_register(py, fd, events, internal)
+            }
+
+            /// A future done when `fd` is ready to read (1) or write (2): the
+            /// fast path of the socket methods (`pyloop._sockets`).
+            fn _wait_fd<'py>(slf: &Bound<'py, Self>, fd: i32, events: u8) -> PyResult<Bound<'py, PyAny>> {
+                slf.get().core.wait_fd(slf.as_any(), fd, events)
+            }
+
+            /// Forgets the wait of `future` on `fd` (cancelled).
+            fn _forget_wait(&self, py: Python<'_>, fd: i32, future: &Bound<'_, PyAny>) -> PyResult<()> {
+                self.core.forget_wait(py, fd, future)
             }
 
             fn _io_poll_self_pipe(&self, enabled: bool) {
@@ -1036,7 +1088,7 @@ macro_rules! event_loop_class {
             /// True if this phase can wait for I/O (sockets, pipes, signals).
             #[classattr]
             fn can_do_io() -> bool {
-                <pyloop_core::phases::$queue<Py<$crate::handle::Handle>> as pyloop_core::ReadyQueue<Py<$crate::handle::Handle>>>::PHASE == pyloop_core::Phase::EpollWake
+                <pyloop_core::phases::$queue<$crate::handle::HandleRef> as pyloop_core::ReadyQueue<$crate::handle::HandleRef>>::PHASE == pyloop_core::Phase::EpollWake
             }
         }
     };

@@ -1,48 +1,601 @@
-//! `Handle` and `TimerHandle`: a scheduled callback, as asyncio has them.
+//! `Handle` and `TimerHandle`: a scheduled callback, as asyncio has them,
+//! written against CPython's C API instead of as a `#[pyclass]`.
 //!
-//! A handle owns its callback and arguments until it runs or is cancelled, and
-//! then lets go of them at once. That is why handles are not tracked by the
-//! cyclic garbage collector: a cycle through a handle (an object holding the
-//! handle of a callback bound to itself) exists only while the callback is
-//! still pending, and the loop holds it then. The loop's own `__traverse__`
-//! reports what a pending handle holds when the loop holds the only reference
-//! to it ([`Handle::visit_contents`]), so a cycle through a loop that was
-//! dropped without being closed (a pending `call_later(loop.stop)`) is still
-//! found and collected. Untracked handles save the collector's bookkeeping on
-//! every `call_soon`; the book measures it.
+//! **Why not a `#[pyclass]`.** PyO3 makes every `#[pyclass]` a type the cyclic
+//! collector tracks. Every `call_soon` allocates a handle, and each allocation
+//! of a tracked type counts towards the collector's next young collection,
+//! which then walks every young tracked object, pending handles included:
+//! measured under callgrind, the collector was the biggest single cost of
+//! scheduling a callback (book: "Faster than rloop"). These types are not GC
+//! types. They also keep up to two arguments inline and call the callback
+//! through vectorcall, without building an argument tuple, and reuse freed
+//! objects from a free list (the GIL guards it).
+//!
+//! **The collector still sees cycles.** A handle lets go of its callback once
+//! it has run or been cancelled, so a cycle through a handle exists only while
+//! it is pending. The loop's `__traverse__` reports what a pending handle holds
+//! when the loop holds the only reference to it ([`HandleRef::visit_contents`]),
+//! so a loop dropped without `close()` with a pending `call_later(loop.stop)`
+//! is still collected. A pending handle that someone else also holds keeps
+//! what it holds alive until it runs or is cancelled, never longer.
+//!
+//! **The copied context.** A handle made without `context=` runs in a copy of
+//! the caller's context, a new `contextvars.Context` that only the handle
+//! holds. It is taken off the collector's list while that is so (it would
+//! otherwise be walked by every young collection while it waits), and put back
+//! before the handle lets go of it or hands it out (`get_context()`): CPython
+//! requires a context to be tracked when it is destroyed.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
+use std::cell::Cell;
+use std::ffi::{c_int, c_void, CStr};
+use std::ptr::{self, NonNull};
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
 
 use pyo3::exceptions::{PyKeyboardInterrupt, PySystemExit, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::pyclass::{PyTraverseError, PyVisit};
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyDict, PyTuple};
+use pyo3::types::{PyDict, PyTuple, PyType};
 use pyo3::{ffi, intern};
 
+use crate::boundary;
 use crate::gil_cell::GilCell;
 
-/// A callback and its positional arguments.
+/// At most this many freed handles are kept for reuse.
+const FREELIST_MAX: usize = 1024;
+
+/// A strong reference held inside a handle, released with an immediate
+/// `Py_DECREF` when dropped.
+///
+/// A handle's state is made, changed and destroyed only with the GIL held
+/// (every path has a `Python` token or is a CPython slot). So, unlike `Py<T>`,
+/// this never needs PyO3's pool of deferred releases, nor the thread-local
+/// look-up `Py<T>` makes on every drop to decide whether to use it: that
+/// look-up showed in the profile of `call_soon`, and a release deferred from
+/// a slot CPython calls directly (`handle.cancel()`) kept a cancelled
+/// callback's arguments alive past `gc.collect()`.
+#[repr(transparent)]
+struct Owned(NonNull<ffi::PyObject>);
+
+impl Owned {
+    fn new(object: &Bound<'_, PyAny>) -> Self {
+        let ptr = object.clone().into_ptr();
+        // safety: `into_ptr` of a live object is never NULL.
+        Owned(unsafe { NonNull::new_unchecked(ptr) })
+    }
+
+    fn as_ptr(&self) -> *mut ffi::PyObject {
+        self.0.as_ptr()
+    }
+
+    fn bind<'py>(&self, py: Python<'py>) -> Bound<'py, PyAny> {
+        // safety: a live object we hold a reference to; attached (the token).
+        unsafe { Bound::from_borrowed_ptr(py, self.as_ptr()) }
+    }
+
+    /// The reference as PyO3's `Py`, for the collector's visitor.
+    fn as_py(&self) -> &Py<PyAny> {
+        // safety: `Owned` and `Py<PyAny>` are both one `NonNull<PyObject>`
+        // (`#[repr(transparent)]`), and the reference is borrowed, not moved.
+        unsafe { &*(self as *const Owned).cast::<Py<PyAny>>() }
+    }
+}
+
+impl Drop for Owned {
+    fn drop(&mut self) {
+        // safety: an owned reference, dropped with the GIL held (see the type's
+        // documentation: every path that drops a handle's state is attached).
+        unsafe { ffi::Py_DECREF(self.0.as_ptr()) }
+    }
+}
+
+/// The arguments of a callback: up to two kept inline, more in a tuple.
+enum Args {
+    Zero,
+    One(Owned),
+    Two(Owned, Owned),
+    Many(Owned),
+}
+
+/// A callback and its arguments.
 struct Call {
-    callback: Py<PyAny>,
-    args: Py<PyTuple>,
+    callback: Owned,
+    args: Args,
+}
+
+/// The context a handle runs in, and whether the handle alone holds it (a
+/// copy made for it, kept off the collector's list meanwhile).
+struct HandleContext {
+    context: Owned,
+    private: Cell<bool>,
+}
+
+impl HandleContext {
+    /// Puts a private context back on the collector's list: before it is
+    /// handed out, and before the handle lets go of it.
+    fn make_public(&self) {
+        if self.private.replace(false) {
+            // safety: attached (handles are only reached with the GIL held);
+            // the context is alive (we hold it) and is tracked again only if
+            // it is not tracked now (tracking twice is a fatal error).
+            unsafe {
+                let ptr = self.context.as_ptr();
+                if ffi::PyObject_GC_IsTracked(ptr) == 0 {
+                    ffi::PyObject_GC_Track(ptr.cast());
+                }
+            }
+        }
+    }
+}
+
+impl Drop for HandleContext {
+    fn drop(&mut self) {
+        self.make_public();
+    }
+}
+
+/// What makes a handle a `TimerHandle`.
+pub(crate) struct TimerPart {
+    when: f64,
+    /// True while the handle is in the loop's timer heap.
+    scheduled: Cell<bool>,
+    /// The loop's count of timers cancelled since its last turn, which it uses
+    /// to decide when to compact its heap.
+    cancelled_timers: Arc<AtomicUsize>,
+}
+
+impl TimerPart {
+    /// The timer part of a handle due at `when` on the loop's clock.
+    pub(crate) fn new(when: f64, cancelled_timers: Arc<AtomicUsize>) -> Self {
+        TimerPart {
+            when,
+            scheduled: Cell::new(true),
+            cancelled_timers,
+        }
+    }
+}
+
+/// A handle's state. Reached only with the GIL held, through [`HandleRef`] or
+/// the type's slots; the GIL is what makes its `Cell`s safe to share.
+struct HandleData {
+    /// The call to make; `None` once it has run or been cancelled.
+    call: GilCell<Option<Call>>,
+    context: HandleContext,
+    /// In debug mode, where the handle was made (asyncio's `_source_traceback`).
+    source_traceback: Option<Owned>,
+    cancelled: Cell<bool>,
+    timer: Option<TimerPart>,
 }
 
 // ANCHOR: handle
-/// A callback scheduled by `call_soon`, `call_soon_threadsafe` or (as the base
-/// of [`TimerHandle`]) `call_at`; returned to the caller so it can cancel it.
-#[pyclass(frozen, subclass, weakref, freelist = 256, module = "pyloop._native")]
-pub struct Handle {
-    /// The call to make; `None` once it has run or been cancelled.
-    call: GilCell<Option<Call>>,
-    /// The `contextvars.Context` the callback runs in.
-    context: Py<PyAny>,
-    /// In debug mode, where the handle was made (asyncio's `_source_traceback`).
-    source_traceback: Option<Py<PyAny>>,
-    cancelled: AtomicBool,
+/// The memory layout of a handle object: the object header, the weak
+/// reference list (so that `weakref.ref(handle)` works) and the state.
+#[repr(C)]
+struct HandleObject {
+    ob_base: ffi::PyObject,
+    weakreflist: *mut ffi::PyObject,
+    data: HandleData,
 }
 // ANCHOR_END: handle
+
+/// The two type objects, made once per process.
+struct HandleTypes {
+    handle: Py<PyType>,
+    timer: Py<PyType>,
+}
+
+static TYPES: PyOnceLock<HandleTypes> = PyOnceLock::new();
+
+/// Freed handle objects (their memory, header included), for reuse.
+struct FreeList(std::cell::UnsafeCell<Vec<NonNull<ffi::PyObject>>>);
+
+// safety: the list is touched only with the GIL held (allocation and
+// deallocation of handles happen attached; free-threaded builds are refused in
+// gil_cell.rs), so never by two threads at once.
+unsafe impl Sync for FreeList {}
+
+static FREE: FreeList = FreeList(std::cell::UnsafeCell::new(Vec::new()));
+
+impl FreeList {
+    fn pop(&self, _py: Python<'_>) -> Option<NonNull<ffi::PyObject>> {
+        // safety: GIL held (the token), and no reference into the Vec outlives this call.
+        unsafe { (*self.0.get()).pop() }
+    }
+
+    /// Keeps `object`'s memory for reuse; false if the list is full.
+    fn push(&self, _py: Python<'_>, object: NonNull<ffi::PyObject>) -> bool {
+        // safety: as in `pop`.
+        let list = unsafe { &mut *self.0.get() };
+        if list.len() >= FREELIST_MAX {
+            return false;
+        }
+        if list.capacity() == 0 {
+            list.reserve_exact(FREELIST_MAX);
+        }
+        list.push(object);
+        true
+    }
+}
+
+/// A callback's positional arguments as CPython passed them to a C API
+/// function: borrowed references, alive for the call.
+#[derive(Clone, Copy)]
+pub(crate) struct ArgRefs<'a> {
+    ptrs: &'a [*mut ffi::PyObject],
+}
+
+impl<'a> ArgRefs<'a> {
+    /// # Safety
+    /// Every pointer must be a live object for `'a`, the GIL held meanwhile.
+    pub(crate) unsafe fn from_raw(ptrs: &'a [*mut ffi::PyObject]) -> Self {
+        ArgRefs { ptrs }
+    }
+
+    fn owned(&self, py: Python<'_>, i: usize) -> Owned {
+        // safety: the constructor's contract: a live object, GIL held.
+        Owned::new(&unsafe { Bound::from_borrowed_ptr(py, self.ptrs[i]) })
+    }
+}
+
+/// An owned reference to a handle (a `Handle` or a `TimerHandle`).
+pub struct HandleRef(Py<PyAny>);
+
+impl HandleRef {
+    /// A new handle for `callback(*args)`, in `context` (checked to be a
+    /// `contextvars.Context`) or a copy of the current context. Raises
+    /// `TypeError`, naming `method`, if `callback` is not callable (always,
+    /// where asyncio checks only in debug mode). In `debug` mode it records
+    /// where it was made, as asyncio's handles do.
+    pub(crate) fn new(
+        py: Python<'_>,
+        method: &str,
+        callback: &Bound<'_, PyAny>,
+        args: ArgRefs<'_>,
+        context: Option<&Bound<'_, PyAny>>,
+        debug: bool,
+        timer: Option<TimerPart>,
+    ) -> PyResult<HandleRef> {
+        if !callback.is_callable() {
+            return Err(PyTypeError::new_err(format!(
+                "a callable object was expected by {method}(), got {}",
+                callback.repr()?
+            )));
+        }
+        let context = match context {
+            Some(ctx) if !ctx.is_none() => {
+                // safety: `ctx` is alive; the check reads its type only.
+                if unsafe { ffi::PyContext_CheckExact(ctx.as_ptr()) } == 0 {
+                    return Err(PyTypeError::new_err(format!(
+                        "context must be a contextvars.Context, not {}",
+                        ctx.get_type().name()?
+                    )));
+                }
+                HandleContext {
+                    context: Owned::new(ctx),
+                    private: Cell::new(false),
+                }
+            }
+            _ => {
+                // safety: attached; a new reference or NULL with an error set.
+                let copied = unsafe { ffi::PyContext_CopyCurrent() };
+                let Some(copied) = NonNull::new(copied) else {
+                    return Err(PyErr::fetch(py));
+                };
+                // safety: a context just made, that only we hold, tracked by
+                // CPython when made; `HandleContext` tracks it again before it
+                // is handed out or released.
+                unsafe { ffi::PyObject_GC_UnTrack(copied.as_ptr().cast()) };
+                HandleContext {
+                    context: Owned(copied),
+                    private: Cell::new(true),
+                }
+            }
+        };
+        let args = match args.ptrs.len() {
+            0 => Args::Zero,
+            1 => Args::One(args.owned(py, 0)),
+            2 => Args::Two(args.owned(py, 0), args.owned(py, 1)),
+            n => {
+                // safety: the constructor's contract of `ArgRefs`.
+                let items = (0..n).map(|i| unsafe { Bound::from_borrowed_ptr(py, args.ptrs[i]) });
+                Args::Many(Owned::new(PyTuple::new(py, items)?.as_any()))
+            }
+        };
+        let source_traceback = if debug {
+            Some(Owned::new(&caller_stack(py)?))
+        } else {
+            None
+        };
+        let data = HandleData {
+            call: GilCell::new(Some(Call {
+                callback: Owned::new(callback),
+                args,
+            })),
+            context,
+            source_traceback,
+            cancelled: Cell::new(false),
+            timer,
+        };
+        let types = handle_types(py)?;
+        let ty = if data.timer.is_some() {
+            &types.timer
+        } else {
+            &types.handle
+        };
+        let object = match FREE.pop(py) {
+            Some(object) => object.as_ptr(),
+            None => {
+                // safety: attached; a block of the object's size, or NULL.
+                let raw = unsafe { ffi::PyObject_Malloc(std::mem::size_of::<HandleObject>()) };
+                if raw.is_null() {
+                    drop(data);
+                    return Err(PyErr::fetch(py));
+                }
+                raw.cast()
+            }
+        };
+        // safety: `object` is a block of `HandleObject`'s size that nobody
+        // else uses (fresh, or taken off the free list); PyObject_Init sets
+        // its type (and takes a reference to it) and its reference count to
+        // one, then the other fields are written before anyone can see it.
+        unsafe {
+            ffi::PyObject_Init(object, ty.as_ptr().cast());
+            let this = object.cast::<HandleObject>();
+            ptr::addr_of_mut!((*this).weakreflist).write(ptr::null_mut());
+            ptr::addr_of_mut!((*this).data).write(data);
+            Ok(HandleRef(Bound::from_owned_ptr(py, object).unbind()))
+        }
+    }
+
+    /// The handle `object` is, if it is one of ours.
+    pub(crate) fn from_object(object: &Bound<'_, PyAny>) -> Option<HandleRef> {
+        let types = TYPES.get(object.py())?;
+        let ty = object.get_type();
+        (ty.is(&types.handle) || ty.is(&types.timer)).then(|| HandleRef(object.clone().unbind()))
+    }
+
+    fn data(&self) -> &HandleData {
+        // safety: a `HandleRef` only ever holds an object of one of our two
+        // types (made by `new` or checked by `from_object`), whose layout is
+        // `HandleObject` and whose `data` stays initialised until deallocation,
+        // which cannot happen while we hold a reference.
+        unsafe { &(*self.0.as_ptr().cast::<HandleObject>()).data }
+    }
+
+    /// The handle as a Python object.
+    pub(crate) fn as_any(&self) -> &Py<PyAny> {
+        &self.0
+    }
+
+    /// A new reference to the same handle.
+    pub(crate) fn clone_ref(&self, py: Python<'_>) -> HandleRef {
+        HandleRef(self.0.clone_ref(py))
+    }
+
+    /// The reference, handed to the caller of a C API function.
+    pub(crate) fn into_ptr(self) -> *mut ffi::PyObject {
+        self.0.into_ptr()
+    }
+
+    /// For a timer handle: its deadline, and whether it is still in the heap.
+    pub(crate) fn timer_state(&self) -> Option<(f64, bool)> {
+        self.data()
+            .timer
+            .as_ref()
+            .map(|t| (t.when, t.scheduled.get()))
+    }
+
+    /// For a timer handle: marks it as out of the loop's heap.
+    pub(crate) fn set_unscheduled(&self) {
+        if let Some(timer) = &self.data().timer {
+            timer.scheduled.set(false);
+        }
+    }
+
+    /// Drops the call once it has run (or the loop closed), so that the
+    /// handle no longer keeps the callback and its arguments alive.
+    pub(crate) fn release(&self, py: Python<'_>) {
+        let call = self.data().call.with(py, Option::take);
+        drop(call);
+    }
+
+    /// Reports to the collector what the handle holds. The loop calls this for
+    /// a pending handle that only it holds (see the module documentation).
+    pub(crate) fn visit_contents(&self, visit: &PyVisit<'_>) -> Result<(), PyTraverseError> {
+        visit_data(self.data(), visit)
+    }
+
+    /// The reference count of the handle object.
+    pub(crate) fn refcount(&self) -> isize {
+        // safety: reads the count of an object we hold a reference to.
+        unsafe { ffi::Py_REFCNT(self.0.as_ptr()) }
+    }
+
+    // ANCHOR: run
+    /// Runs the callback in its context and lets go of it. An exception goes
+    /// to the loop's exception handler, as in asyncio; only `KeyboardInterrupt`
+    /// and `SystemExit` (and a failure of the handler itself) come back as
+    /// `Err`, to end `run_forever`.
+    ///
+    /// The call is taken out of the handle before it runs (what asyncio does
+    /// after it), saving a new reference to the callback and each argument; it
+    /// is put back while the exception handler looks at the handle, so that
+    /// the handle's repr still names the callback there, as in asyncio. With
+    /// `keep_call` (debug mode) the call stays until [`release`](Self::release),
+    /// for the slow-callback warning made after the run.
+    pub(crate) fn run(
+        &self,
+        py: Python<'_>,
+        event_loop: &Bound<'_, PyAny>,
+        keep_call: bool,
+    ) -> PyResult<()> {
+        let data = self.data();
+        if data.cancelled.get() {
+            return Ok(());
+        }
+        let call = if keep_call {
+            data.call.with(py, |call| {
+                call.as_ref().map(|c| Call {
+                    callback: Owned::new(&c.callback.bind(py)),
+                    args: clone_args(py, &c.args),
+                })
+            })
+        } else {
+            data.call.with(py, Option::take)
+        };
+        let Some(call) = call else {
+            return Ok(());
+        };
+        let ctx = data.context.context.as_ptr();
+        // safety: attached; `ctx` is a Context (checked or made in `new`) and
+        // the call's references are owned by `call`, alive for the whole block.
+        // A failed enter leaves an error set, which `PyErr::fetch` takes; exit
+        // follows a successful enter only, after the call's result (or error)
+        // has been taken.
+        let result = unsafe {
+            if ffi::PyContext_Enter(ctx) < 0 {
+                Err(PyErr::fetch(py))
+            } else {
+                let out =
+                    Bound::from_owned_ptr_or_err(py, invoke(&call.callback.bind(py), &call.args));
+                ffi::PyContext_Exit(ctx);
+                out
+            }
+        };
+        match result {
+            Ok(_) => Ok(()),
+            Err(err) => {
+                let callback = call.callback.bind(py);
+                let args = clone_args(py, &call.args);
+                if !keep_call && !data.cancelled.get() {
+                    data.call.with(py, |slot| *slot = Some(call));
+                }
+                let reported = self.report_error(py, event_loop, &callback, &args, err);
+                self.release(py);
+                reported
+            }
+        }
+    }
+    // ANCHOR_END: run
+
+    /// Hands an exception raised by the callback to the loop's exception
+    /// handler, with asyncio's message and keys; passes `KeyboardInterrupt`
+    /// and `SystemExit` through.
+    fn report_error(
+        &self,
+        py: Python<'_>,
+        event_loop: &Bound<'_, PyAny>,
+        callback: &Bound<'_, PyAny>,
+        args: &Args,
+        err: PyErr,
+    ) -> PyResult<()> {
+        if err.is_instance_of::<PyKeyboardInterrupt>(py) || err.is_instance_of::<PySystemExit>(py) {
+            return Err(err);
+        }
+        let source = format_callback(py, callback, &args_tuple(py, args)?)?;
+        let context = PyDict::new(py);
+        context.set_item(
+            intern!(py, "message"),
+            format!("Exception in callback {source}"),
+        )?;
+        context.set_item(intern!(py, "exception"), err.value(py))?;
+        context.set_item(intern!(py, "handle"), self.0.bind(py))?;
+        if let Some(stack) = &self.data().source_traceback {
+            context.set_item(intern!(py, "source_traceback"), stack.bind(py))?;
+        }
+        event_loop.call_method1(intern!(py, "call_exception_handler"), (context,))?;
+        Ok(())
+    }
+}
+
+fn clone_args(py: Python<'_>, args: &Args) -> Args {
+    match args {
+        Args::Zero => Args::Zero,
+        Args::One(a) => Args::One(Owned::new(&a.bind(py))),
+        Args::Two(a, b) => Args::Two(Owned::new(&a.bind(py)), Owned::new(&b.bind(py))),
+        Args::Many(t) => Args::Many(Owned::new(&t.bind(py))),
+    }
+}
+
+/// The arguments as a tuple (for reprs and asyncio's `_args`).
+fn args_tuple<'py>(py: Python<'py>, args: &Args) -> PyResult<Bound<'py, PyTuple>> {
+    match args {
+        Args::Zero => Ok(PyTuple::empty(py)),
+        Args::One(a) => PyTuple::new(py, [a.bind(py)]),
+        Args::Two(a, b) => PyTuple::new(py, [a.bind(py), b.bind(py)]),
+        // safety of the cast: `Many` always holds a tuple (made in `new`).
+        Args::Many(t) => Ok(unsafe { t.bind(py).cast_into_unchecked() }),
+    }
+}
+
+/// Marks `data`'s handle cancelled and drops its call; true if it was not
+/// cancelled before. A timer still in its loop's heap tells the loop.
+fn cancel_data(py: Python<'_>, data: &HandleData) -> bool {
+    if data.cancelled.replace(true) {
+        return false;
+    }
+    let call = data.call.with(py, Option::take);
+    if let Some(timer) = &data.timer {
+        if timer.scheduled.replace(false) {
+            timer.cancelled_timers.fetch_add(1, Relaxed);
+        }
+    }
+    drop(call);
+    true
+}
+
+/// Calls `callback(*args)`: through vectorcall for inline arguments, leaving
+/// the slot before them free for the callee (`PY_VECTORCALL_ARGUMENTS_OFFSET`:
+/// a bound method puts its `self` there instead of copying the arguments).
+///
+/// # Safety
+/// Attached to the interpreter; returns a new reference or NULL with an error set.
+unsafe fn invoke(callback: &Bound<'_, PyAny>, args: &Args) -> *mut ffi::PyObject {
+    const OFFSET: usize = ffi::PY_VECTORCALL_ARGUMENTS_OFFSET;
+    let cb = callback.as_ptr();
+    // safety (each arm): `slots` lives on this stack frame for the call; the
+    // callee may write `slots[0]` (the offset slot) and restores it; the
+    // argument pointers are owned references held by `args` for the call.
+    unsafe {
+        match args {
+            Args::Zero => ffi::PyObject_CallNoArgs(cb),
+            Args::One(a) => {
+                let mut slots = [ptr::null_mut(), a.as_ptr()];
+                ffi::PyObject_Vectorcall(cb, slots.as_mut_ptr().add(1), 1 | OFFSET, ptr::null_mut())
+            }
+            Args::Two(a, b) => {
+                let mut slots = [ptr::null_mut(), a.as_ptr(), b.as_ptr()];
+                ffi::PyObject_Vectorcall(cb, slots.as_mut_ptr().add(1), 2 | OFFSET, ptr::null_mut())
+            }
+            Args::Many(t) => ffi::PyObject_Call(cb, t.as_ptr(), ptr::null_mut()),
+        }
+    }
+}
+
+fn visit_data(data: &HandleData, visit: &PyVisit<'_>) -> Result<(), PyTraverseError> {
+    data.call
+        .peek_in_traverse(visit, |call| match call {
+            Some(call) => {
+                visit.call(call.callback.as_py())?;
+                match &call.args {
+                    Args::Zero => Ok(()),
+                    Args::One(a) => visit.call(a.as_py()),
+                    Args::Two(a, b) => {
+                        visit.call(a.as_py())?;
+                        visit.call(b.as_py())
+                    }
+                    Args::Many(t) => visit.call(t.as_py()),
+                }
+            }
+            None => Ok(()),
+        })
+        .unwrap_or(Ok(()))?;
+    // A private context is not tracked: visiting it is harmless (the collector
+    // ignores untracked objects), and right once it is public again.
+    visit.call(data.context.context.as_py())?;
+    visit.call(data.source_traceback.as_ref().map(Owned::as_py))
+}
 
 fn format_callback<'py>(
     py: Python<'py>,
@@ -56,308 +609,384 @@ fn format_callback<'py>(
         .extract()
 }
 
-/// The context a new handle runs in: the one given (checked to be a
-/// `contextvars.Context`), or a copy of the caller's.
-fn context_for(py: Python<'_>, context: Option<Bound<'_, PyAny>>) -> PyResult<Py<PyAny>> {
-    match context {
-        Some(ctx) if !ctx.is_none() => {
-            // safety: `ctx` is a live object; the check only reads its type.
-            if unsafe { ffi::PyContext_CheckExact(ctx.as_ptr()) } == 0 {
-                return Err(PyTypeError::new_err(format!(
-                    "context must be a contextvars.Context, not {}",
-                    ctx.get_type().name()?
-                )));
-            }
-            Ok(ctx.unbind())
-        }
-        _ => {
-            // safety: attached to the interpreter; returns a new reference or NULL with an error set.
-            unsafe { Bound::from_owned_ptr_or_err(py, ffi::PyContext_CopyCurrent()) }
-                .map(Bound::unbind)
-        }
-    }
-}
-
-/// Takes a new handle out of the cyclic collector's list (see the module doc:
-/// a handle lets go of its callback once it has run or been cancelled).
-pub(crate) fn untrack<T>(obj: &Py<T>) {
-    // safety: `obj` is a live, fully initialised object of a GC type (every
-    // `#[pyclass]` is one); untracking only unlinks it from the collector's
-    // list, and the untrack in its `tp_dealloc` is a no-op for an untracked object.
-    unsafe { ffi::PyObject_GC_UnTrack(obj.as_ptr().cast()) }
-}
-
-impl Handle {
-    /// A handle for `callback(*args)` in `context` (a copy of the current
-    /// context if `None`). Raises `TypeError`, naming `method`, if `callback`
-    /// is not callable: always, where asyncio checks only in debug mode. In
-    /// `debug` mode it records where it was made, as asyncio's handles do.
-    pub(crate) fn new(
-        py: Python<'_>,
-        method: &str,
-        callback: Bound<'_, PyAny>,
-        args: Bound<'_, PyTuple>,
-        context: Option<Bound<'_, PyAny>>,
-        debug: bool,
-    ) -> PyResult<Self> {
-        if !callback.is_callable() {
-            return Err(PyTypeError::new_err(format!(
-                "a callable object was expected by {method}(), got {}",
-                callback.repr()?
-            )));
-        }
-        let source_traceback = if debug { Some(caller_stack(py)?) } else { None };
-        Ok(Handle {
-            call: GilCell::new(Some(Call {
-                callback: callback.unbind(),
-                args: args.unbind(),
-            })),
-            context: context_for(py, context)?,
-            source_traceback,
-            cancelled: AtomicBool::new(false),
-        })
-    }
-
-    /// Reports to the collector what the handle holds (the loop's
-    /// `__traverse__` calls this for a handle only it holds; see the module
-    /// documentation).
-    pub(crate) fn visit_contents(&self, visit: &PyVisit<'_>) -> Result<(), PyTraverseError> {
-        self.call
-            .peek_in_traverse(visit, |call| match call {
-                Some(call) => {
-                    visit.call(&call.callback)?;
-                    visit.call(&call.args)
-                }
-                None => Ok(()),
-            })
-            .unwrap_or(Ok(()))?;
-        visit.call(&self.context)?;
-        visit.call(&self.source_traceback)
-    }
-
-    /// Marks the handle cancelled and drops its call; true if it was not
-    /// cancelled before.
-    pub(crate) fn cancel_call(&self, py: Python<'_>) -> bool {
-        if self.cancelled.swap(true, Relaxed) {
-            return false;
-        }
-        let call = self.call.with(py, Option::take);
-        drop(call);
-        true
-    }
-
-    /// True once cancelled.
-    pub(crate) fn is_cancelled(&self) -> bool {
-        self.cancelled.load(Relaxed)
-    }
-
-    // ANCHOR: run
-    /// Runs the callback in its context. An exception goes to the loop's
-    /// exception handler, as in asyncio; only `KeyboardInterrupt` and
-    /// `SystemExit` (and a failure of the handler itself) come back as `Err`,
-    /// to end `run_forever`. The handle keeps its call until
-    /// [`release`](Self::release), so that its repr still names the callback
-    /// in reports made after the run (the slow-callback warning).
-    pub(crate) fn run(this: &Bound<'_, Handle>, event_loop: &Bound<'_, PyAny>) -> PyResult<()> {
-        let py = this.py();
-        let handle = this.get();
-        if handle.is_cancelled() {
-            return Ok(());
-        }
-        let Some((callback, args)) = handle.call.with(py, |call| {
-            call.as_ref()
-                .map(|c| (c.callback.clone_ref(py), c.args.clone_ref(py)))
-        }) else {
-            return Ok(());
-        };
-        let ctx = handle.context.as_ptr();
-        // safety: attached to the interpreter; `ctx` is a Context (checked when
-        // the handle was made) and `callback`/`args` are owned references live
-        // for the whole block. A failed enter leaves an error set, which
-        // `PyErr::fetch` takes; exit follows a successful enter only, after the
-        // call's error (if any) has been fetched.
-        let result = unsafe {
-            if ffi::PyContext_Enter(ctx) < 0 {
-                Err(PyErr::fetch(py))
-            } else {
-                let out =
-                    ffi::PyObject_Call(callback.as_ptr(), args.as_ptr(), std::ptr::null_mut());
-                let out = Bound::from_owned_ptr_or_err(py, out);
-                ffi::PyContext_Exit(ctx);
-                out
-            }
-        };
-        match result {
-            Ok(_) => Ok(()),
-            Err(err) => report_callback_error(this, event_loop, &callback, &args, err),
-        }
-    }
-
-    /// Drops the call once it has run, so that the handle no longer keeps the
-    /// callback and its arguments alive.
-    pub(crate) fn release(&self, py: Python<'_>) {
-        let call = self.call.with(py, Option::take);
-        drop(call);
-    }
-    // ANCHOR_END: run
-}
-
 /// The stack of the Python code calling into the loop now, as asyncio's
 /// `format_helpers.extract_stack` gives it (most recent call last).
-fn caller_stack(py: Python<'_>) -> PyResult<Py<PyAny>> {
+fn caller_stack(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
     static EXTRACT_STACK: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
     static GETFRAME: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
     // Frame 0 is the caller's: a native method has no frame of its own.
     let frame = GETFRAME.import(py, "sys", "_getframe")?.call1((0,))?;
-    Ok(EXTRACT_STACK
+    EXTRACT_STACK
         .import(py, "asyncio.format_helpers", "extract_stack")?
-        .call1((frame,))?
-        .unbind())
+        .call1((frame,))
 }
 
-/// Hands an exception raised by a callback to the loop's exception handler,
-/// with asyncio's message and keys; passes `KeyboardInterrupt` and
-/// `SystemExit` through.
-fn report_callback_error(
-    handle: &Bound<'_, Handle>,
-    event_loop: &Bound<'_, PyAny>,
-    callback: &Py<PyAny>,
-    args: &Py<PyTuple>,
-    err: PyErr,
-) -> PyResult<()> {
-    let py = handle.py();
-    if err.is_instance_of::<PyKeyboardInterrupt>(py) || err.is_instance_of::<PySystemExit>(py) {
-        return Err(err);
-    }
-    let source = format_callback(py, callback.bind(py), args.bind(py))?;
-    let context = PyDict::new(py);
-    context.set_item(
-        intern!(py, "message"),
-        format!("Exception in callback {source}"),
-    )?;
-    context.set_item(intern!(py, "exception"), err.value(py))?;
-    context.set_item(intern!(py, "handle"), handle)?;
-    if let Some(stack) = &handle.get().source_traceback {
-        context.set_item(intern!(py, "source_traceback"), stack)?;
-    }
-    event_loop.call_method1(intern!(py, "call_exception_handler"), (context,))?;
-    Ok(())
+// --- the type objects --------------------------------------------------------
+
+fn handle_types(py: Python<'_>) -> PyResult<&HandleTypes> {
+    TYPES.get_or_try_init(py, || make_types(py))
 }
 
-fn describe(py: Python<'_>, handle: &Handle, kind: &str, extra: &str) -> PyResult<String> {
-    if handle.is_cancelled() {
-        return Ok(format!("<{kind}{extra} cancelled>"));
-    }
-    let source = handle.call.with(py, |call| {
-        call.as_ref()
-            .map(|c| (c.callback.clone_ref(py), c.args.clone_ref(py)))
-    });
-    match source {
-        Some((callback, args)) => Ok(format!(
-            "<{kind}{extra} {}>",
-            format_callback(py, callback.bind(py), args.bind(py))?
-        )),
-        None => Ok(format!("<{kind}{extra} done>")),
-    }
+/// `Handle` and `TimerHandle`, for the module to export.
+pub(crate) fn types(py: Python<'_>) -> PyResult<(Bound<'_, PyType>, Bound<'_, PyType>)> {
+    let types = handle_types(py)?;
+    Ok((types.handle.bind(py).clone(), types.timer.bind(py).clone()))
 }
 
-#[pymethods]
-impl Handle {
-    /// Cancels the callback: it will not run. Cancelling twice does nothing.
-    fn cancel(&self, py: Python<'_>) {
-        self.cancel_call(py);
-    }
+/// The handle behind `slf`, a `self` CPython passes to one of our slots or
+/// methods (so an object of one of our two types, alive for the call).
+///
+/// # Safety
+/// `slf` must be a live object of type `Handle` or `TimerHandle`.
+unsafe fn data_of<'a>(slf: *mut ffi::PyObject) -> &'a HandleData {
+    // safety: the caller's contract.
+    unsafe { &(*slf.cast::<HandleObject>()).data }
+}
 
-    /// True if the callback was cancelled.
-    fn cancelled(&self) -> bool {
-        self.is_cancelled()
-    }
-
-    /// The `contextvars.Context` the callback runs in.
-    fn get_context(&self, py: Python<'_>) -> Py<PyAny> {
-        self.context.clone_ref(py)
-    }
-
-    /// The callback, until the handle has run or been cancelled (asyncio's
-    /// `_callback`, which asyncio's own helpers read).
-    #[getter]
-    fn _callback(&self, py: Python<'_>) -> Option<Py<PyAny>> {
-        self.call
-            .with(py, |call| call.as_ref().map(|c| c.callback.clone_ref(py)))
-    }
-
-    /// The arguments, until the handle has run or been cancelled (`_args`).
-    #[getter]
-    fn _args(&self, py: Python<'_>) -> Option<Py<PyTuple>> {
-        self.call
-            .with(py, |call| call.as_ref().map(|c| c.args.clone_ref(py)))
-    }
-
-    /// In debug mode, where the handle was made (`_source_traceback`).
-    #[getter]
-    fn _source_traceback(&self, py: Python<'_>) -> Option<Py<PyAny>> {
-        self.source_traceback.as_ref().map(|s| s.clone_ref(py))
-    }
-
-    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
-        describe(py, self, "Handle", "")
-    }
-
-    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
-        self.visit_contents(&visit)
-    }
-
-    fn __clear__(&self) {
-        Python::attach(|py| {
-            let call = self.call.with(py, Option::take);
-            drop(call);
+unsafe extern "C" fn handle_dealloc(object: *mut ffi::PyObject) {
+    // safety: CPython calls tp_dealloc attached, once, on an object of our
+    // type whose reference count reached zero.
+    unsafe {
+        boundary::enter_void(|py| {
+            let ty = ffi::Py_TYPE(object);
+            let this = object.cast::<HandleObject>();
+            if !(*this).weakreflist.is_null() {
+                ffi::PyObject_ClearWeakRefs(object);
+            }
+            // Move the state out before the memory is reused or freed; drop it
+            // last, since dropping may run any Python code (a destructor).
+            let data = ptr::read(ptr::addr_of!((*this).data));
+            let exact = TYPES
+                .get(py)
+                .is_some_and(|t| ty == t.handle.as_ptr().cast() || ty == t.timer.as_ptr().cast());
+            if !(exact && FREE.push(py, NonNull::new_unchecked(object))) {
+                ffi::PyObject_Free(object.cast());
+            }
+            // Every instance of a heap type holds a reference to its type.
+            ffi::Py_DECREF(ty.cast());
+            drop(data);
         })
     }
 }
 
-// ANCHOR: timer_handle
-/// A callback scheduled for a time by `call_at` or `call_later`.
-#[pyclass(frozen, extends = Handle, module = "pyloop._native")]
-pub struct TimerHandle {
-    when: f64,
-    /// True while the handle is in the loop's timer heap.
-    pub(crate) scheduled: AtomicBool,
-    /// The loop's count of timers cancelled since its last turn, which it
-    /// uses to decide when to compact its heap.
-    cancelled_timers: Arc<AtomicUsize>,
-}
-// ANCHOR_END: timer_handle
-
-impl TimerHandle {
-    /// A timer handle due at `when` on the loop's clock.
-    pub(crate) fn new(when: f64, cancelled_timers: Arc<AtomicUsize>) -> Self {
-        TimerHandle {
-            when,
-            scheduled: AtomicBool::new(true),
-            cancelled_timers,
-        }
+unsafe extern "C" fn handle_repr(slf: *mut ffi::PyObject) -> *mut ffi::PyObject {
+    // safety: CPython calls tp_repr attached, on an object of our type.
+    unsafe {
+        boundary::enter(|py| {
+            let data = data_of(slf);
+            let (kind, extra) = match &data.timer {
+                Some(timer) => ("TimerHandle", format!(" when={}", timer.when)),
+                None => ("Handle", String::new()),
+            };
+            let text = if data.cancelled.get() {
+                format!("<{kind}{extra} cancelled>")
+            } else {
+                let source = data.call.with(py, |call| {
+                    call.as_ref()
+                        .map(|c| (c.callback.bind(py), clone_args(py, &c.args)))
+                });
+                match source {
+                    Some((callback, args)) => format!(
+                        "<{kind}{extra} {}>",
+                        format_callback(py, &callback, &args_tuple(py, &args)?)?
+                    ),
+                    None => format!("<{kind}{extra} done>"),
+                }
+            };
+            Ok(pyo3::types::PyString::new(py, &text).into_ptr())
+        })
     }
 }
 
-#[pymethods]
-impl TimerHandle {
-    /// The time, on the loop's clock, the callback is scheduled for.
-    fn when(&self) -> f64 {
-        self.when
+/// `handle.cancel()`: the callback will not run; cancelling twice does nothing.
+unsafe extern "C" fn handle_cancel(
+    slf: *mut ffi::PyObject,
+    _: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    // safety: a method of our types, called attached with `slf` of our type.
+    unsafe {
+        boundary::enter(|py| {
+            cancel_data(py, data_of(slf));
+            Ok(py.None().into_ptr())
+        })
     }
+}
 
-    /// Cancels the callback and tells the loop, so that it can drop the
-    /// entry from its heap.
-    fn cancel(slf: &Bound<'_, Self>) {
-        let newly = slf.as_super().get().cancel_call(slf.py());
-        let timer = slf.get();
-        if newly && timer.scheduled.swap(false, Relaxed) {
-            timer.cancelled_timers.fetch_add(1, Relaxed);
+/// `handle.cancelled()`.
+unsafe extern "C" fn handle_cancelled(
+    slf: *mut ffi::PyObject,
+    _: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    // safety: as in `handle_cancel`.
+    unsafe {
+        boundary::enter(|py| {
+            Ok(pyo3::types::PyBool::new(py, data_of(slf).cancelled.get())
+                .to_owned()
+                .into_ptr())
+        })
+    }
+}
+
+/// `handle.get_context()`: the `contextvars.Context` the callback runs in.
+unsafe extern "C" fn handle_get_context(
+    slf: *mut ffi::PyObject,
+    _: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    // safety: as in `handle_cancel`.
+    unsafe {
+        boundary::enter(|py| {
+            let context = &data_of(slf).context;
+            context.make_public();
+            Ok(context.context.bind(py).into_ptr())
+        })
+    }
+}
+
+/// `timer_handle.when()`: the time, on the loop's clock, it is scheduled for.
+unsafe extern "C" fn timer_when(
+    slf: *mut ffi::PyObject,
+    _: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    // safety: a method of `TimerHandle`, whose objects all have a timer part.
+    unsafe {
+        boundary::enter(|py| {
+            let when = data_of(slf).timer.as_ref().map_or(f64::NAN, |t| t.when);
+            Ok(pyo3::types::PyFloat::new(py, when).into_ptr())
+        })
+    }
+}
+
+/// The getters: `_callback`, `_args`, `_source_traceback`, `_cancelled`,
+/// `_when`, `_scheduled`, the attributes asyncio's own helpers read.
+unsafe extern "C" fn handle_get(slf: *mut ffi::PyObject, which: *mut c_void) -> *mut ffi::PyObject {
+    // safety: a getter of our types, called attached with `slf` of our type;
+    // `which` is the closure we registered (a static string's address).
+    unsafe {
+        boundary::enter(|py| {
+            let data = data_of(slf);
+            let which = CStr::from_ptr(which.cast());
+            let value: Bound<'_, PyAny> = match which.to_bytes() {
+                b"_callback" => match data
+                    .call
+                    .with(py, |c| c.as_ref().map(|c| c.callback.bind(py)))
+                {
+                    Some(cb) => cb,
+                    None => py.None().into_bound(py),
+                },
+                b"_args" => match data
+                    .call
+                    .with(py, |c| c.as_ref().map(|c| clone_args(py, &c.args)))
+                {
+                    Some(args) => args_tuple(py, &args)?.into_any(),
+                    None => py.None().into_bound(py),
+                },
+                b"_source_traceback" => match &data.source_traceback {
+                    Some(stack) => stack.bind(py),
+                    None => py.None().into_bound(py),
+                },
+                b"_cancelled" => pyo3::types::PyBool::new(py, data.cancelled.get())
+                    .to_owned()
+                    .into_any(),
+                b"_when" => {
+                    pyo3::types::PyFloat::new(py, data.timer.as_ref().map_or(f64::NAN, |t| t.when))
+                        .into_any()
+                }
+                b"_scheduled" => pyo3::types::PyBool::new(
+                    py,
+                    data.timer.as_ref().is_some_and(|t| t.scheduled.get()),
+                )
+                .to_owned()
+                .into_any(),
+                _ => py.None().into_bound(py),
+            };
+            Ok(value.into_ptr())
+        })
+    }
+}
+
+/// A `'static`, never-written table CPython keeps a pointer to.
+struct Table<T>(std::cell::UnsafeCell<T>);
+
+// safety: written only while building the types (once, attached, before any
+// other use) and read by CPython afterwards; never written concurrently.
+unsafe impl<T> Sync for Table<T> {}
+
+impl<T> Table<T> {
+    fn get(&self) -> *mut T {
+        self.0.get()
+    }
+}
+
+macro_rules! method {
+    ($name:literal, $func:ident, $doc:literal) => {
+        ffi::PyMethodDef {
+            ml_name: $name.as_ptr(),
+            ml_meth: ffi::PyMethodDefPointer { PyCFunction: $func },
+            ml_flags: ffi::METH_NOARGS,
+            ml_doc: $doc.as_ptr(),
         }
-    }
+    };
+}
 
-    fn __repr__(slf: &Bound<'_, Self>) -> PyResult<String> {
-        let extra = format!(" when={}", slf.get().when);
-        describe(slf.py(), slf.as_super().get(), "TimerHandle", &extra)
-    }
+macro_rules! getter {
+    ($name:literal, $doc:literal) => {
+        ffi::PyGetSetDef {
+            name: $name.as_ptr(),
+            get: Some(handle_get),
+            set: None,
+            doc: $doc.as_ptr(),
+            closure: $name.as_ptr() as *mut c_void,
+        }
+    };
+}
+
+static HANDLE_METHODS: Table<[ffi::PyMethodDef; 4]> = Table(std::cell::UnsafeCell::new([
+    method!(
+        c"cancel",
+        handle_cancel,
+        c"Cancel the callback: it will not run."
+    ),
+    method!(
+        c"cancelled",
+        handle_cancelled,
+        c"True if the callback was cancelled."
+    ),
+    method!(
+        c"get_context",
+        handle_get_context,
+        c"The contextvars.Context the callback runs in."
+    ),
+    ffi::PyMethodDef::zeroed(),
+]));
+
+static TIMER_METHODS: Table<[ffi::PyMethodDef; 2]> = Table(std::cell::UnsafeCell::new([
+    method!(
+        c"when",
+        timer_when,
+        c"The time, on the loop's clock, the callback is scheduled for."
+    ),
+    ffi::PyMethodDef::zeroed(),
+]));
+
+static HANDLE_GETSET: Table<[ffi::PyGetSetDef; 5]> = Table(std::cell::UnsafeCell::new([
+    getter!(
+        c"_callback",
+        c"The callback, until it has run or been cancelled."
+    ),
+    getter!(
+        c"_args",
+        c"The callback's arguments, until it has run or been cancelled."
+    ),
+    getter!(
+        c"_source_traceback",
+        c"In debug mode, where the handle was made."
+    ),
+    getter!(c"_cancelled", c"True once cancelled."),
+    ffi::PyGetSetDef {
+        name: ptr::null(),
+        get: None,
+        set: None,
+        doc: ptr::null(),
+        closure: ptr::null_mut(),
+    },
+]));
+
+static TIMER_GETSET: Table<[ffi::PyGetSetDef; 3]> = Table(std::cell::UnsafeCell::new([
+    getter!(c"_when", c"The time the callback is scheduled for."),
+    getter!(
+        c"_scheduled",
+        c"True while the handle is in its loop's timer heap."
+    ),
+    ffi::PyGetSetDef {
+        name: ptr::null(),
+        get: None,
+        set: None,
+        doc: ptr::null(),
+        closure: ptr::null_mut(),
+    },
+]));
+
+static MEMBERS: Table<[ffi::PyMemberDef; 2]> = Table(std::cell::UnsafeCell::new([
+    ffi::PyMemberDef {
+        name: c"__weaklistoffset__".as_ptr(),
+        type_code: ffi::Py_T_PYSSIZET,
+        offset: std::mem::offset_of!(HandleObject, weakreflist) as ffi::Py_ssize_t,
+        flags: ffi::Py_READONLY,
+        doc: ptr::null(),
+    },
+    ffi::PyMemberDef {
+        name: ptr::null(),
+        type_code: 0,
+        offset: 0,
+        flags: 0,
+        doc: ptr::null(),
+    },
+]));
+
+fn slot(slot: c_int, pfunc: *mut c_void) -> ffi::PyType_Slot {
+    ffi::PyType_Slot { slot, pfunc }
+}
+
+fn make_types(py: Python<'_>) -> PyResult<HandleTypes> {
+    let size = std::mem::size_of::<HandleObject>() as c_int;
+    let flags =
+        (ffi::Py_TPFLAGS_DEFAULT | ffi::Py_TPFLAGS_DISALLOW_INSTANTIATION) as std::ffi::c_uint;
+    let mut handle_slots = [
+        slot(ffi::Py_tp_dealloc, handle_dealloc as *mut c_void),
+        slot(ffi::Py_tp_repr, handle_repr as *mut c_void),
+        slot(ffi::Py_tp_methods, HANDLE_METHODS.get().cast()),
+        slot(ffi::Py_tp_getset, HANDLE_GETSET.get().cast()),
+        slot(ffi::Py_tp_members, MEMBERS.get().cast()),
+        slot(
+            ffi::Py_tp_doc,
+            c"A callback scheduled by call_soon or call_soon_threadsafe; cancel() stops it."
+                .as_ptr() as *mut c_void,
+        ),
+        slot(0, ptr::null_mut()),
+    ];
+    let mut handle_spec = ffi::PyType_Spec {
+        name: c"pyloop._native.Handle".as_ptr(),
+        basicsize: size,
+        itemsize: 0,
+        flags: flags | ffi::Py_TPFLAGS_BASETYPE as std::ffi::c_uint,
+        slots: handle_slots.as_mut_ptr(),
+    };
+    // safety: attached; the spec and its slots are valid for the call (CPython
+    // copies what it keeps, except the method/getset/member tables, which are
+    // statics); a new type object or NULL with an error set.
+    let handle: Bound<'_, PyType> = unsafe {
+        Bound::from_owned_ptr_or_err(py, ffi::PyType_FromSpec(&mut handle_spec))?
+            .cast_into_unchecked()
+    };
+    let mut timer_slots = [
+        slot(ffi::Py_tp_dealloc, handle_dealloc as *mut c_void),
+        slot(ffi::Py_tp_repr, handle_repr as *mut c_void),
+        slot(ffi::Py_tp_methods, TIMER_METHODS.get().cast()),
+        slot(ffi::Py_tp_getset, TIMER_GETSET.get().cast()),
+        slot(
+            ffi::Py_tp_doc,
+            c"A callback scheduled for a time by call_at or call_later.".as_ptr() as *mut c_void,
+        ),
+        slot(0, ptr::null_mut()),
+    ];
+    let mut timer_spec = ffi::PyType_Spec {
+        name: c"pyloop._native.TimerHandle".as_ptr(),
+        basicsize: size,
+        itemsize: 0,
+        flags,
+        slots: timer_slots.as_mut_ptr(),
+    };
+    let bases = PyTuple::new(py, [&handle])?;
+    // safety: as above, with `bases` a tuple holding `handle`.
+    let timer: Bound<'_, PyType> = unsafe {
+        Bound::from_owned_ptr_or_err(
+            py,
+            ffi::PyType_FromSpecWithBases(&mut timer_spec, bases.as_ptr()),
+        )?
+        .cast_into_unchecked()
+    };
+    Ok(HandleTypes {
+        handle: handle.unbind(),
+        timer: timer.unbind(),
+    })
 }

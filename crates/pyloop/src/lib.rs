@@ -3,29 +3,45 @@
 //! The hot paths (`call_soon*`, `call_at`, the turn of the loop, handles) are
 //! here; the rest of asyncio's API is in `python/pyloop/_loop.py` on top.
 
+mod boundary;
 mod buffer;
 pub mod clock;
+mod entry;
 pub mod event_loop;
+mod fd_wait;
 mod gil_cell;
 pub mod handle;
+mod sock_calls;
 pub mod transport;
 
 use pyloop_core::Phase;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 
-/// The phase a build uses by default, set by its `phase-*` cargo feature
-/// (the newest phase if none is set).
-pub const BUILD_DEFAULT_PHASE: Phase = if cfg!(feature = "phase-3-1-1") {
-    Phase::BatchLimit
-} else if cfg!(feature = "phase-3-1-2") {
-    Phase::AdaptiveSleep
-} else if cfg!(feature = "phase-3-1-3") {
-    Phase::CondvarWake
-} else if cfg!(feature = "phase-3-1-4") {
-    Phase::TwoPhase
+// The loop waits in epoll and is woken through an eventfd (pyloop-core's poller), and its
+// transports use Linux socket calls: say so at once rather than fail in a system call's name.
+#[cfg(not(target_os = "linux"))]
+compile_error!(
+    "pyloop builds only on Linux: its event loop waits with epoll and wakes with an eventfd"
+);
+
+/// The phase a build uses by default, set by its `phase-*` cargo features.
+///
+/// The features add up, as Cargo's must: with several enabled the newest of
+/// them wins (`phase-3-1-1` with `phase-3-1-4` gives 3.1.4), and with none
+/// the default is the newest phase, [`Phase::DEFAULT`].
+pub const BUILD_DEFAULT_PHASE: Phase = if cfg!(feature = "phase-3-2-1") {
+    Phase::EpollWake
 } else if cfg!(feature = "phase-3-1-5") {
     Phase::SwapBuffer
+} else if cfg!(feature = "phase-3-1-4") {
+    Phase::TwoPhase
+} else if cfg!(feature = "phase-3-1-3") {
+    Phase::CondvarWake
+} else if cfg!(feature = "phase-3-1-2") {
+    Phase::AdaptiveSleep
+} else if cfg!(feature = "phase-3-1-1") {
+    Phase::BatchLimit
 } else {
     Phase::DEFAULT
 };
@@ -56,9 +72,13 @@ fn phase_titles() -> Vec<(&'static str, &'static str)> {
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(phases, m)?)?;
     m.add_function(wrap_pyfunction!(phase_titles, m)?)?;
+    m.add_function(wrap_pyfunction!(sock_calls::sock_recv_nowait, m)?)?;
+    m.add_function(wrap_pyfunction!(sock_calls::sock_recv_into_nowait, m)?)?;
+    m.add_function(wrap_pyfunction!(sock_calls::sock_send_nowait, m)?)?;
     m.add("BUILD_DEFAULT_PHASE", BUILD_DEFAULT_PHASE.tag())?;
-    m.add_class::<handle::Handle>()?;
-    m.add_class::<handle::TimerHandle>()?;
+    let (handle, timer_handle) = handle::types(m.py())?;
+    m.add("Handle", handle)?;
+    m.add("TimerHandle", timer_handle)?;
     m.add_class::<transport::TcpTransportCore>()?;
     m.add_class::<event_loop::BatchLimitLoop>()?;
     m.add_class::<event_loop::AdaptiveSleepLoop>()?;
@@ -66,5 +86,14 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<event_loop::TwoPhaseLoop>()?;
     m.add_class::<event_loop::SwapBufferLoop>()?;
     m.add_class::<event_loop::EpollWakeLoop>()?;
+    let py = m.py();
+    entry::install::<event_loop::BatchLimitLoop>(&py.get_type::<event_loop::BatchLimitLoop>())?;
+    entry::install::<event_loop::AdaptiveSleepLoop>(
+        &py.get_type::<event_loop::AdaptiveSleepLoop>(),
+    )?;
+    entry::install::<event_loop::CondvarWakeLoop>(&py.get_type::<event_loop::CondvarWakeLoop>())?;
+    entry::install::<event_loop::TwoPhaseLoop>(&py.get_type::<event_loop::TwoPhaseLoop>())?;
+    entry::install::<event_loop::SwapBufferLoop>(&py.get_type::<event_loop::SwapBufferLoop>())?;
+    entry::install::<event_loop::EpollWakeLoop>(&py.get_type::<event_loop::EpollWakeLoop>())?;
     Ok(())
 }

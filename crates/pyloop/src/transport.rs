@@ -4,7 +4,7 @@
 //! asyncio's `_SelectorSocketTransport` reacts to readiness by running Python:
 //! a selector key lookup, a handle, `_read_ready`, `sock.recv`, and only then
 //! the protocol. Here the loop hands a ready descriptor straight to its
-//! transport ([`TcpTransportCore::on_ready`]), which calls `recv` and the
+//! transport (`TcpTransportCore::on_ready`), which calls `recv` and the
 //! protocol's `data_received` (or `get_buffer`/`buffer_updated`) itself; `write`
 //! tries `send` at once and buffers only what the kernel did not take. The state
 //! machine (closing, end of file, flow control with water marks, when

@@ -45,6 +45,9 @@ impl<T: Send + 'static> ReadyQueue<T> for TwoPhaseQueue<T> {
 
     // ANCHOR: run_batch
     fn run_batch<F: FnMut(T)>(&self, _: &mut (), mut run: F) -> usize {
+        if self.deque.looks_empty() {
+            return 0;
+        }
         let mut batch = Vec::with_capacity(self.deque.batch_limit);
         let (mut state, got, waited) = self.deque.lock_for_batch();
         while batch.len() < self.deque.batch_limit {

@@ -44,6 +44,9 @@ pub(crate) fn run_swapped_batch<T, F: FnMut(T)>(
 ) -> usize {
     let (mut held, mut waited) = (Duration::ZERO, Duration::ZERO);
     if taken.is_empty() {
+        if deque.looks_empty() {
+            return 0;
+        }
         let (mut state, got, wait) = deque.lock_for_batch();
         std::mem::swap(&mut state.items, taken);
         deque.queued.store(0, Ordering::Relaxed);

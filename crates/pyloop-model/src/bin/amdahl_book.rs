@@ -14,27 +14,48 @@ use std::path::PathBuf;
 use pyloop_model::machine::workspace_root;
 use pyloop_model::run::{committed_python, committed_sweep};
 
-fn main() {
-    let root = workspace_root();
-    let mut out = root.join("book/src/generated");
+const USAGE: &str = "\
+usage: amdahl_book [--out DIR] [--sweep FILE] [--python FILE]
+
+Writes the Amdahl chapter's generated files from the committed results.
+
+  --out DIR        default: book/src/generated
+  --sweep FILE     default: crates/pyloop-model/results/sweep.json
+  --python FILE    default: benchmarks/results/python.json (used if it exists)";
+
+/// `(out, sweep, python)` as the command line asks; `None` for `--help`.
+fn parse_args() -> Result<Option<(PathBuf, PathBuf, PathBuf)>, lexopt::Error> {
+    use lexopt::prelude::*;
+
+    let mut out = workspace_root().join("book/src/generated");
     let mut sweep = committed_sweep();
     let mut python = committed_python();
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        let value = args.next().map(PathBuf::from).unwrap_or_else(|| {
-            eprintln!("usage: amdahl_book [--out DIR] [--sweep FILE] [--python FILE]");
-            std::process::exit(2)
-        });
-        match arg.as_str() {
-            "--out" => out = value,
-            "--sweep" => sweep = value,
-            "--python" => python = value,
-            _ => {
-                eprintln!("amdahl_book: unknown option {arg}");
-                std::process::exit(2)
+    let mut parser = lexopt::Parser::from_env();
+    while let Some(arg) = parser.next()? {
+        match arg {
+            Long("out") => out = parser.value()?.into(),
+            Long("sweep") => sweep = parser.value()?.into(),
+            Long("python") => python = parser.value()?.into(),
+            Short('h') | Long("help") => {
+                println!("{USAGE}");
+                return Ok(None);
             }
+            _ => return Err(arg.unexpected()),
         }
     }
+    Ok(Some((out, sweep, python)))
+}
+
+fn main() {
+    let (out, sweep, python) = match parse_args() {
+        Ok(Some(parsed)) => parsed,
+        Ok(None) => return,
+        Err(e) => {
+            eprintln!("amdahl_book: {e}\n(try --help)");
+            std::process::exit(2)
+        }
+    };
+    let root = workspace_root();
     match pyloop_model::book::write(&root, &sweep, Some(&python), &out) {
         Ok(files) => {
             for f in files {

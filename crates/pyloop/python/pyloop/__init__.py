@@ -14,6 +14,7 @@ per loop (``pyloop.new_event_loop(phase="3.1.3")``) or for the process with the
 from __future__ import annotations
 
 import asyncio
+import importlib.metadata
 import os
 from asyncio import unix_events
 from collections.abc import Awaitable, Callable, Coroutine
@@ -22,9 +23,11 @@ from typing import Any, TypeVar
 from . import _native
 from ._loop import IoLoopMixin, LoopMixin, NoIoMixin
 from ._native import Handle, TimerHandle
+from ._sockets import NativeSocketMixin
 
 __all__ = [
     "DEFAULT_PHASE",
+    "__version__",
     "EventLoop",
     "EventLoopPolicy",
     "Handle",
@@ -38,12 +41,19 @@ __all__ = [
 
 _T = TypeVar("_T")
 
+#: The name of this package's distribution on PyPI (the import name is ``pyloop``).
+_DISTRIBUTION = "pyloop-rs"
+
+#: The version of the installed distribution: that of ``crates/pyloop/Cargo.toml``, its one
+#: source (``pyproject.toml`` declares it dynamic and maturin copies it into the metadata).
+__version__: str = importlib.metadata.version(_DISTRIBUTION)
+
 
 class EventLoop(LoopMixin, asyncio.AbstractEventLoop):
     """The common base of PyLoop's loop classes (one per phase)."""
 
 
-class _IoEventLoop(IoLoopMixin, EventLoop, unix_events._UnixSelectorEventLoop):
+class _IoEventLoop(IoLoopMixin, NativeSocketMixin, EventLoop, unix_events._UnixSelectorEventLoop):
     """The base of the loops whose phase can wait for I/O."""
 
 
@@ -85,10 +95,16 @@ def _check_phase(phase: str) -> str:
 
 
 def _default_phase() -> str:
-    from_env = os.environ.get("PYLOOP_PHASE")
-    if from_env:
-        return _check_phase(from_env.strip())
-    return _native.BUILD_DEFAULT_PHASE
+    from_env = os.environ.get("PYLOOP_PHASE", "").strip()
+    if not from_env:
+        return _native.BUILD_DEFAULT_PHASE
+    if from_env not in _LOOP_CLASSES:
+        raise ValueError(
+            f"the environment variable PYLOOP_PHASE={from_env!r} is not a phase: expected one "
+            f"of {', '.join(phases())}, or unset for this build's default "
+            f"({_native.BUILD_DEFAULT_PHASE})"
+        )
+    return from_env
 
 
 #: The phase ``new_event_loop()`` uses when given none: ``PYLOOP_PHASE`` if

@@ -46,7 +46,8 @@ _native_transport = os.environ.get("PYLOOP_NATIVE_TRANSPORT", "1") != "0"
 
 _IO_MISSING = (
     "{name}() needs I/O, which phase {phase} cannot wait for: its idle loop sleeps "
-    "without a file descriptor to wake it. Use phase {io_phase} (the default)."
+    "without a file descriptor to wake it. Use phase {io_phase}: "
+    'pyloop.new_event_loop(phase="{io_phase}") (the default phase here is {default}).'
 )
 
 
@@ -61,7 +62,13 @@ def _stop_loop_when_done(future: asyncio.Future[Any]) -> None:
 
 def _io_not_implemented(name: str):
     def method(self, *args, **kwargs):
-        raise NotImplementedError(_IO_MISSING.format(name=name, phase=self.phase, io_phase="3.2.1"))
+        from . import _default_phase  # PYLOOP_PHASE, else the build's default
+
+        raise NotImplementedError(
+            _IO_MISSING.format(
+                name=name, phase=self.phase, io_phase="3.2.1", default=_default_phase()
+            )
+        )
 
     method.__name__ = name
     method.__doc__ = f"Not available on this phase: {name} needs a loop that can wait for I/O."

@@ -28,7 +28,17 @@ class TcpTransport(asyncio.Transport):
 
     def __init__(self, loop, sock, protocol, extra: dict[str, Any], server=None) -> None:
         super().__init__(extra)
-        self._core = _native.TcpTransportCore(self, loop, sock, protocol, self._extra, server)
+        core = _native.TcpTransportCore(self, loop, sock, protocol, self._extra, server)
+        self._core = core
+        # The calls protocols and streams make most go straight to the core: an
+        # instance attribute holding the core's bound method is found before the
+        # class's forwarding method, so these cost no Python frame. The class
+        # keeps the forwarding methods for introspection and subclasses.
+        self.write = core.write
+        self.is_closing = core.is_closing
+        self.pause_reading = core.pause_reading
+        self.resume_reading = core.resume_reading
+        self.get_write_buffer_size = core.get_write_buffer_size
 
     def __repr__(self) -> str:
         return repr(self._core)

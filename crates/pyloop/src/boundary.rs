@@ -1,0 +1,69 @@
+//! The edge between CPython and our code for the functions written against
+//! the C API (the handle types and the loop's scheduling entry points), where
+//! PyO3's own trampolines are not there to do it.
+//!
+//! A Rust panic must never unwind into CPython (undefined behaviour) nor reach
+//! Python as PyO3's `PanicException`, a `BaseException` that `except Exception`
+//! does not catch. [`enter`] turns a panic into a `RuntimeError` that names it
+//! as an internal error of PyLoop, and a `PyResult` into what the C API
+//! expects: a new reference, or NULL with an exception set.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::ptr;
+
+use pyo3::exceptions::PyRuntimeError;
+use pyo3::ffi;
+use pyo3::prelude::*;
+
+/// Runs `body` for a C API function called by CPython, with the interpreter
+/// attached (`// safety`: callers are C API slots and methods, which CPython
+/// only calls from an attached thread).
+///
+/// # Safety
+/// Call only from a function CPython calls with the thread attached.
+pub(crate) unsafe fn enter<F>(body: F) -> *mut ffi::PyObject
+where
+    F: for<'py> FnOnce(Python<'py>) -> PyResult<*mut ffi::PyObject>,
+{
+    // safety: the caller's contract: CPython called us attached.
+    let py = unsafe { Python::assume_attached() };
+    match catch_unwind(AssertUnwindSafe(|| body(py))) {
+        Ok(Ok(object)) => object,
+        Ok(Err(err)) => {
+            err.restore(py);
+            ptr::null_mut()
+        }
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a panic".to_string());
+            PyRuntimeError::new_err(format!("internal error in pyloop (please report): {what}"))
+                .restore(py);
+            ptr::null_mut()
+        }
+    }
+}
+
+/// As [`enter`], for slots that return nothing (`tp_dealloc`): a panic is
+/// reported as unraisable, since there is no caller to raise it to.
+///
+/// # Safety
+/// Call only from a function CPython calls with the thread attached.
+pub(crate) unsafe fn enter_void<F>(body: F)
+where
+    F: for<'py> FnOnce(Python<'py>),
+{
+    // safety: the caller's contract: CPython called us attached.
+    let py = unsafe { Python::assume_attached() };
+    if catch_unwind(AssertUnwindSafe(|| body(py))).is_err() {
+        PyRuntimeError::new_err(
+            "internal error in pyloop (please report): a panic in a destructor",
+        )
+        .restore(py);
+        // safety: attached, with the error just set; no object is named (the
+        // one being destroyed is half gone).
+        unsafe { ffi::PyErr_WriteUnraisable(ptr::null_mut()) };
+    }
+}

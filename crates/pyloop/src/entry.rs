@@ -1,0 +1,346 @@
+//! The loop's scheduling methods, `call_soon`, `call_soon_threadsafe`,
+//! `call_later` and `call_at`, as C API methods called through vectorcall.
+//!
+//! These are the calls every asyncio program makes most: each future's
+//! completion schedules its callbacks with `call_soon`. A `#[pymethods]`
+//! function with the signature `(callback, *args, context=None)` goes through
+//! PyO3's general argument extraction, which builds a tuple for `*args` on
+//! every call. Here the arguments arrive as the C array CPython already has
+//! (`METH_FASTCALL | METH_KEYWORDS`), the only keyword is compared by
+//! identity with its interned name, and up to two arguments go straight into
+//! the handle without a tuple. The methods are put on each loop class when the
+//! module is loaded ([`install`]), as method descriptors of that class, so
+//! CPython checks that `self` is an instance of it before calling.
+
+use std::ffi::{c_char, CStr};
+
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyString, PyType};
+use pyo3::{ffi, intern};
+
+use crate::boundary;
+use crate::clock::monotonic;
+use crate::event_loop::LoopCore;
+use crate::handle::{ArgRefs, HandleRef};
+
+/// A loop class: a `#[pyclass]` around a [`LoopCore`] (one per phase, stamped
+/// by `event_loop_class!`).
+pub(crate) trait LoopClass:
+    pyo3::PyClass<Frozen = pyo3::pyclass::boolean_struct::True> + Sync
+{
+    /// The phase's queue.
+    type Queue: pyloop_core::ReadyQueue<HandleRef>;
+
+    /// The loop's state.
+    fn loop_core(&self) -> &LoopCore<Self::Queue>;
+}
+
+/// The arguments of one call, split as the methods take them.
+struct Parsed<'a, 'py> {
+    /// The positional arguments before the callback's own (`delay`, `when`).
+    leading: &'a [*mut ffi::PyObject],
+    callback: Bound<'py, PyAny>,
+    /// The callback's own positional arguments.
+    rest: ArgRefs<'a>,
+    context: Option<Bound<'py, PyAny>>,
+}
+
+/// Splits a vectorcall's arguments for `method(<leading...>, callback, *args,
+/// context=None)`, raising CPython's `TypeError`s for a missing argument or an
+/// unknown keyword.
+///
+/// # Safety
+/// `args` must point to `nargs` positional arguments followed by one value per
+/// name in `kwnames` (NULL or a tuple of strings), all alive for `'a`: what
+/// CPython passes to a `METH_FASTCALL | METH_KEYWORDS` function.
+unsafe fn parse<'a, 'py>(
+    py: Python<'py>,
+    method: &str,
+    leading_names: &[&str],
+    args: *const *mut ffi::PyObject,
+    nargs: ffi::Py_ssize_t,
+    kwnames: *mut ffi::PyObject,
+) -> PyResult<Parsed<'a, 'py>> {
+    let nargs = nargs.max(0) as usize;
+    let nkw = if kwnames.is_null() {
+        0
+    } else {
+        // safety: kwnames is a tuple when not NULL (the calling convention).
+        unsafe { ffi::PyTuple_GET_SIZE(kwnames) }.max(0) as usize
+    };
+    let all: &'a [*mut ffi::PyObject] = if nargs + nkw == 0 {
+        &[]
+    } else {
+        // safety: the calling convention: nargs + nkw live pointers at `args`.
+        unsafe { std::slice::from_raw_parts(args, nargs + nkw) }
+    };
+    let required = leading_names.len() + 1;
+    if nargs < required {
+        let mut names: Vec<String> = leading_names.iter().map(|n| format!("'{n}'")).collect();
+        names.push("'callback'".to_string());
+        let missing = &names[nargs..];
+        let list = match missing {
+            [one] => one.clone(),
+            [init @ .., last] => format!("{} and {last}", init.join(", ")),
+            [] => String::new(),
+        };
+        return Err(PyTypeError::new_err(format!(
+            "{method}() missing {} required positional argument{}: {list}",
+            missing.len(),
+            if missing.len() == 1 { "" } else { "s" }
+        )));
+    }
+    let mut context = None;
+    if nkw > 0 {
+        // safety: attached; kwnames is a tuple of `nkw` strings (convention).
+        let names: Bound<'py, PyAny> = unsafe { Bound::from_borrowed_ptr(py, kwnames) };
+        let wanted = intern!(py, "context");
+        for i in 0..nkw {
+            // safety: `i` < the tuple's size; a borrowed reference to an item.
+            let name: Bound<'py, PyAny> = unsafe {
+                Bound::from_borrowed_ptr(py, ffi::PyTuple_GET_ITEM(names.as_ptr(), i as _))
+            };
+            if name.is(wanted) || is_context_keyword(&name)? {
+                // safety: the value of keyword `i` follows the positionals.
+                context = Some(unsafe { Bound::from_borrowed_ptr(py, all[nargs + i]) });
+            } else {
+                return Err(PyTypeError::new_err(format!(
+                    "{method}() got an unexpected keyword argument '{}'",
+                    name.str()?
+                )));
+            }
+        }
+    }
+    let lead = leading_names.len();
+    Ok(Parsed {
+        leading: &all[..lead],
+        // safety: a live positional argument (index < nargs).
+        callback: unsafe { Bound::from_borrowed_ptr(py, all[lead]) },
+        // safety: the positionals after the callback, alive for 'a.
+        rest: unsafe { ArgRefs::from_raw(&all[lead + 1..nargs]) },
+        context,
+    })
+}
+
+/// True if `name` is the string "context". Callers rarely pass our interned
+/// copy of it: CPython's C code (`_asyncio`'s futures and tasks) passes its
+/// own static string. The first other string found equal is remembered, so
+/// that later calls from the same place are an identity test, not a comparison.
+fn is_context_keyword(name: &Bound<'_, PyAny>) -> PyResult<bool> {
+    use std::sync::atomic::{AtomicPtr, Ordering::Relaxed};
+    // A string kept alive by the reference taken below when it is stored.
+    static SEEN: AtomicPtr<ffi::PyObject> = AtomicPtr::new(std::ptr::null_mut());
+    if SEEN.load(Relaxed) == name.as_ptr() {
+        return Ok(true);
+    }
+    if !name.eq(intern!(name.py(), "context"))? {
+        return Ok(false);
+    }
+    // The first such string is kept alive for good (one string per process):
+    // the stored pointer is only compared, but must never be reused by
+    // another object.
+    if SEEN.load(Relaxed).is_null() {
+        let kept = name.clone().into_ptr();
+        if SEEN
+            .compare_exchange(std::ptr::null_mut(), kept, Relaxed, Relaxed)
+            .is_err()
+        {
+            // safety: attached; the reference taken just above, not stored.
+            unsafe { ffi::Py_DECREF(kept) };
+        }
+    }
+    Ok(true)
+}
+
+/// The loop behind `slf`.
+///
+/// # Safety
+/// `slf` must be an instance of `C` (CPython checks it for a method
+/// descriptor of `C` before calling), alive for `'a`.
+unsafe fn core_of<'a, C: LoopClass>(
+    py: Python<'_>,
+    slf: *mut ffi::PyObject,
+) -> &'a LoopCore<C::Queue> {
+    // safety: the caller's contract; `C` is frozen, so `get` needs no borrow.
+    let bound: &Bound<'_, C> = unsafe { Bound::ref_from_ptr(py, &slf).cast_unchecked::<C>() };
+    let core: *const LoopCore<C::Queue> = bound.get().loop_core();
+    // safety: `slf` outlives the call and the core lives as long as `slf`.
+    unsafe { &*core }
+}
+
+/// A number argument (`delay`, `when`) as `f64`, with asyncio's errors.
+fn number(
+    value: *mut ffi::PyObject,
+    py: Python<'_>,
+    what: &str,
+    none_message: &str,
+) -> PyResult<f64> {
+    // safety: a live positional argument of this call.
+    let value: Bound<'_, PyAny> = unsafe { Bound::from_borrowed_ptr(py, value) };
+    if value.is_none() {
+        return Err(PyTypeError::new_err(none_message.to_string()));
+    }
+    let number: f64 = value.extract().map_err(|_| {
+        PyTypeError::new_err(format!(
+            "{what} must be a number, not {}",
+            value
+                .get_type()
+                .name()
+                .map(|n| n.to_string())
+                .unwrap_or_default()
+        ))
+    })?;
+    if number.is_nan() {
+        return Err(PyValueError::new_err(format!("{what} must not be NaN")));
+    }
+    Ok(number)
+}
+
+unsafe extern "C" fn call_soon<C: LoopClass>(
+    slf: *mut ffi::PyObject,
+    args: *const *mut ffi::PyObject,
+    nargs: ffi::Py_ssize_t,
+    kwnames: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    // safety: CPython calls a method attached, with its calling convention.
+    unsafe {
+        boundary::enter(|py| {
+            let p = parse(py, "call_soon", &[], args, nargs, kwnames)?;
+            let core = core_of::<C>(py, slf);
+            Ok(core
+                .call_soon(py, &p.callback, p.rest, p.context.as_ref(), false)?
+                .into_ptr())
+        })
+    }
+}
+
+unsafe extern "C" fn call_soon_threadsafe<C: LoopClass>(
+    slf: *mut ffi::PyObject,
+    args: *const *mut ffi::PyObject,
+    nargs: ffi::Py_ssize_t,
+    kwnames: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    // safety: as in `call_soon`.
+    unsafe {
+        boundary::enter(|py| {
+            let p = parse(py, "call_soon_threadsafe", &[], args, nargs, kwnames)?;
+            let core = core_of::<C>(py, slf);
+            Ok(core
+                .call_soon(py, &p.callback, p.rest, p.context.as_ref(), true)?
+                .into_ptr())
+        })
+    }
+}
+
+unsafe extern "C" fn call_later<C: LoopClass>(
+    slf: *mut ffi::PyObject,
+    args: *const *mut ffi::PyObject,
+    nargs: ffi::Py_ssize_t,
+    kwnames: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    // safety: as in `call_soon`.
+    unsafe {
+        boundary::enter(|py| {
+            let p = parse(py, "call_later", &["delay"], args, nargs, kwnames)?;
+            let delay = number(p.leading[0], py, "delay", "delay must not be None")?;
+            let core = core_of::<C>(py, slf);
+            let when = monotonic() + delay;
+            Ok(core
+                .call_at(
+                    py,
+                    "call_later",
+                    when,
+                    &p.callback,
+                    p.rest,
+                    p.context.as_ref(),
+                )?
+                .into_ptr())
+        })
+    }
+}
+
+unsafe extern "C" fn call_at<C: LoopClass>(
+    slf: *mut ffi::PyObject,
+    args: *const *mut ffi::PyObject,
+    nargs: ffi::Py_ssize_t,
+    kwnames: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    // safety: as in `call_soon`.
+    unsafe {
+        boundary::enter(|py| {
+            let p = parse(py, "call_at", &["when"], args, nargs, kwnames)?;
+            let when = number(p.leading[0], py, "when", "when cannot be None")?;
+            let core = core_of::<C>(py, slf);
+            Ok(core
+                .call_at(py, "call_at", when, &p.callback, p.rest, p.context.as_ref())?
+                .into_ptr())
+        })
+    }
+}
+
+/// One method table entry, kept for as long as the process runs (CPython's
+/// method descriptors point into it).
+struct MethodDef(std::cell::UnsafeCell<ffi::PyMethodDef>);
+
+// safety: each entry is written once, before its descriptor is made, and only
+// read by CPython afterwards.
+unsafe impl Sync for MethodDef {}
+
+type FastCall = unsafe extern "C" fn(
+    *mut ffi::PyObject,
+    *const *mut ffi::PyObject,
+    ffi::Py_ssize_t,
+    *mut ffi::PyObject,
+) -> *mut ffi::PyObject;
+
+fn leak_def(name: &'static CStr, doc: &'static CStr, function: FastCall) -> *mut ffi::PyMethodDef {
+    let def = Box::leak(Box::new(MethodDef(std::cell::UnsafeCell::new(
+        ffi::PyMethodDef {
+            ml_name: name.as_ptr(),
+            ml_meth: ffi::PyMethodDefPointer {
+                PyCFunctionFastWithKeywords: function,
+            },
+            ml_flags: ffi::METH_FASTCALL | ffi::METH_KEYWORDS,
+            ml_doc: doc.as_ptr() as *const c_char,
+        },
+    ))));
+    def.0.get()
+}
+
+/// Puts the four scheduling methods on the loop class `C`.
+pub(crate) fn install<C: LoopClass>(class: &Bound<'_, PyType>) -> PyResult<()> {
+    let py = class.py();
+    let methods: [(&'static CStr, &'static CStr, FastCall); 4] = [
+        (
+            c"call_soon",
+            c"call_soon($self, callback, *args, context=None)\n--\n\nArrange for callback(*args) to be called soon, in context (a copy of the current one by default).",
+            call_soon::<C>,
+        ),
+        (
+            c"call_soon_threadsafe",
+            c"call_soon_threadsafe($self, callback, *args, context=None)\n--\n\nAs call_soon, from any thread; wakes the loop.",
+            call_soon_threadsafe::<C>,
+        ),
+        (
+            c"call_later",
+            c"call_later($self, delay, callback, *args, context=None)\n--\n\nArrange for callback(*args) to be called after delay seconds.",
+            call_later::<C>,
+        ),
+        (
+            c"call_at",
+            c"call_at($self, when, callback, *args, context=None)\n--\n\nArrange for callback(*args) to be called at loop time when.",
+            call_at::<C>,
+        ),
+    ];
+    for (name, doc, function) in methods {
+        let def = leak_def(name, doc, function);
+        // safety: attached; `class` is a type object and `def` a method entry
+        // that lives forever; a new descriptor or NULL with an error set.
+        let descr = unsafe {
+            Bound::from_owned_ptr_or_err(py, ffi::PyDescr_NewMethod(class.as_ptr().cast(), def))?
+        };
+        class.setattr(PyString::new(py, name.to_str().unwrap_or_default()), descr)?;
+    }
+    Ok(())
+}

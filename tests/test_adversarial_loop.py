@@ -1,0 +1,449 @@
+"""The loop under cross-thread pressure, re-entrancy and destructors, on stock asyncio and
+every pyloop phase (issue 9, defects 3, 5, 7 and 10).
+
+Anything that may deadlock runs in a child process (``tests.support.run_child``) with a
+timeout counted from the moment the child is ready, so the suite never hangs: a hung child
+has its threads' stacks dumped into the failure message, then is killed.
+
+- Cross-thread ``stop``/``call_later``/``call_at``/``call_soon_threadsafe``/``cancel`` while
+  the loop runs a callback from its phase queue that releases the GIL (defect 3: on 3.1.1-3.1.3
+  that callback runs under the queue lock, and ``wake()`` took that lock holding the GIL).
+- The deadlock inherent to running callbacks under the queue lock (3.1.1-3.1.3): a callback
+  joins a thread that calls ``call_soon_threadsafe``. Asserted to hang on exactly those phases
+  and to complete everywhere else: the phase stays faithful, and the test shows where.
+- A storm of cross-thread calls during batches, with restarts of ``run_forever``: every
+  callback exactly once, in order per producer, no hang.
+- Per-producer order across ``stop()``/``run_forever()`` (defect 5).
+- Callbacks that cancel other handles; destructors (of callbacks, of objects held by a
+  handle's context) that schedule new callbacks and timers while the loop drops them
+  (defect 7). Compared with the asyncio oracle.
+- Defect 10: ``weakref.ref(handle)``, ``source_traceback`` in debug-mode exception contexts,
+  the slow-callback warning naming the Task.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+import threading
+import time
+import weakref
+
+import pytest
+
+from tests.support import (
+    BOUND,
+    closing,
+    run_bounded,
+    run_child,
+    run_forever_bounded,
+    wait_for_thread,
+)
+from tests.test_adversarial_buffers import handler_summary, oracle
+
+#: Seconds a child scenario may take once ready. Each takes well under one second; a hang
+#: is what runs out the clock.
+CHILD_TIMEOUT = 8.0
+
+#: The phases that run a batch of cross-thread callbacks while holding the queue lock.
+LOCK_HELD_WHILE_RUNNING = {"3.1.1", "3.1.2", "3.1.3"}
+
+CHILD_LOOP = """
+import asyncio, threading, time
+from tests.loops import ALL_LOOPS
+spec = {{s.id: s for s in ALL_LOOPS}}[{loop_id!r}]
+loop = spec.new_loop()
+"""
+
+
+def child_scenario(loop_id: str, body: str):
+    return run_child(CHILD_LOOP.format(loop_id=loop_id) + body, CHILD_TIMEOUT)
+
+
+CROSS_THREAD_DURING_GIL_RELEASE = """
+seen = []
+in_callback = threading.Event()
+pending = loop.call_later(3600, seen.append, "never")
+
+def releases_the_gil():
+    in_callback.set()
+    time.sleep(0.3)  # the GIL is free; on 3.1.1-3.1.3 the queue lock is held around us
+    seen.append("slept")
+
+def other_thread():
+    loop.call_soon_threadsafe(releases_the_gil)  # into the phase queue: the loop runs
+    in_callback.wait(10)
+    op = {op!r}
+    if op == "stop":
+        loop.stop()
+    elif op == "call_later":
+        loop.call_later(0, seen.append, "later")
+    elif op == "call_at":
+        loop.call_at(loop.time(), seen.append, "at")
+    elif op == "call_soon_threadsafe":
+        loop.call_soon_threadsafe(seen.append, "threadsafe")
+    elif op == "cancel":
+        pending.cancel()
+    elif op == "time_and_is_running":
+        seen.append(("running", loop.is_running(), loop.time() > 0))
+    if op != "stop":
+        loop.call_soon_threadsafe(loop.call_later, 0.05, loop.stop)
+
+child_ready()
+loop.call_soon(threading.Thread(target=other_thread).start)
+loop.run_forever()
+if {op!r} == "stop":
+    loop.call_soon(seen.append, "after stop")
+    loop.call_soon(loop.stop)
+    loop.run_forever()
+pending.cancel()
+loop.close()
+print("DONE", seen, flush=True)
+"""
+
+CROSS_THREAD_OPS = [
+    "stop",
+    "call_later",
+    "call_at",
+    "call_soon_threadsafe",
+    "cancel",
+    "time_and_is_running",
+]
+
+
+@pytest.mark.parametrize("op", CROSS_THREAD_OPS)
+def test_cross_thread_call_while_a_queued_callback_releases_the_gil(loop_spec, op):
+    """Defect 3: stop(), call_later(), call_at() from another thread while a callback from the
+    phase queue sleeps deadlocked phases 3.1.1-3.1.3."""
+    result = child_scenario(loop_spec.id, CROSS_THREAD_DURING_GIL_RELEASE.format(op=op))
+    assert not result.hung and result.returncode == 0, result.describe()
+    assert "DONE" in result.stdout and "'slept'" in result.stdout, result.describe()
+
+
+INHERENT_DEADLOCK = """
+seen = []
+
+def joins_a_producer():
+    t = threading.Thread(target=lambda: loop.call_soon_threadsafe(seen.append, "pushed"))
+    t.start()
+    t.join()  # on 3.1.1-3.1.3 we hold the queue lock the producer waits for
+    seen.append("joined")
+
+def push_from_a_thread():
+    loop.call_soon_threadsafe(joins_a_producer)  # into the phase queue: run under its lock
+    loop.call_soon_threadsafe(loop.call_later, 0.05, loop.stop)
+
+child_ready()
+loop.call_soon(threading.Thread(target=push_from_a_thread).start)
+loop.run_forever()
+loop.close()
+print("DONE", seen, flush=True)
+"""
+
+
+def test_inherent_deadlock_of_running_callbacks_under_the_queue_lock(loop_spec):
+    """Defect 3, second part, kept on purpose: phases 3.1.1-3.1.3 run a batch of cross-thread
+    callbacks holding the queue lock (the original project's design, which the book
+    examines), so a callback that waits for a thread that calls call_soon_threadsafe waits
+    forever. This hangs on exactly those phases, and completes on asyncio, 3.1.4, 3.1.5 and
+    3.2.1."""
+    result = child_scenario(loop_spec.id, INHERENT_DEADLOCK)
+    expect_hang = loop_spec.is_pyloop and loop_spec.phase in LOCK_HELD_WHILE_RUNNING
+    if expect_hang:
+        assert result.hung, "expected the deadlock; " + result.describe()
+        assert "joins_a_producer" in result.stderr, "the dumped stacks show where it waits"
+    else:
+        assert not result.hung and result.returncode == 0, result.describe()
+        assert "'pushed'" in result.stdout and "'joined'" in result.stdout, result.describe()
+
+
+CROSS_THREAD_STORM = """
+import random
+N_PRODUCERS, PER_PRODUCER = 4, 1500
+seen = {p: [] for p in range(N_PRODUCERS)}
+pending = []
+errors = []
+finished = threading.Event()
+
+def record(p, i):
+    seen[p].append(i)
+    if i % 97 == 0:
+        time.sleep(0)  # lets other threads in mid-batch
+
+def producer(p):
+    for i in range(PER_PRODUCER):
+        loop.call_soon_threadsafe(record, p, i)
+
+def meddler():
+    rnd = random.Random(1)
+    while not finished.is_set():
+        try:
+            choice = rnd.randrange(5)
+            if choice == 0:
+                loop.stop()
+            elif choice == 1:
+                pending.append(loop.call_later(rnd.choice([0, 0.001, 3600]), lambda: None))
+            elif choice == 2:
+                pending.append(loop.call_at(loop.time() + rnd.choice([-1, 0, 3600]), lambda: None))
+            elif choice == 3 and pending:
+                pending[rnd.randrange(len(pending))].cancel()
+            else:
+                loop.call_soon_threadsafe(lambda: None)
+        except RuntimeError as exc:  # the loop is closed at the very end
+            errors.append(repr(exc))
+        time.sleep(0.0002)
+
+child_ready()
+threads = [threading.Thread(target=producer, args=(p,)) for p in range(N_PRODUCERS)]
+other = threading.Thread(target=meddler)
+loop.call_soon(lambda: [t.start() for t in threads + [other]])
+deadline = time.monotonic() + 15
+restarts = 0
+while sum(map(len, seen.values())) < N_PRODUCERS * PER_PRODUCER and time.monotonic() < deadline:
+    loop.run_forever()  # the meddler stops it now and then
+    restarts += 1
+finished.set()
+for t in threads + [other]:
+    t.join()
+for h in pending:
+    h.cancel()
+loop.close()
+ok = all(seen[p] == list(range(PER_PRODUCER)) for p in seen)
+print("DONE", ok, restarts, [len(v) for v in seen.values()], errors[:3], flush=True)
+"""
+
+
+def test_cross_thread_storm_during_batches_with_restarts(loop_spec):
+    """Producers flood call_soon_threadsafe while another thread keeps calling stop(),
+    call_later(), call_at(), cancel() and call_soon_threadsafe(), and the main thread
+    restarts run_forever() after every stop: each callback runs exactly once, in order per
+    producer, and nothing hangs."""
+    result = run_child(
+        CHILD_LOOP.format(loop_id=loop_spec.id) + CROSS_THREAD_STORM, CHILD_TIMEOUT + 12
+    )
+    assert not result.hung and result.returncode == 0, result.describe()
+    assert "DONE True" in result.stdout, result.describe()
+
+
+def test_per_producer_order_across_stop_and_run_forever(loop, loop_spec):
+    """Defect 5: one thread pushes 201 callbacks while the loop is busy; the first of them
+    stops the loop; the same thread pushes one more after run_forever() returned. Restarted,
+    the loop must run them in push order (pyloop ran the 202nd at position 128)."""
+    order: list[int] = []
+    loop_busy = threading.Event()
+    pushed = threading.Event()
+    stopped = threading.Event()
+
+    def cb(i):
+        order.append(i)
+        if i == 0:
+            loop.stop()
+        if len(order) == 202:
+            loop.stop()
+
+    def producer():
+        loop_busy.wait(BOUND)
+        for i in range(201):
+            loop.call_soon_threadsafe(cb, i)
+        pushed.set()
+        stopped.wait(BOUND)
+        loop.call_soon_threadsafe(cb, 201)
+
+    def busy_until_pushed():
+        loop_busy.set()
+        pushed.wait(BOUND)  # releases the GIL: the producer fills the queue meanwhile
+
+    thread = threading.Thread(target=producer)
+    thread.start()
+    loop.call_soon(busy_until_pushed)
+    run_forever_bounded(loop)
+    stopped.set()
+    wait_for_thread(thread)
+    if len(order) < 202:
+        run_forever_bounded(loop)
+    assert order == list(range(202)), f"202nd callback ran at position {order.index(201)}"
+
+
+def test_weakref_to_every_kind_of_handle(loop):
+    """Defect 10: weakref.ref(handle) failed on pyloop's handles."""
+    handles = [
+        loop.call_soon(lambda: None),
+        loop.call_soon_threadsafe(lambda: None),
+        loop.call_later(0, lambda: None),
+        loop.call_at(loop.time(), lambda: None),
+    ]
+    refs = [weakref.ref(h) for h in handles]
+    assert [r() for r in refs] == handles
+    run_bounded(loop, asyncio.sleep(0))
+
+
+def test_debug_mode_exception_context_has_source_traceback(loop, exc_handler):
+    """Defect 10: in debug mode asyncio adds where the handle was made to the context."""
+    loop.set_debug(True)
+
+    def fails():
+        raise ValueError("boom")
+
+    loop.call_soon(fails)  # this line is the source
+    run_bounded(loop, asyncio.sleep(0))
+    (context,) = exc_handler.take()
+    assert isinstance(context["exception"], ValueError)
+    tb = context.get("source_traceback")
+    assert tb, f"no source_traceback in {sorted(context)}"
+    assert any(
+        frame.name == "test_debug_mode_exception_context_has_source_traceback" for frame in tb
+    )
+
+
+def test_slow_callback_warning_names_the_task(loop, caplog):
+    """Defect 10: asyncio's warning says which Task was slow, not its step wrapper."""
+    loop.set_debug(True)
+    loop.slow_callback_duration = 0.02
+
+    async def slowpoke():
+        time.sleep(0.05)
+
+    with caplog.at_level(logging.WARNING, logger="asyncio"):
+        run_bounded(loop, loop.create_task(slowpoke(), name="slowpoke-task"))
+    slow = [r.getMessage() for r in caplog.records if "Executing" in r.getMessage()]
+    assert slow, "no slow-callback warning"
+    assert any("<Task" in m and "slowpoke-task" in m for m in slow), slow
+
+
+# --- cancelling from callbacks; destructors that schedule ---------------------------------
+
+
+def cancel_matrix_outcome(loop, take_handler_calls) -> list:
+    trace: list = []
+    handles: dict[str, object] = {}
+
+    def rec(name):
+        trace.append(name)
+
+    def cancel(*names):
+        def cb():
+            trace.append("cancel " + ",".join(names))
+            for n in names:
+                handles[n].cancel()
+
+        return cb
+
+    now = loop.time()
+    handles["a"] = loop.call_soon(rec, "a")
+    handles["b"] = loop.call_soon(cancel("c", "b", "t1", "a"))  # itself and one that ran
+    handles["c"] = loop.call_soon(rec, "c")
+    handles["t1"] = loop.call_later(0, rec, "t1")
+    handles["t2"] = loop.call_at(now - 1, cancel("t3", "far"))
+    handles["t3"] = loop.call_at(now - 0.5, rec, "t3")  # due in the same turn as t2
+    handles["far"] = loop.call_later(3600, rec, "far")
+    handles["d"] = loop.call_soon(lambda: handles.__setitem__("e", loop.call_soon(rec, "e")))
+    handles["f"] = loop.call_soon(lambda: handles["e"].cancel())
+    handles["g"] = loop.call_soon_threadsafe(rec, "g")
+    run_bounded(loop, _turns(4))
+    trace.append(("cancelled", sorted(k for k, h in handles.items() if h.cancelled())))
+    return [trace, handler_summary(take_handler_calls())]
+
+
+async def _turns(n: int) -> None:
+    for _ in range(n):
+        await asyncio.sleep(0)
+
+
+def test_callbacks_cancelling_other_handles(loop, exc_handler):
+    expected = oracle("cancel_matrix", cancel_matrix_outcome)
+    assert cancel_matrix_outcome(loop, exc_handler.take) == expected
+
+
+BOMB = contextvars.ContextVar("bomb")
+
+
+class Bomb:
+    """Schedules new work from its destructor; records what that did."""
+
+    def __init__(self, loop, name: str, log: list) -> None:
+        self.loop, self.name, self.log = loop, name, log
+
+    def __call__(self, *args) -> None:
+        self.log.append(("ran", self.name))
+
+    def __del__(self) -> None:
+        loop, log, name = self.loop, self.log, self.name
+        for how, call in [
+            ("call_soon", lambda: loop.call_soon(log.append, ("soon from del", name))),
+            ("call_later", lambda: loop.call_later(0, log.append, ("later from del", name))),
+            ("call_at", lambda: loop.call_at(loop.time() + 3600, log.append, "never")),
+            ("threadsafe", lambda: loop.call_soon_threadsafe(log.append, ("ts from del", name))),
+        ]:
+            try:
+                handle = call()
+                if how == "call_at":
+                    handle.cancel()
+            except BaseException as exc:  # noqa: BLE001 - a panic is a BaseException
+                log.append((how + " from del raised", name, type(exc).__name__))
+
+
+def _bomb_context(loop, name: str, log: list) -> contextvars.Context:
+    ctx = contextvars.copy_context()
+    ctx.run(BOMB.set, Bomb(loop, name, log))
+    return ctx
+
+
+def destructor_outcome(loop, take_handler_calls) -> list:
+    log: list = []
+    # a callback released after it ran
+    loop.call_soon(Bomb(loop, "ran then released", log))
+    # a callback dropped by cancel()
+    loop.call_soon(Bomb(loop, "cancelled", log)).cancel()
+    loop.call_later(3600, Bomb(loop, "cancelled timer", log)).cancel()
+    # objects held only by a cancelled handle's context: dropped when the loop discards the
+    # handle (cancelled timers when they come due, or when their heap is compacted)
+    for i in range(3):
+        loop.call_later(0, log.append, "x", context=_bomb_context(loop, f"due{i}", log)).cancel()
+    for i in range(150):
+        h = loop.call_later(3600 + i, log.append, "x", context=_bomb_context(loop, f"far{i}", log))
+        h.cancel()
+    loop.call_soon(log.append, "x", context=_bomb_context(loop, "soon ctx", log)).cancel()
+    del h
+    run_bounded(loop, _turns(6))
+    ran = sorted(map(repr, log))
+    return [ran, handler_summary(take_handler_calls())]
+
+
+def test_destructors_that_schedule_while_the_loop_drops_them(loop, exc_handler):
+    """Defect 7: a Python object dropped while the loop holds its state borrowed (its timer
+    heap, its queue) runs arbitrary code, here a destructor that schedules callbacks and
+    timers: nothing may panic, and what it schedules runs as on asyncio. Compared as sets:
+    when each destructor runs (at cancel, when a timer comes due, when a heap is compacted)
+    is the loop's business; that it runs, and what it could do, is not."""
+    expected = oracle("destructors", destructor_outcome)
+    got = destructor_outcome(loop, exc_handler.take)
+    assert got == expected
+
+
+def closed_loop_destructor_outcome(loop, take_handler_calls) -> list:
+    log: list = []
+    loop.call_soon(Bomb(loop, "pending at close", log))
+    loop.call_later(3600, Bomb(loop, "timer pending at close", log))
+    loop.call_soon(log.append, "x", context=_bomb_context(loop, "ctx at close", log))
+    loop.close()
+    import gc
+
+    gc.collect()
+    return [sorted(map(repr, log)), handler_summary(take_handler_calls())]
+
+
+def test_destructors_run_by_loop_close(loop_factory):
+    """close() drops pending callbacks; their destructors find a closed loop."""
+    expected = oracle("closed_destructors", closed_loop_destructor_outcome)
+    with closing(loop_factory()) as lp:
+        calls: list = []
+        lp.set_exception_handler(lambda _, ctx: calls.append(ctx))
+
+        def take():
+            out = list(calls)
+            calls.clear()
+            return out
+
+        got = closed_loop_destructor_outcome(lp, take)
+    assert got == expected

@@ -1,0 +1,303 @@
+"""Resources: cycles that must be collected, warnings asyncio emits, descriptors running out
+(issue 9, defects 4 and 7).
+
+- A protocol holding its transport (the usual pattern), 20 connections left open, then
+  ``loop.close()``: after ``gc.collect()`` no transport alive and no descriptor open, with a
+  ``ResourceWarning`` per unclosed transport where asyncio emits one.
+- 50 loops dropped without ``close()`` with a pending ``call_later(loop.stop)``: none alive,
+  no descriptor open, ``ResourceWarning`` "unclosed event loop" as on asyncio.
+- ``new_event_loop()`` when no descriptor is left: ``OSError`` (never pyo3's
+  ``PanicException``, a ``BaseException``), in a child with ``RLIMIT_NOFILE`` lowered.
+- A server accepting until ``EMFILE``: the error reaches the exception handler as an
+  ``OSError``, as asyncio does, and the server keeps serving once descriptors are free again.
+
+The warnings asyncio emits are not written down here: each test asks a fresh stock asyncio
+loop for them first (the oracle) and expects the same of the loop under test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import gc
+import json
+import socket
+import sys
+import time
+import warnings
+import weakref
+
+import pytest
+
+from tests.io_support import IO_LOOPS, open_fds
+from tests.loops import ALL_LOOPS
+from tests.support import BOUND, run_child
+
+IO_SPECS = pytest.mark.parametrize("spec", IO_LOOPS, ids=[s.id for s in IO_LOOPS])
+ALL_SPECS = pytest.mark.parametrize("spec", ALL_LOOPS, ids=[s.id for s in ALL_LOOPS])
+ASYNCIO = ALL_LOOPS[0]
+
+
+#: The ResourceWarnings compared with asyncio's. Not "unclosed <socket.socket ...>": which of
+#: a garbage cycle's finalizers runs first is not fixed, and when a socket's runs before its
+#: loop's, asyncio's loop finds its self-pipe closed, fails in __del__ ("Invalid file
+#: descriptor: -1", an unraisable exception) and leaves its epoll descriptor open. Seen on
+#: 3.11.7 for about one loop in 50 and one connection in 40: the reference is not perfect
+#: there, so descriptors are compared as "no more than asyncio's".
+COMPARED_WARNINGS = ("unclosed transport", "unclosed event loop")
+
+
+def warning_kinds(caught) -> collections.Counter:
+    """The ResourceWarnings of COMPARED_WARNINGS, counted."""
+    out: collections.Counter = collections.Counter()
+    for w in caught:
+        if issubclass(w.category, ResourceWarning):
+            for kind in COMPARED_WARNINGS:
+                if str(w.message).startswith(kind):
+                    out[kind] += 1
+    return out
+
+
+def collect_quietly() -> list[str]:
+    """gc.collect() three times; returns the unraisable exceptions finalizers raised (asyncio's
+    own loop finalizer can raise, see COMPARED_WARNINGS) instead of failing the test on them."""
+    seen: list[str] = []
+    previous = sys.unraisablehook
+    sys.unraisablehook = lambda u: seen.append(repr(u.exc_value))
+    try:
+        for _ in range(3):
+            gc.collect()
+    finally:
+        sys.unraisablehook = previous
+    return seen
+
+
+class Holder(asyncio.Protocol):
+    """Keeps its transport, as most protocols do: a cycle protocol <-> transport."""
+
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+
+
+async def _open_connections(loop, n: int, refs: list) -> None:
+    server = await loop.create_server(Holder, "127.0.0.1", 0)
+    addr = server.sockets[0].getsockname()
+    for _ in range(n):
+        transport, _ = await loop.create_connection(Holder, *addr)
+        refs.append(weakref.ref(transport))
+    await asyncio.sleep(0.05)  # the server side accepts and makes its transports
+    server.close()
+
+
+def open_connections_then_close_loop(spec, n: int = 20):
+    """Returns (transports still alive, fds opened and still open, warning kinds)."""
+    if spec.error is not None:
+        pytest.fail(spec.error, pytrace=False)
+    gc.collect()
+    before = open_fds()
+    refs: list = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        loop = spec.new_loop()
+        loop.run_until_complete(asyncio.wait_for(_open_connections(loop, n, refs), BOUND))
+        loop.close()
+        del loop
+        collect_quietly()
+    leaked_fds = open_fds() - before
+    alive = sum(r() is not None for r in refs)
+    return alive, leaked_fds, warning_kinds(caught)
+
+
+_EXPECTED: dict = {}
+
+
+@IO_SPECS
+def test_connections_left_open_then_loop_close_are_collected(spec):
+    """Defect 4: pyloop kept 40 transports and 40 descriptors (asyncio: none)."""
+    if "connections" not in _EXPECTED:
+        _EXPECTED["connections"] = open_connections_then_close_loop(ASYNCIO)
+    a_alive, a_fds, a_warnings = _EXPECTED["connections"]
+    assert a_alive == 0 and len(a_fds) <= 1
+    assert a_warnings["unclosed transport"] == 40
+    alive, fds, kinds = open_connections_then_close_loop(spec)
+    assert alive == 0, f"{alive} client transports still alive after gc.collect()"
+    assert len(fds) <= len(a_fds), f"{len(fds)} descriptors still open (asyncio: {len(a_fds)})"
+    assert kinds == a_warnings, "ResourceWarnings differ from stock asyncio's"
+
+
+def drop_unclosed_loops(spec, n: int = 50):
+    if spec.error is not None:
+        pytest.fail(spec.error, pytrace=False)
+    gc.collect()
+    before = open_fds()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        refs = []
+        for _ in range(n):
+            loop = spec.new_loop()
+            loop.call_later(3600, loop.stop)  # a cycle: loop -> timer -> bound method -> loop
+            refs.append(weakref.ref(loop))
+            del loop
+        collect_quietly()
+    return sum(r() is not None for r in refs), open_fds() - before, warning_kinds(caught)
+
+
+@ALL_SPECS
+def test_loops_dropped_without_close_are_collected(spec):
+    """Defect 4: 50 pyloop loops dropped unclosed leaked 200 descriptors (asyncio: 0)."""
+    if "loops" not in _EXPECTED:
+        _EXPECTED["loops"] = drop_unclosed_loops(ASYNCIO)
+    a_alive, a_fds, a_warnings = _EXPECTED["loops"]
+    assert a_alive == 0 and len(a_fds) <= 2
+    assert a_warnings["unclosed event loop"] == 50
+    alive, fds, kinds = drop_unclosed_loops(spec)
+    assert alive == 0, f"{alive} of 50 loops still alive after gc.collect()"
+    assert len(fds) <= len(a_fds), f"{len(fds)} descriptors still open (asyncio: {len(a_fds)})"
+    assert kinds == a_warnings, "ResourceWarnings differ from stock asyncio's"
+
+
+NEW_LOOP_WITHOUT_FDS = """
+import resource, os
+from tests.loops import ALL_LOOPS
+spec = {{s.id: s for s in ALL_LOOPS}}[{loop_id!r}]
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+resource.setrlimit(resource.RLIMIT_NOFILE, (64, hard))
+held = []
+try:
+    while True:
+        held.append(os.open(os.devnull, os.O_RDONLY))
+except OSError:
+    pass
+child_ready()
+try:
+    loop = spec.new_loop()
+except BaseException as exc:
+    print("RAISED", [c.__module__ + "." + c.__qualname__ for c in type(exc).__mro__], flush=True)
+else:
+    print("MADE", flush=True)
+    for fd in held[:8]:
+        os.close(fd)
+    loop.close()
+"""
+
+
+@ALL_SPECS
+def test_new_event_loop_without_descriptors_raises_oserror(spec):
+    """Defect 7: pyloop raised PanicException (a BaseException) instead of OSError. A phase
+    that needs no descriptor may also just work."""
+    result = run_child(NEW_LOOP_WITHOUT_FDS.format(loop_id=spec.id), BOUND)
+    assert not result.hung and result.returncode == 0, result.describe()
+    line = result.stdout.strip().splitlines()[-1] if result.stdout.strip() else ""
+    if line.startswith("RAISED"):
+        assert "builtins.OSError" in line, f"not an OSError: {line}\n{result.describe()}"
+    else:
+        assert line == "MADE", result.describe()
+    assert "panicked" not in result.stderr, result.describe()
+
+
+EMFILE_SERVER = """
+import json, resource, sys
+from tests.loops import ALL_LOOPS
+spec = {{s.id: s for s in ALL_LOOPS}}[{loop_id!r}]
+loop = spec.new_loop()
+calls = []
+def record(loop, context):
+    exc = context.get("exception")
+    calls.append([context.get("message"), type(exc).__name__, getattr(exc, "errno", None)])
+loop.set_exception_handler(record)
+
+class Echo(asyncio.Protocol):
+    def connection_made(self, t):
+        self.t = t
+    def data_received(self, d):
+        self.t.write(d)
+
+async def main():
+    server = await loop.create_server(Echo, "127.0.0.1", 0, backlog=200)
+    print("PORT", server.sockets[0].getsockname()[1], flush=True)
+    import os
+    n_open = len(os.listdir("/proc/self/fd"))
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (n_open + 8, hard))
+    child_ready()
+    await loop.run_in_executor(None, sys.stdin.readline)  # the parent says when to stop
+    server.close()
+
+loop.run_until_complete(main())
+loop.close()
+print("CALLS", json.dumps(calls), flush=True)
+"""
+
+
+def _echo_once(port: int, timeout: float) -> socket.socket | None:
+    """A connection that got its echo within ``timeout``, or None."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=BOUND)
+    s.settimeout(timeout)
+    try:
+        s.sendall(b"ping")
+        if s.recv(4) == b"ping":
+            return s
+    except (TimeoutError, ConnectionError):
+        pass
+    s.close()
+    return None
+
+
+@IO_SPECS
+def test_server_accepting_until_emfile_reports_and_keeps_serving(spec):
+    """The child runs an echo server with RLIMIT_NOFILE a few descriptors above what it
+    uses. Connections are opened until one gets no echo (accept failed with EMFILE); then
+    the first ones are closed and a new connection must be served (asyncio retries accept
+    after a second). The EMFILE reaches the exception handler as an OSError."""
+    import subprocess
+    import sys
+
+    from tests.support import CHILD_PRELUDE, REPO_ROOT
+
+    code = CHILD_PRELUDE + "import asyncio\n" + EMFILE_SERVER.format(loop_id=spec.id)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO_ROOT,
+    )
+    clients: list[socket.socket] = []
+    try:
+        port = int(proc.stdout.readline().split()[1])
+        assert proc.stdout.readline().strip().endswith("READY")
+        refused = None
+        for _ in range(40):
+            s = _echo_once(port, 0.5)
+            if s is None:
+                refused = True
+                break
+            clients.append(s)
+        assert refused, "the server never ran out of descriptors"
+        served = len(clients)
+        for s in clients[:4]:
+            s.close()
+        del clients[:4]
+        deadline = time.monotonic() + BOUND
+        again = None
+        while again is None and time.monotonic() < deadline:
+            again = _echo_once(port, 1.5)
+        assert again is not None, "the server did not serve again once descriptors were free"
+        again.close()
+        for s in clients:
+            s.close()
+        clients.clear()
+        out, err = proc.communicate("stop\n", timeout=BOUND)
+    finally:
+        for s in clients:
+            s.close()
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err
+    calls = json.loads(out.split("CALLS", 1)[1])
+    assert served >= 1
+    assert calls, "the EMFILE never reached the exception handler"
+    assert all(kind in ("OSError",) and errno == 24 for _, kind, errno in calls), calls
+    assert "panicked" not in err and "Traceback" not in err, err

@@ -1,0 +1,655 @@
+"""A TCP transport under misuse, re-entrancy and hostile peers, on every loop that does I/O,
+compared with stock asyncio (issue 9, defects 2, 7 and 10).
+
+- Every operation after ``close()``, ``abort()``, ``connection_lost`` and ``loop.close()``,
+  each done twice: what it returns or raises, what the protocol and the peer see, what the
+  exception handler gets. The oracle is a fresh stock asyncio loop running the same case
+  (``tests.test_adversarial_buffers.oracle``).
+- Data to the wrong peer (defect 2): a transport whose connection is lost must never touch
+  its descriptor again, even after the number is reused by a new connection.
+- Re-entrancy from every protocol method and from ``__del__`` (defect 7: a protocol whose
+  ``__del__`` calls the transport while ``set_protocol`` replaces it).
+- Hostile peers: reset (SO_LINGER 0) while a write is buffered, half-close, a slow reader of
+  a large write.
+- What asyncio's own code and libraries expect of a transport (defect 10): ``data_received``
+  runs in the context the transport was made in, ``_paused`` and ``_force_close`` (asyncio's
+  sslproto calls them), ``isinstance(transport, asyncio.Transport)``.
+
+Connections here are a loop transport at one end and a plain blocking socket (the peer) at
+the other, so what the peer receives is read without the loop's help.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import gc
+import os
+import socket
+import struct
+import threading
+
+import pytest
+
+from tests.io_support import io_loop_spec, no_fd_leak  # noqa: F401 (fixtures)
+from tests.support import BOUND, run_bounded
+from tests.test_adversarial_buffers import handler_summary, oracle
+
+loop_spec = io_loop_spec
+pytestmark = pytest.mark.usefixtures("no_fd_leak")
+
+
+class Recorder(asyncio.Protocol):
+    """Records what a protocol sees; ``lost`` completes on connection_lost."""
+
+    def __init__(self, loop, name: str = "A") -> None:
+        self.name = name
+        self.events: list = []
+        self.data = bytearray()
+        self.transport = None
+        self.lost = loop.create_future()
+
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+        self.events.append("made")
+
+    def data_received(self, data) -> None:
+        if not self.events or self.events[-1] != "data":
+            self.events.append("data")
+        self.data += data
+
+    def eof_received(self):
+        self.events.append("eof")
+
+    def pause_writing(self) -> None:
+        self.events.append("pause_writing")
+
+    def resume_writing(self) -> None:
+        self.events.append("resume_writing")
+
+    def connection_lost(self, exc) -> None:
+        self.events.append(("lost", type(exc).__name__ if exc is not None else None))
+        if not self.lost.done():
+            self.lost.set_result(exc)
+
+
+async def connect(loop, factory):
+    """(peer, transport, protocol): a plain socket and the loop's transport connected to it."""
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        transport, protocol = await loop.create_connection(factory, *listener.getsockname())
+        peer, _ = listener.accept()
+    peer.settimeout(BOUND)
+    return peer, transport, protocol
+
+
+def drain_peer(peer: socket.socket, wait: float = 0.2) -> bytes:
+    """What the peer has received: everything up to EOF, or what arrives within ``wait``."""
+    peer.settimeout(wait)
+    chunks = []
+    try:
+        while True:
+            data = peer.recv(1 << 20)
+            if not data:
+                chunks.append(b"<EOF>")
+                break
+            chunks.append(data)
+    except TimeoutError:
+        pass
+    except ConnectionResetError:
+        chunks.append(b"<RST>")
+    peer.settimeout(BOUND)
+    return b"".join(chunks)
+
+
+def close_transport_socket(transport) -> None:
+    """Closes the socket of a transport whose loop is closed (nothing else will)."""
+    sock = getattr(transport, "_sock", None)
+    if sock is not None:
+        sock.close()
+
+
+# --- every operation after close/abort/connection_lost/loop.close -------------------------
+
+OPERATIONS = {
+    "write": lambda t, p: t.write(b"data"),
+    "writelines": lambda t, p: t.writelines([b"da", b"ta"]),
+    "write_eof": lambda t, p: t.write_eof(),
+    "can_write_eof": lambda t, p: t.can_write_eof(),
+    "pause_reading": lambda t, p: t.pause_reading(),
+    "resume_reading": lambda t, p: t.resume_reading(),
+    "is_reading": lambda t, p: t.is_reading(),
+    "set_write_buffer_limits": lambda t, p: t.set_write_buffer_limits(10, 5),
+    "get_write_buffer_limits": lambda t, p: t.get_write_buffer_limits(),
+    "get_write_buffer_size": lambda t, p: t.get_write_buffer_size(),
+    "get_extra_info": lambda t, p: type(t.get_extra_info("peername")).__name__,
+    "get_extra_info_default": lambda t, p: t.get_extra_info("no such key", "default"),
+    "set_protocol": lambda t, p: t.set_protocol(p),
+    "get_protocol": lambda t, p: type(t.get_protocol()).__name__,
+    "is_closing": lambda t, p: t.is_closing(),
+    "abort": lambda t, p: t.abort(),
+    "close": lambda t, p: t.close(),
+}
+STATES = ["after_close", "after_abort", "after_connection_lost", "after_loop_close"]
+
+
+def _try(op, transport, protocol):
+    try:
+        return ("ok", op(transport, protocol))
+    except Exception as exc:  # noqa: BLE001 - the exception is the outcome
+        return ("raised", type(exc).__name__)
+
+
+def after_state_outcome(loop, state: str, op_name: str, take_handler_calls) -> tuple:
+    op = OPERATIONS[op_name]
+    replacement = Recorder(loop, "B")
+
+    async def setup():
+        peer, transport, proto = await connect(loop, lambda: Recorder(loop))
+        transport.write(b"before")
+        if state == "after_close":
+            transport.close()
+        elif state == "after_abort":
+            transport.abort()
+        elif state == "after_connection_lost":
+            transport.close()
+            await proto.lost
+        return peer, transport, proto
+
+    peer, transport, proto = run_bounded(loop, setup())
+    try:
+        if state == "after_loop_close":
+            loop.close()
+        results = [_try(op, transport, replacement), _try(op, transport, replacement)]
+        if state == "after_loop_close":
+            received = drain_peer(peer, wait=0.05)
+            close_transport_socket(transport)
+        else:
+
+            async def settle():
+                await asyncio.wait_for(asyncio.shield(proto.lost), BOUND)
+                for _ in range(5):
+                    await asyncio.sleep(0)
+
+            run_bounded(loop, settle())
+            received = drain_peer(peer)
+    finally:
+        peer.close()
+    events = proto.events + [("B", e) for e in replacement.events]
+    return results, events, received, handler_summary(take_handler_calls())
+
+
+@pytest.mark.parametrize("op_name", list(OPERATIONS))
+@pytest.mark.parametrize("state", STATES)
+def test_every_operation_after_close_abort_lost_and_loop_close(loop, exc_handler, state, op_name):
+    expected = oracle("after_state", after_state_outcome, state, op_name)
+    got = after_state_outcome(loop, state, op_name, exc_handler.take)
+    assert got == expected, f"{op_name} {state}: differs from stock asyncio"
+
+
+# --- data to the wrong peer (defect 2) ----------------------------------------------------
+
+
+def _socket_on_fd(fd: int) -> socket.socket:
+    """A new TCP socket whose descriptor is ``fd`` (free now), so that a connection reuses the
+    number of one that was closed."""
+    fresh = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    if fresh.fileno() == fd:
+        return fresh
+    try:
+        os.fstat(fd)
+    except OSError:
+        pass  # free: take it
+    else:
+        fresh.close()
+        pytest.fail(f"descriptor {fd} was not freed when its connection was lost")
+    os.dup2(fresh.fileno(), fd)
+    fresh.close()
+    return socket.socket(socket.AF_INET, socket.SOCK_STREAM, fileno=fd)
+
+
+STALE_OPERATIONS = {
+    "write": lambda t: t.write(b"SECRET-FOR-A"),
+    "writelines": lambda t: t.writelines([b"SECRET-", b"FOR-A"]),
+    "write_eof": lambda t: t.write_eof(),
+    "abort": lambda t: t.abort(),
+    "close": lambda t: t.close(),
+    "pause_resume_reading": lambda t: (t.pause_reading(), t.resume_reading()),
+    "set_write_buffer_limits": lambda t: t.set_write_buffer_limits(0, 0),
+}
+
+
+@pytest.mark.parametrize("how_closed", ["close_with_data_buffered", "abort_with_data_buffered"])
+@pytest.mark.parametrize("stale_op", list(STALE_OPERATIONS))
+def test_a_lost_transport_never_touches_its_reused_descriptor(loop, how_closed, stale_op):
+    """Defect 2: connection A is closed with data still buffered; once connection_lost has
+    run, connection B is made on the same descriptor number; then A's transport is used.
+    B's peer must receive nothing of A's, B must stay open and working.
+
+    What the stale call itself does is not compared: stock asyncio 3.11 raises AttributeError
+    from write() here (its flush path calls connection_lost without counting the connection
+    as lost, then write() reaches the socket it has let go of). Only the safety is asserted."""
+
+    async def main():
+        peer_a, ta, pa = await connect(loop, lambda: Recorder(loop, "A"))
+        ta.write(b"a" * (16 << 20))  # more than the socket buffers: some stays buffered
+        assert ta.get_write_buffer_size() > 0
+        fd_a = ta.get_extra_info("socket").fileno()
+        if how_closed == "close_with_data_buffered":
+            ta.close()
+            reader = loop.run_in_executor(None, drain_peer, peer_a, BOUND)
+            await pa.lost  # the buffer was flushed, then the socket closed
+            await reader
+        else:
+            ta.abort()
+            await pa.lost
+        peer_a.close()
+
+        sock_b = _socket_on_fd(fd_a)  # before anything else can take the number
+        with socket.create_server(("127.0.0.1", 0)) as listener:
+            sock_b.connect(listener.getsockname())
+            sock_b.setblocking(False)
+            tb, pb = await loop.create_connection(lambda: Recorder(loop, "B"), sock=sock_b)
+            peer_b, _ = listener.accept()
+        assert tb.get_extra_info("socket").fileno() == fd_a, "the test needs the number reused"
+        peer_b.settimeout(BOUND)
+        try:
+            try:
+                STALE_OPERATIONS[stale_op](ta)
+            except Exception:  # noqa: BLE001, S110 - asyncio itself raises here (see docstring)
+                pass
+            for _ in range(5):
+                await asyncio.sleep(0.01)
+            tb.write(b"hello from B")
+            await asyncio.sleep(0.05)
+            peer_b.sendall(b"to B")
+            while len(pb.data) < 4:
+                await asyncio.sleep(0.005)
+            received_by_b = await loop.run_in_executor(None, drain_peer, peer_b, 0.2)
+            assert received_by_b == b"hello from B", f"B's peer received {received_by_b[:80]!r}"
+            assert bytes(pb.data) == b"to B"
+            assert not tb.is_closing()
+            assert pb.events == ["made", "data"]
+        finally:
+            tb.close()
+            await pb.lost
+            peer_b.close()
+
+    run_bounded(loop, main())
+
+
+# --- re-entrancy ---------------------------------------------------------------------------
+
+
+class CallsTransportInDel(asyncio.Protocol):
+    """A protocol whose destructor uses the transport it was attached to."""
+
+    def __init__(self, transport, log: list) -> None:
+        self.transport = transport
+        self.log = log
+
+    def __del__(self) -> None:
+        t = self.transport
+        for name, call in [
+            ("is_closing", lambda: t.is_closing()),
+            ("get_write_buffer_size", lambda: t.get_write_buffer_size()),
+            ("get_protocol", lambda: type(t.get_protocol()).__name__),
+            ("is_reading", lambda: t.is_reading()),
+            ("write", lambda: t.write(b"from __del__")),
+            ("get_extra_info", lambda: type(t.get_extra_info("sockname")).__name__),
+            ("set_write_buffer_limits", lambda: t.set_write_buffer_limits(1 << 20)),
+        ]:
+            try:
+                self.log.append((name, call()))
+            except BaseException as exc:  # noqa: BLE001 - a panic is a BaseException
+                self.log.append((name, "raised " + type(exc).__name__))
+
+
+def set_protocol_del_outcome(loop, take_handler_calls) -> tuple:
+    log: list = []
+
+    async def main():
+        peer, transport, proto = await connect(loop, lambda: Recorder(loop))
+        try:
+            transport.set_protocol(CallsTransportInDel(transport, log))
+            transport.set_protocol(proto)  # drops the last reference: __del__ runs now
+            gc.collect()
+            transport.close()
+            await proto.lost
+            return drain_peer(peer)
+        finally:
+            peer.close()
+
+    received = run_bounded(loop, main())
+    return log, received, handler_summary(take_handler_calls())
+
+
+def test_protocol_del_uses_the_transport_during_set_protocol(loop, exc_handler):
+    """Defect 7: the native transport dropped the old protocol while its state was borrowed;
+    the protocol's __del__ calling is_closing() panicked (BorrowMutError)."""
+    expected = oracle("set_protocol_del", set_protocol_del_outcome)
+    got = set_protocol_del_outcome(loop, exc_handler.take)
+    assert got == expected
+
+
+class Reentrant(Recorder):
+    """A protocol that does ``action`` to its transport from inside ``method``."""
+
+    def __init__(self, loop, method: str, action: str) -> None:
+        super().__init__(loop)
+        self.loop = loop
+        self.method = method
+        self.action = action
+        self.done = False
+        self.results: list = []
+        self.replacement = Recorder(loop, "B")
+
+    def act(self) -> None:
+        if self.done:
+            return
+        self.done = True
+        t = self.transport
+        actions = {
+            "close": t.close,
+            "abort": t.abort,
+            "pause_reading": t.pause_reading,
+            "resume_reading": t.resume_reading,
+            "write": lambda: t.write(b"reply"),
+            "write_eof": t.write_eof,
+            "set_protocol": lambda: t.set_protocol(self.replacement),
+            "set_write_buffer_limits": lambda: t.set_write_buffer_limits(0, 0),
+            "loop_stop": self.loop.stop,
+            "loop_close": self.loop.close,
+            "loop_run_until_complete": lambda: self.loop.run_until_complete(
+                self.loop.create_future()
+            ),
+        }
+        try:
+            self.results.append(("ok", actions[self.action]()))
+        except Exception as exc:  # noqa: BLE001 - the exception is the outcome
+            self.results.append(("raised", type(exc).__name__))
+
+    def connection_made(self, transport) -> None:
+        super().connection_made(transport)
+        if self.method == "connection_made":
+            self.act()
+
+    def data_received(self, data) -> None:
+        super().data_received(data)
+        if self.method == "data_received":
+            self.act()
+
+    def eof_received(self):
+        super().eof_received()
+        if self.method == "eof_received":
+            self.act()
+        return True  # keep the connection open: the test closes it
+
+    def connection_lost(self, exc) -> None:
+        super().connection_lost(exc)
+        if self.method == "connection_lost":
+            self.act()
+
+
+REENTRANT_METHODS = ["connection_made", "data_received", "eof_received", "connection_lost"]
+REENTRANT_ACTIONS = [
+    "close",
+    "abort",
+    "pause_reading",
+    "resume_reading",
+    "write",
+    "write_eof",
+    "set_protocol",
+    "set_write_buffer_limits",
+    "loop_stop",
+    "loop_close",
+    "loop_run_until_complete",
+]
+
+
+def reentrant_outcome(loop, method: str, action: str, take_handler_calls) -> tuple:
+    async def main():
+        async with asyncio.timeout(BOUND):
+            peer, transport, proto = await connect(loop, lambda: Reentrant(loop, method, action))
+            peer_errors = []
+            try:
+                await asyncio.sleep(0.01)
+                for step in (lambda: peer.sendall(b"ping"), lambda: peer.shutdown(socket.SHUT_WR)):
+                    try:
+                        step()
+                    except OSError as exc:  # the transport may have reset the connection
+                        peer_errors.append(type(exc).__name__)
+                    await asyncio.sleep(0.02)
+                if not transport.is_closing():
+                    try:
+                        transport.write(b"|bye")
+                    except RuntimeError as exc:  # after write_eof
+                        peer_errors.append(type(exc).__name__)
+                    transport.close()
+                await asyncio.wait(
+                    [proto.lost, proto.replacement.lost], return_when=asyncio.FIRST_COMPLETED
+                )
+                for _ in range(3):
+                    await asyncio.sleep(0)
+                received = await loop.run_in_executor(None, drain_peer, peer, 0.2)
+            finally:
+                peer.close()
+            return proto, received, peer_errors
+
+    task = loop.create_task(main())
+    restarts = 0
+    while True:  # loop.stop() from a protocol method ends run_until_complete early
+        try:
+            proto, received, peer_errors = loop.run_until_complete(task)
+            break
+        except RuntimeError as exc:
+            if "stopped before Future completed" not in str(exc) or restarts > 3:
+                raise
+            restarts += 1
+    return (
+        proto.events,
+        [("B", e) for e in proto.replacement.events],
+        proto.results,
+        bytes(proto.data),
+        received,
+        peer_errors,
+        restarts,
+        handler_summary(take_handler_calls()),
+    )
+
+
+@pytest.mark.parametrize("action", REENTRANT_ACTIONS)
+@pytest.mark.parametrize("method", REENTRANT_METHODS)
+def test_reentrancy_from_every_protocol_method(loop, exc_handler, method, action):
+    expected = oracle("reentrant", reentrant_outcome, method, action)
+    got = reentrant_outcome(loop, method, action, exc_handler.take)
+    assert got == expected, f"{action} from {method}: differs from stock asyncio"
+
+
+# --- hostile peers -------------------------------------------------------------------------
+
+
+def reset_mid_write_outcome(loop, take_handler_calls) -> tuple:
+    async def main():
+        peer, transport, proto = await connect(loop, lambda: Recorder(loop))
+        transport.write(b"x" * (16 << 20))
+        assert transport.get_write_buffer_size() > 0
+        peer.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        peer.close()  # RST
+        exc = await asyncio.wait_for(proto.lost, BOUND)
+        writes = []
+        for _ in range(7):  # asyncio warns after 5 writes to a lost connection
+            transport.write(b"more")
+            writes.append(transport.get_write_buffer_size())
+        return isinstance(exc, OSError), proto.events, transport.is_closing(), writes
+
+    result = run_bounded(loop, main())
+    return result, handler_summary(take_handler_calls())
+
+
+def test_peer_resets_while_a_write_is_buffered(loop, exc_handler):
+    expected = oracle("reset_mid_write", reset_mid_write_outcome)
+    assert expected[0][0], "asyncio reports the reset as an OSError"
+    got = reset_mid_write_outcome(loop, exc_handler.take)
+    assert got == expected
+
+
+def half_close_outcome(loop, take_handler_calls) -> tuple:
+    class KeepOpen(Recorder):
+        def eof_received(self):
+            super().eof_received()
+            self.transport.write(b"answer:" + bytes(self.data))
+            self.transport.write_eof()
+            return True
+
+    async def main():
+        peer, transport, proto = await connect(loop, lambda: KeepOpen(loop))
+        try:
+            peer.sendall(b"question")
+            peer.shutdown(socket.SHUT_WR)
+            answer = await loop.run_in_executor(None, drain_peer, peer, BOUND)
+            await asyncio.wait_for(asyncio.shield(proto.lost), 0.3)
+        except TimeoutError:
+            transport.close()
+            await proto.lost
+            proto.events.append("closed by the test")
+        finally:
+            peer.close()
+        return answer, proto.events
+
+    result = run_bounded(loop, main())
+    return result, handler_summary(take_handler_calls())
+
+
+def test_half_close_then_answer(loop, exc_handler):
+    expected = oracle("half_close", half_close_outcome)
+    assert expected[0][0] == b"answer:question<EOF>"
+    got = half_close_outcome(loop, exc_handler.take)
+    assert got == expected
+
+
+def test_slow_reader_of_a_large_write_gets_every_byte(loop):
+    total = 16 << 20
+    pattern = bytes(range(251)) * 4096
+
+    def slow_read(peer):
+        got = bytearray()
+        while True:
+            data = peer.recv(16384)
+            if not data:
+                return bytes(got)
+            got += data
+            if len(got) < 2 << 20:
+                threading.Event().wait(0.0005)  # slow at first
+
+    async def main():
+        peer, transport, proto = await connect(loop, lambda: Recorder(loop))
+        reader = loop.run_in_executor(None, slow_read, peer)
+        try:
+            sent = 0
+            while sent < total:
+                transport.write(pattern)  # ignores flow control: the buffer grows
+                sent += len(pattern)
+            assert transport.get_write_buffer_size() > 0
+            transport.close()
+            await proto.lost
+            got = await reader
+        finally:
+            peer.close()
+        return got, proto.events
+
+    got, events = run_bounded(loop, main(), timeout=60)
+    assert len(got) == (total // len(pattern) + (total % len(pattern) > 0)) * len(pattern)
+    assert got == pattern * (len(got) // len(pattern))
+    assert events[0] == "made" and events[-1] == ("lost", None)
+    assert "pause_writing" in events
+
+
+# --- what asyncio's code and libraries expect of a transport (defect 10) -------------------
+
+CREATOR = contextvars.ContextVar("creator", default="unset")
+
+
+def test_data_received_runs_in_the_context_the_transport_was_made_in(loop):
+    seen = []
+
+    class Probe(Recorder):
+        def data_received(self, data) -> None:
+            super().data_received(data)
+            seen.append(CREATOR.get())
+
+    async def make():
+        CREATOR.set("made here")
+        return await connect(loop, lambda: Probe(loop))
+
+    async def main():
+        peer, transport, proto = await asyncio.create_task(make())
+        CREATOR.set("elsewhere")
+        try:
+            peer.sendall(b"x")
+            while not seen:
+                await asyncio.sleep(0.001)
+            transport.close()
+            await proto.lost
+        finally:
+            peer.close()
+
+    run_bounded(loop, main())
+    assert seen == ["made here"]
+
+
+def test_transport_is_an_asyncio_transport_with_what_sslproto_calls(loop):
+    async def main():
+        peer, transport, proto = await connect(loop, lambda: Recorder(loop))
+        try:
+            assert isinstance(transport, asyncio.Transport)
+            assert transport._paused is False
+            transport.pause_reading()
+            assert transport._paused is True
+            transport.resume_reading()
+            assert transport._paused is False
+            error = ConnectionAbortedError("forced")
+            transport._force_close(error)
+            assert transport.is_closing()
+            assert await proto.lost is error
+        finally:
+            peer.close()
+
+    run_bounded(loop, main())
+
+
+def test_start_tls_over_the_transport(loop):
+    """asyncio's sslproto drives the plain transport (pause/resume, _force_close)."""
+    from tests.io_support import CERTS
+
+    async def main():
+        got = loop.create_future()
+
+        class TlsEcho(asyncio.Protocol):
+            def connection_made(self, transport):
+                self.transport = transport
+
+            def data_received(self, data):
+                self.transport.write(data.upper())
+
+        server = await loop.create_server(
+            TlsEcho, "127.0.0.1", 0, ssl=CERTS.server_context(), ssl_handshake_timeout=BOUND
+        )
+        try:
+            transport, proto = await loop.create_connection(
+                lambda: Recorder(loop), *server.sockets[0].getsockname()
+            )
+            tls = await loop.start_tls(
+                transport, proto, CERTS.client_context(), server_hostname="localhost"
+            )
+            tls.write(b"secret")
+            while len(proto.data) < 6:
+                await asyncio.sleep(0.001)
+            got.set_result(bytes(proto.data))
+            tls.close()
+            await proto.lost
+        finally:
+            server.close()
+            await server.wait_closed()
+        return await got
+
+    assert run_bounded(loop, main()) == b"SECRET"
