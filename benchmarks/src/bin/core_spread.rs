@@ -37,6 +37,7 @@ use std::time::{Duration, Instant};
 
 use pyloop_benchmarks::scenarios;
 use pyloop_benchmarks::{machine, with_contender, BenchQueue, Callback, Contender, Job};
+use pyloop_measure::{wait_for_quiet, Background};
 use serde_json::json;
 
 /// What is measured, with the figure kept from each run.
@@ -143,7 +144,7 @@ fn main() {
     }
 
     let started = Instant::now();
-    let whole = machine::Background::start();
+    let whole = Background::start();
     // A label per slot of `--only`: the id, with `#2`, `#3` … on repeats.
     let labels: Vec<String> = contenders
         .iter()
@@ -160,9 +161,9 @@ fn main() {
     let mut loads = Vec::new();
     for r in 0..=runs {
         if !quiet_wait.is_zero() {
-            machine::wait_for_quiet(25.0, quiet_wait);
+            wait_for_quiet(25.0, quiet_wait);
         }
-        let load = machine::Background::start();
+        let load = Background::start();
         let n = contenders.len();
         for k in 0..n {
             let slot = (k + r) % n;

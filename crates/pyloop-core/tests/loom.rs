@@ -47,10 +47,12 @@
 //! - `close_io_waits_for_a_waking_producer`: a producer's wake-up races
 //!   `close` + `close_io`; loom's poller fails the run if an eventfd write
 //!   could land after the descriptor was closed.
-//! - `loom_finds_a_plain_tail_load` and `loom_finds_close_io_without_waiting`:
-//!   the same models on a queue broken on purpose (the consumer's re-check a
-//!   plain load instead of a read-modify-write; `close_io` not waiting for
-//!   wakers): each must fail, which shows the models can see these faults.
+//! - `wake_up_model`: one producer, a consumer that sleeps whenever it finds
+//!   nothing (the handshake of `prepare_to_sleep`).
+//!
+//! The same two models on a queue broken on purpose (the loop's re-check a
+//! plain load instead of a read-modify-write; `close_io` not waiting for
+//! wakers) must fail: they are in `tests/broken.rs`.
 
 #![cfg(loom)]
 
@@ -276,13 +278,12 @@ loom_models! {
 /// wake-up handshake and closing the eventfd, each also run on a queue broken
 /// on purpose, where loom must find the fault.
 mod lock_free {
-    use std::panic::{catch_unwind, AssertUnwindSafe};
     use std::time::Duration;
 
     use loom::sync::Arc;
     use loom::thread;
 
-    use pyloop_core::phases::{LockFreeQueue, Sabotage};
+    use pyloop_core::phases::LockFreeQueue;
     use pyloop_core::{Closed, ReadyQueue};
 
     use super::{check, run_until};
@@ -361,9 +362,10 @@ mod lock_free {
     /// `close_io`, while the producer may still be in its wake-up. The
     /// poller's model fails the run if the producer's eventfd write could
     /// come after `close_io` closed it. The push is accepted or refused.
-    fn close_io_races_a_waker(sabotage: Sabotage) {
-        check(move || {
-            let queue = Arc::new(LockFreeQueue::<u64>::sabotaged(1, sabotage));
+    #[test]
+    fn close_io_waits_for_a_waking_producer() {
+        check(|| {
+            let queue = Arc::new(LockFreeQueue::<u64>::with_batch_limit(1));
             let producer = {
                 let queue = Arc::clone(&queue);
                 thread::spawn(move || queue.push(1))
@@ -382,16 +384,12 @@ mod lock_free {
         });
     }
 
-    #[test]
-    fn close_io_waits_for_a_waking_producer() {
-        close_io_races_a_waker(Sabotage::None);
-    }
-
     /// One producer, one consumer that sleeps whenever it finds nothing:
     /// the handshake of `prepare_to_sleep` (a lost wake-up shows as a deadlock).
-    fn wake_up(sabotage: Sabotage) {
-        check(move || {
-            let queue = Arc::new(LockFreeQueue::<u64>::sabotaged(1, sabotage));
+    #[test]
+    fn wake_up_model() {
+        check(|| {
+            let queue = Arc::new(LockFreeQueue::<u64>::with_batch_limit(1));
             let producer = {
                 let queue = Arc::clone(&queue);
                 thread::spawn(move || queue.push(3).unwrap())
@@ -400,32 +398,6 @@ mod lock_free {
             assert_eq!(run_until(&*queue, &mut consumer, 1), [3]);
             producer.join().unwrap();
         });
-    }
-
-    #[test]
-    fn wake_up_model() {
-        wake_up(Sabotage::None);
-    }
-
-    /// Runs `model` and returns true if loom failed it.
-    fn loom_fails(model: impl FnOnce()) -> bool {
-        catch_unwind(AssertUnwindSafe(model)).is_err()
-    }
-
-    #[test]
-    fn loom_finds_a_plain_tail_load() {
-        assert!(
-            loom_fails(|| wake_up(Sabotage::PlainTailLoad)),
-            "loom passed a consumer that re-checks the tail with a plain load"
-        );
-    }
-
-    #[test]
-    fn loom_finds_close_io_without_waiting() {
-        assert!(
-            loom_fails(|| close_io_races_a_waker(Sabotage::CloseIoWithoutWaiting)),
-            "loom passed a close_io that does not wait for wakers"
-        );
     }
 }
 

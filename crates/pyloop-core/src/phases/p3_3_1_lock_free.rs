@@ -219,7 +219,7 @@ enum Look {
     Idle,
 }
 
-/// Loom only: faults that the loom models must find (`tests/loom.rs`).
+/// Loom only: faults that the loom models must find (`tests/broken.rs`).
 #[cfg(loom)]
 #[doc(hidden)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
