@@ -257,7 +257,9 @@ class LoopMixin:
 
     def call_exception_handler(self, context) -> None:
         """Pass ``context`` to the exception handler; never raise but for
-        ``SystemExit`` and ``KeyboardInterrupt``."""
+        ``SystemExit`` and ``KeyboardInterrupt``. From CPython 3.12 on, as asyncio there,
+        a custom handler runs in the context of the task, future or handle the error
+        comes from (what ``get_context()`` of the first of them returns)."""
         handler = self._exception_handler
         if handler is None:
             try:
@@ -268,7 +270,11 @@ class LoopMixin:
                 logger.error("Exception in default exception handler", exc_info=True)
             return
         try:
-            handler(self, context)
+            ctx = _handler_context(context) if _HANDLER_IN_CONTEXT else None
+            if ctx is not None:
+                ctx.run(handler, self, context)
+            else:
+                handler(self, context)
         except (SystemExit, KeyboardInterrupt):
             raise
         except BaseException as exc:
@@ -401,6 +407,25 @@ class LoopMixin:
     async def getnameinfo(self, sockaddr, flags=0):
         """``socket.getnameinfo`` in the default executor."""
         return await self.run_in_executor(None, socket.getnameinfo, sockaddr, flags)
+
+
+#: CPython 3.12 runs a custom exception handler in the failing thing's context.
+_HANDLER_IN_CONTEXT = sys.version_info >= (3, 12)
+
+
+def _handler_context(context):
+    """The ``contextvars.Context`` asyncio 3.12+ runs a custom handler in: that of the
+    ``task``, else the ``future``, else the ``handle`` of the error, if it has one."""
+    thing = context.get("task")
+    if thing is None:
+        thing = context.get("future")
+    if thing is None:
+        thing = context.get("handle")
+    if thing is not None and hasattr(thing, "get_context"):
+        ctx = thing.get_context()
+        if ctx is not None and hasattr(ctx, "run"):
+            return ctx
+    return None
 
 
 def _set_result_unless_done(future, result) -> None:
@@ -556,11 +581,15 @@ class IoLoopMixin:
             self.call_soon(futures._set_result_unless_cancelled, waiter, None)
         return transport
 
+    def _make_self_pipe(self) -> None:
+        super()._make_self_pipe()
+        self._ssock_fd = self._ssock.fileno()
+
     def _close_self_pipe(self) -> None:
-        """asyncio's, except that the reader is removed by the socket, not by its number:
-        a loop collected as garbage with its self-pipe may find the socket finalized
-        (closed, its number -1) before the loop's own ``__del__`` closes the loop."""
-        self._remove_reader(self._ssock)
+        """asyncio's, except that the reader is removed by the number the socket had when it
+        was registered: a loop collected as garbage with its self-pipe may find the socket
+        finalized (closed, its number now -1) before the loop's own ``__del__`` closes it."""
+        self._remove_reader(self._ssock_fd)
         self._ssock.close()
         self._ssock = None
         self._csock.close()
@@ -616,5 +645,9 @@ class IoLoopMixin:
             raise RuntimeError("Cannot close a running event loop")
         if self.is_closed():
             return
-        unix_events._UnixSelectorEventLoop.close(self)
-        LoopMixin.close(self)
+        try:
+            unix_events._UnixSelectorEventLoop.close(self)
+        finally:
+            # Whatever asyncio's part raised, the native loop lets go of its epoll set
+            # and eventfd and refuses new callbacks.
+            LoopMixin.close(self)
