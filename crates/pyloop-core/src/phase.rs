@@ -76,6 +76,12 @@ impl Phase {
         matches!(self, Phase::BatchLimit | Phase::AdaptiveSleep)
     }
 
+    /// True if the idle loop sleeps in `epoll_wait`, so that the same wait covers
+    /// sockets: the phases an event loop can do I/O on.
+    pub const fn waits_in_epoll(self) -> bool {
+        matches!(self, Phase::EpollWake | Phase::LockFree)
+    }
+
     /// True if the loop holds the queue lock while it runs callbacks, so that a
     /// producer pushing meanwhile waits for the whole batch.
     pub const fn holds_lock_while_running(self) -> bool {
