@@ -141,6 +141,8 @@ check_tables() {
     # The Python-level and I/O tables and plots, from their committed runs.
     python benchmarks/pyloop/tables.py benchmarks/results/python.json --out book/src/generated >/dev/null
     python benchmarks/io/tables.py benchmarks/results/io.json --out book/src/generated >/dev/null
+    # Phase 3.3.1's single-run distributions (core_spread), from their committed run.
+    python benchmarks/spread_tables.py benchmarks/results/spread.json --out book/src/generated
     # The Amdahl chapter's fit table and plots, from the committed sweep
     # (crates/pyloop-model/results/sweep.json) and python.json if present.
     cargo run --quiet -p pyloop-model --bin amdahl_book -- --out book/src/generated

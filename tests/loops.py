@@ -23,7 +23,7 @@ import traceback
 
 # The phases the extension is meant to have, used only to name the failing entries when
 # it cannot be imported (the real list comes from pyloop.phases()).
-FALLBACK_PHASES = ("3.1.1", "3.1.2", "3.1.3", "3.1.4", "3.1.5", "3.2.1")
+FALLBACK_PHASES = ("3.1.1", "3.1.2", "3.1.3", "3.1.4", "3.1.5", "3.2.1", "3.3.1")
 
 
 class PyloopUnavailable(RuntimeError):

@@ -12,7 +12,8 @@
 //!
 //! | contender | producer side | consumer turn | idle wait |
 //! |---|---|---|---|
-//! | phases 3.1.1–3.1.5 | the phase's `push` (one `Mutex<VecDeque>` shared with the consumer) | the phase's `run_batch`: at most 128 | the phase's `wait(None)`: 1 ms poll (3.1.1), back-off poll (3.1.2), condvar (3.1.3+) |
+//! | phases 3.1.1–3.2.1 | the phase's `push` (one `Mutex<VecDeque>` shared with the consumer) | the phase's `run_batch`: at most 128 | the phase's `wait(None)`: 1 ms poll (3.1.1), back-off poll (3.1.2), condvar (3.1.3–3.1.5), epoll (3.2.1) |
+//! | phase 3.3.1 | the phase's `push`: a compare-and-swap on the tail of a list of blocks, no lock | the phase's `run_batch`: at most 128, read in order | epoll, as 3.2.1 |
 //! | `std-mpsc` | `std::sync::mpsc::Sender::send` (lock-free list) | `try_recv` up to 128: the same bound as the phases, so the same work a turn | blocking `recv` (futex park) |
 //! | `crossbeam` | `crossbeam_channel::Sender::send` on an unbounded (lock-free list) channel | `try_recv` up to 128 | blocking `recv` (brief spin, then park) |
 //! | `swap-all` | `Mutex<VecDeque>` push, as the phases | rloop's drain: replace the whole deque with a fresh one of capacity 128 under the lock, run *everything* taken, no bound | condvar, as 3.1.3+ (rloop wakes its `mio` poll through a socket instead; a socket write costs a system call on every wake, which would not be the queue's cost) |
@@ -90,6 +91,9 @@ impl Contender {
             }
             Contender::Phase(Phase::TwoPhase) => {
                 "move at most 128 into a new Vec under the lock; run them unlocked"
+            }
+            Contender::Phase(Phase::LockFree) => {
+                "no lock: read at most 128 slots in order, up to the tail seen when the turn began"
             }
             Contender::Phase(_) => "run at most 128 while holding the lock",
             Contender::StdMpsc | Contender::Crossbeam => "try_recv at most 128, run each",

@@ -248,13 +248,16 @@ impl Drop for real::Poller {
 #[cfg(loom)]
 mod model {
     use super::*;
-    use crate::sync::{Condvar, Mutex};
+    use crate::sync::{AtomicBool, Condvar, Mutex, Ordering};
 
-    /// loom's stand-in for the epoll set: only the eventfd, as a flag.
+    /// loom's stand-in for the epoll set: only the eventfd, as a flag, and
+    /// whether it is still open.
     #[derive(Debug)]
     pub struct Poller {
         woken: Mutex<bool>,
         ready: Condvar,
+        /// Cleared by `close`.
+        open: AtomicBool,
     }
 
     impl Poller {
@@ -263,6 +266,7 @@ mod model {
             Ok(Poller {
                 woken: Mutex::new(false),
                 ready: Condvar::new(),
+                open: AtomicBool::new(true),
             })
         }
         /// Not modelled.
@@ -281,19 +285,39 @@ mod model {
         pub fn deregister(&self, _fd: i32) -> io::Result<()> {
             Ok(())
         }
-        /// Not modelled.
-        pub fn close(&self) {}
-        /// Sets the flag and wakes a waiter, like a write to the eventfd.
+        /// Marks the eventfd closed: later wakes do nothing, later waits fail.
+        pub fn close(&self) {
+            self.open.store(false, Ordering::Release);
+        }
+        // ANCHOR: model_wake
+        /// Sets the flag and wakes a waiter, like a write to the eventfd. The
+        /// real wake reads the descriptor's number, then writes to it; if the
+        /// descriptor was closed in between, the write goes to whatever file
+        /// has that number by then. The model fails the run if `close` may
+        /// have happened between the two steps.
         pub fn wake(&self) {
-            *self.woken.lock().unwrap() = true;
+            if !self.open.load(Ordering::Acquire) {
+                return;
+            }
+            let mut woken = self.woken.lock().unwrap();
+            assert!(
+                self.open.load(Ordering::Acquire),
+                "a wake wrote to an eventfd closed after it read its number"
+            );
+            *woken = true;
             self.ready.notify_one();
         }
-        /// Waits for the flag and clears it, like a wait that reads the eventfd.
+        // ANCHOR_END: model_wake
+        /// Waits for the flag and clears it, like a wait that reads the
+        /// eventfd; fails (as EBADF would) once closed.
         pub fn wait(
             &self,
             _events: &mut Vec<IoEvent>,
             timeout: Option<Duration>,
         ) -> io::Result<()> {
+            if !self.open.load(Ordering::Acquire) {
+                return Err(io::Error::from_raw_os_error(libc::EBADF));
+            }
             let mut woken = self.woken.lock().unwrap();
             while !*woken && timeout != Some(Duration::ZERO) {
                 woken = self.ready.wait(woken).unwrap();

@@ -5,17 +5,35 @@
 //! and time only the pushes that found the lock taken, so the uncontended push
 //! pays one relaxed increment. All counters are relaxed atomics: they are
 //! statistics, not synchronisation.
+//!
+//! A phase whose producers take no lock (3.3.1) counts nothing per push: one
+//! shared counter incremented by every producer would be a contended atomic on
+//! the very path the phase makes lock-free. Its queue already numbers every
+//! accepted push (the tail index), so its counters read the figure from there
+//! when a snapshot is taken ([`Stats::with_push_source`]).
 
+use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
 /// Number of power-of-two buckets in the lock-hold histogram (1 ns … 2^39 ns).
 pub const HOLD_BUCKETS: usize = 40;
 
+/// Where the counters of a phase that counts no pushes read their number.
+struct PushSource(Box<dyn Fn() -> u64 + Send + Sync>);
+
+impl fmt::Debug for PushSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PushSource(..)")
+    }
+}
+
 /// Live counters of one queue.
 #[derive(Debug)]
 pub struct Stats {
     pushes: AtomicU64,
+    /// If set, `pushes` is unused and snapshots take the figure from here.
+    push_source: Option<PushSource>,
     contended_pushes: AtomicU64,
     push_wait_ns: AtomicU64,
     push_wait_max_ns: AtomicU64,
@@ -32,6 +50,7 @@ impl Default for Stats {
     fn default() -> Self {
         Stats {
             pushes: AtomicU64::new(0),
+            push_source: None,
             contended_pushes: AtomicU64::new(0),
             push_wait_ns: AtomicU64::new(0),
             push_wait_max_ns: AtomicU64::new(0),
@@ -51,6 +70,19 @@ fn nanos(d: Duration) -> u64 {
 }
 
 impl Stats {
+    // ANCHOR: push_source
+    /// Counters that keep no push count of their own: a snapshot's `pushes`
+    /// is whatever `source` returns then (the number of pushes the queue has
+    /// accepted so far). [`record_push`](Self::record_push) and
+    /// [`record_contended_push`](Self::record_contended_push) must not be called on them.
+    pub fn with_push_source(source: impl Fn() -> u64 + Send + Sync + 'static) -> Self {
+        Stats {
+            push_source: Some(PushSource(Box::new(source))),
+            ..Stats::default()
+        }
+    }
+    // ANCHOR_END: push_source
+
     // ANCHOR: record
     /// Counts one push that took the lock at once (or needed none).
     #[inline]
@@ -89,7 +121,10 @@ impl Stats {
     /// A copy of the counters as they are now.
     pub fn snapshot(&self) -> StatsSnapshot {
         StatsSnapshot {
-            pushes: self.pushes.load(Relaxed),
+            pushes: match &self.push_source {
+                Some(source) => (source.0)(),
+                None => self.pushes.load(Relaxed),
+            },
             contended_pushes: self.contended_pushes.load(Relaxed),
             push_wait_ns: self.push_wait_ns.load(Relaxed),
             push_wait_max_ns: self.push_wait_max_ns.load(Relaxed),

@@ -248,4 +248,100 @@ per_phase! {
     p3_1_4 => TwoPhaseQueue,
     p3_1_5 => SwapBufferQueue,
     p3_2_1 => EpollWakeQueue,
+    p3_3_1 => LockFreeQueue,
+}
+
+// --- phase 3.3.1's handshakes, broken ----------------------------------------
+
+/// Two faults put into phase 3.3.1's own handshakes
+/// ([`pyloop_core::phases::Sabotage`], compiled only under loom). Each
+/// `#[ignore]`d model must fail, and the test beside it checks, in a child
+/// process, that it does and why:
+///
+/// - **A plain load where the handshake needs a read-modify-write**: the loop
+///   re-reads the tail index with a load before it sleeps. Its store of
+///   `sleeping` and a producer's claim can then each miss the other (store
+///   buffering), and the loop sleeps beside a callback: a deadlock.
+/// - **`close_io` not waiting for wakers**: a producer that found the loop
+///   asleep and read the eventfd's number writes to it after `close_io` closed
+///   it; loom's poller fails the run on that write.
+///
+/// The same models on the queue as it ships pass in `tests/loom.rs`
+/// (`lock_free::wake_up_model`, `lock_free::close_io_waits_for_a_waking_producer`).
+mod lock_free {
+    use std::time::Duration;
+
+    use pyloop_core::phases::{LockFreeQueue, Sabotage};
+    use pyloop_core::Closed;
+
+    use super::*;
+
+    /// One producer pushes one item; the loop waits and runs batches until it
+    /// has run it.
+    #[test]
+    #[ignore = "fails on purpose: run by a_plain_tail_load_loses_a_wake_up"]
+    fn plain_tail_load_model() {
+        check(|| {
+            let queue = Arc::new(LockFreeQueue::<u64>::sabotaged(1, Sabotage::PlainTailLoad));
+            let producer = {
+                let queue = Arc::clone(&queue);
+                thread::spawn(move || queue.push(3).unwrap())
+            };
+            let mut consumer = queue.consumer();
+            let mut ran = Vec::new();
+            while ran.is_empty() {
+                queue.wait(&mut consumer, None);
+                queue.run_batch(&mut consumer, |item| ran.push(item));
+            }
+            producer.join().unwrap();
+            assert_eq!(ran, [3]);
+        });
+    }
+
+    /// loom finds the run in which the loop sleeps with the item queued.
+    #[test]
+    fn a_plain_tail_load_loses_a_wake_up() {
+        let (passed, report) = run_alone("lock_free::plain_tail_load_model");
+        assert!(!passed, "loom passed a plain tail load:\n{report}");
+        assert!(report.contains("deadlock"), "{report}");
+    }
+
+    /// The loop makes a zero-timeout wait (setting `sleeping` for a moment)
+    /// while a producer pushes; then the loop closes: `close`, then `close_io`,
+    /// which here does not wait for the producer's wake-up.
+    #[test]
+    #[ignore = "fails on purpose: run by close_io_without_waiting_writes_to_a_closed_eventfd"]
+    fn close_io_without_waiting_model() {
+        check(|| {
+            let queue = Arc::new(LockFreeQueue::<u64>::sabotaged(
+                1,
+                Sabotage::CloseIoWithoutWaiting,
+            ));
+            let producer = {
+                let queue = Arc::clone(&queue);
+                thread::spawn(move || queue.push(1))
+            };
+            let mut consumer = queue.consumer();
+            queue.wait(&mut consumer, Some(Duration::ZERO));
+            queue.close();
+            queue.close_io();
+            match producer.join().unwrap() {
+                Ok(()) | Err(Closed(_)) => {}
+            }
+        });
+    }
+
+    /// loom finds the run in which the producer writes after the close.
+    #[test]
+    fn close_io_without_waiting_writes_to_a_closed_eventfd() {
+        let (passed, report) = run_alone("lock_free::close_io_without_waiting_model");
+        assert!(
+            !passed,
+            "loom passed a close_io that does not wait:\n{report}"
+        );
+        assert!(
+            report.contains("a wake wrote to an eventfd closed after it read its number"),
+            "{report}"
+        );
+    }
 }

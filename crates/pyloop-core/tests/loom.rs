@@ -36,6 +36,23 @@
 //! - `loom_fifo`: one producer pushes 1, 2, 3 while the consumer (batch limit
 //!   1, so the swap phase takes items in one swap and runs them over several
 //!   batches) runs them: they run in order, also across a swap.
+//!
+//! Models of phase 3.3.1 alone (module `lock_free`; its blocks hold 2 slots
+//! under loom, so that a few pushes fill blocks, install new ones and recycle
+//! drained ones):
+//! - `two_producers_race_for_a_block`: two producers race for the last slot
+//!   of a block; the winner installs the next one while the other waits.
+//! - `spare_block_is_reused`: the consumer recycles a drained block into the
+//!   spare while the producer may be taking it for the next installation.
+//! - `close_io_waits_for_a_waking_producer`: a producer's wake-up races
+//!   `close` + `close_io`; loom's poller fails the run if an eventfd write
+//!   could land after the descriptor was closed.
+//! - `wake_up_model`: one producer, a consumer that sleeps whenever it finds
+//!   nothing (the handshake of `prepare_to_sleep`).
+//!
+//! The same two models on a queue broken on purpose (the loop's re-check a
+//! plain load instead of a read-modify-write; `close_io` not waiting for
+//! wakers) must fail: they are in `tests/broken.rs`.
 
 #![cfg(loom)]
 
@@ -254,6 +271,134 @@ loom_models! {
     p3_1_4 => TwoPhaseQueue,
     p3_1_5 => SwapBufferQueue,
     p3_2_1 => EpollWakeQueue,
+    p3_3_1 => LockFreeQueue,
+}
+
+/// The models of phase 3.3.1's own mechanisms: blocks, recycling, the
+/// wake-up handshake and closing the eventfd, each also run on a queue broken
+/// on purpose, where loom must find the fault.
+mod lock_free {
+    use std::time::Duration;
+
+    use loom::sync::Arc;
+    use loom::thread;
+
+    use pyloop_core::phases::LockFreeQueue;
+    use pyloop_core::{Closed, ReadyQueue};
+
+    use super::{check, run_until};
+
+    /// Two producers race for the last slot of the first block (2 slots under
+    /// loom): producer 1 pushes 11, 12, producer 2 pushes 21. Whoever claims
+    /// position 1 installs the second block; a producer that finds the block
+    /// full meanwhile waits for it. The consumer runs the items once both are
+    /// done: each once, each producer's in order. (A consumer polling
+    /// meanwhile would be a second thread spinning on the installer, which
+    /// makes loom's scheduler oscillate between the two waiters without end,
+    /// loom issue #53; `spare_block_is_reused` has the consumer concurrent.)
+    #[test]
+    fn two_producers_race_for_a_block() {
+        check(|| {
+            let queue = Arc::new(LockFreeQueue::<u64>::new());
+            let producers: Vec<_> = [&[11u64, 12][..], &[21][..]]
+                .into_iter()
+                .map(|items| {
+                    let queue = Arc::clone(&queue);
+                    thread::spawn(move || {
+                        for &item in items {
+                            queue.push(item).unwrap();
+                        }
+                    })
+                })
+                .collect();
+            for p in producers {
+                p.join().unwrap();
+            }
+            let mut consumer = queue.consumer();
+            let mut ran = Vec::new();
+            while queue.run_batch(&mut consumer, |item| ran.push(item)) > 0 {}
+            let first: Vec<u64> = ran.iter().copied().filter(|i| i / 10 == 1).collect();
+            assert_eq!(first, [11, 12], "ran {ran:?}");
+            assert!(ran.contains(&21), "ran {ran:?}");
+            assert_eq!(queue.stats().snapshot().pushes, 3);
+        });
+    }
+
+    /// One producer pushes 1 … 4 (positions 0, 1, 3, 4: blocks installed at
+    /// the claims of 1 and 4) while the consumer runs them, polling. The
+    /// consumer recycles the first block into the spare when it leaves it,
+    /// possibly while the producer takes the spare for the second
+    /// installation: the swaps on the spare pointer must hand the block over
+    /// whole, and a recycled block must come back clean (a stale `written`
+    /// flag would let the consumer read a slot before it is written, which
+    /// loom's `UnsafeCell` reports).
+    #[test]
+    fn spare_block_is_reused() {
+        check(|| {
+            let queue = Arc::new(LockFreeQueue::<u64>::new());
+            let producer = {
+                let queue = Arc::clone(&queue);
+                thread::spawn(move || {
+                    for item in 1..=4 {
+                        queue.push(item).unwrap();
+                    }
+                })
+            };
+            let mut consumer = queue.consumer();
+            let mut ran = Vec::new();
+            while ran.len() < 4 {
+                if queue.run_batch(&mut consumer, |item| ran.push(item)) == 0 {
+                    thread::yield_now();
+                }
+            }
+            producer.join().unwrap();
+            assert_eq!(ran, [1, 2, 3, 4]);
+            assert!(!queue.has_pending(&consumer));
+        });
+    }
+
+    /// The consumer makes a zero-timeout wait (setting `sleeping` for a
+    /// moment) while a producer pushes; then the loop closes: `close`, then
+    /// `close_io`, while the producer may still be in its wake-up. The
+    /// poller's model fails the run if the producer's eventfd write could
+    /// come after `close_io` closed it. The push is accepted or refused.
+    #[test]
+    fn close_io_waits_for_a_waking_producer() {
+        check(|| {
+            let queue = Arc::new(LockFreeQueue::<u64>::with_batch_limit(1));
+            let producer = {
+                let queue = Arc::clone(&queue);
+                thread::spawn(move || queue.push(1))
+            };
+            let mut consumer = queue.consumer();
+            queue.wait(&mut consumer, Some(Duration::ZERO));
+            queue.close();
+            queue.close_io();
+            let pushed = producer.join().unwrap();
+            let mut ran = Vec::new();
+            while queue.run_batch(&mut consumer, |item| ran.push(item)) > 0 {}
+            match pushed {
+                Ok(()) => assert_eq!(ran, [1]),
+                Err(Closed(back)) => assert_eq!((back, ran.len()), (1, 0)),
+            }
+        });
+    }
+
+    /// One producer, one consumer that sleeps whenever it finds nothing:
+    /// the handshake of `prepare_to_sleep` (a lost wake-up shows as a deadlock).
+    #[test]
+    fn wake_up_model() {
+        check(|| {
+            let queue = Arc::new(LockFreeQueue::<u64>::with_batch_limit(1));
+            let producer = {
+                let queue = Arc::clone(&queue);
+                thread::spawn(move || queue.push(3).unwrap())
+            };
+            let mut consumer = queue.consumer();
+            assert_eq!(run_until(&*queue, &mut consumer, 1), [3]);
+            producer.join().unwrap();
+        });
+    }
 }
 
 /// Every phase has its models: `loom_models!` stamped all of `Phase::ALL`.

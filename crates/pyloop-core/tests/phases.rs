@@ -795,6 +795,7 @@ phase_tests! {
     p3_1_4 => TwoPhaseQueue,
     p3_1_5 => SwapBufferQueue,
     p3_2_1 => EpollWakeQueue,
+    p3_3_1 => LockFreeQueue,
 }
 
 /// Every phase in `Phase::ALL` has a module above, and `with_phase_queue!`

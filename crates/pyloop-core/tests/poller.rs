@@ -5,15 +5,28 @@
 //!
 //! These tests check the end state (after `close_io`, wakes and pushes reach
 //! no file). The race itself, a wake already under way when the loop closes,
-//! cannot be scheduled from a test; it is ruled out by construction: every
-//! wake is made under the queue's lock and `close_io` closes under it.
+//! cannot be scheduled from a test; it is ruled out by construction: in 3.2.1
+//! every wake is made under the queue's lock and `close_io` closes under it;
+//! in 3.3.1 `close_io` waits for wakes under way (loom checks both).
+//!
+//! The tests take [`ONE_AT_A_TIME`] first: each relies on the lowest free
+//! descriptor numbers of the process, which another test running on another
+//! thread would take.
 #![cfg(not(loom))]
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use pyloop_core::phases::EpollWakeQueue;
+use pyloop_core::phases::{EpollWakeQueue, LockFreeQueue};
 use pyloop_core::{Poller, ReadyQueue};
+
+/// Held by each test for its whole run (see the module docs).
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn one_at_a_time() -> MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 /// A pipe, as owned descriptors (read end, write end), non-blocking.
 fn pipe() -> (OwnedFd, OwnedFd) {
@@ -57,6 +70,7 @@ fn next_two_numbers() -> [i32; 2] {
 
 #[test]
 fn wake_after_close_writes_nowhere() {
+    let _serial = one_at_a_time();
     let numbers = next_two_numbers();
     let poller = Poller::new().expect("epoll and eventfd");
     poller.close();
@@ -73,10 +87,10 @@ fn wake_after_close_writes_nowhere() {
     }
 }
 
-#[test]
-fn queue_close_io_then_push_writes_nowhere() {
+fn queue_close_io_then_push_writes_nowhere<Q: ReadyQueue<u32>>() {
+    let _serial = one_at_a_time();
     let numbers = next_two_numbers();
-    let queue: EpollWakeQueue<u32> = EpollWakeQueue::try_new().expect("epoll and eventfd");
+    let queue = Q::try_new().expect("epoll and eventfd");
     let mut consumer = queue.consumer();
     queue.close_io();
     let pipes = pipes_on_released_numbers(&numbers);
@@ -96,4 +110,14 @@ fn queue_close_io_then_push_writes_nowhere() {
         );
     }
     assert_eq!(queue.run_batch(&mut consumer, drop), 100);
+}
+
+#[test]
+fn close_io_then_push_writes_nowhere_3_2_1() {
+    queue_close_io_then_push_writes_nowhere::<EpollWakeQueue<u32>>();
+}
+
+#[test]
+fn close_io_then_push_writes_nowhere_3_3_1() {
+    queue_close_io_then_push_writes_nowhere::<LockFreeQueue<u32>>();
 }

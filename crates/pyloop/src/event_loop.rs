@@ -934,6 +934,77 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
     }
 }
 
+/// A loop of a phase that can do I/O (its idle wait is epoll's), as a native
+/// transport holds it: the transport reaches the loop's state directly.
+pub(crate) enum IoLoop {
+    /// Phase 3.2.1.
+    EpollWake(Py<EpollWakeLoop>),
+    /// Phase 3.3.1.
+    LockFree(Py<LockFreeLoop>),
+}
+
+impl IoLoop {
+    /// The loop `obj` is, if its phase can do I/O.
+    pub(crate) fn from_bound(obj: &Bound<'_, PyAny>) -> PyResult<Self> {
+        if let Ok(l) = obj.cast::<EpollWakeLoop>() {
+            return Ok(IoLoop::EpollWake(l.clone().unbind()));
+        }
+        if let Ok(l) = obj.cast::<LockFreeLoop>() {
+            return Ok(IoLoop::LockFree(l.clone().unbind()));
+        }
+        Err(PyTypeError::new_err(format!(
+            "a native transport needs a loop that can do I/O, not {}",
+            obj.get_type().name()?
+        )))
+    }
+
+    /// Another reference to the same loop.
+    pub(crate) fn clone_ref(&self, py: Python<'_>) -> Self {
+        match self {
+            IoLoop::EpollWake(l) => IoLoop::EpollWake(l.clone_ref(py)),
+            IoLoop::LockFree(l) => IoLoop::LockFree(l.clone_ref(py)),
+        }
+    }
+
+    /// The loop as a Python object.
+    pub(crate) fn as_any(&self) -> &Py<PyAny> {
+        match self {
+            IoLoop::EpollWake(l) => l.as_any(),
+            IoLoop::LockFree(l) => l.as_any(),
+        }
+    }
+
+    /// See [`LoopCore::watch_transport`].
+    pub(crate) fn watch_transport(
+        &self,
+        py: Python<'_>,
+        fd: i32,
+        transport: &Bound<'_, TcpTransportCore>,
+        events: u8,
+    ) -> PyResult<()> {
+        match self {
+            IoLoop::EpollWake(l) => l.get().core().watch_transport(py, fd, transport, events),
+            IoLoop::LockFree(l) => l.get().core().watch_transport(py, fd, transport, events),
+        }
+    }
+
+    /// True once the loop is closed.
+    pub(crate) fn is_closed(&self) -> bool {
+        match self {
+            IoLoop::EpollWake(l) => l.get().core().is_closed(),
+            IoLoop::LockFree(l) => l.get().core().is_closed(),
+        }
+    }
+
+    /// True in debug mode.
+    pub(crate) fn get_debug(&self) -> bool {
+        match self {
+            IoLoop::EpollWake(l) => l.get().core().get_debug(),
+            IoLoop::LockFree(l) => l.get().core().get_debug(),
+        }
+    }
+}
+
 /// `asyncio.Future(loop=event_loop)`, made without a Python-level method call
 /// and without a keyword dictionary: the keyword goes by vectorcall, with its
 /// name in a tuple made once.
@@ -1088,7 +1159,7 @@ macro_rules! event_loop_class {
             /// True if this phase can wait for I/O (sockets, pipes, signals).
             #[classattr]
             fn can_do_io() -> bool {
-                <pyloop_core::phases::$queue<$crate::handle::HandleRef> as pyloop_core::ReadyQueue<$crate::handle::HandleRef>>::PHASE == pyloop_core::Phase::EpollWake
+                <pyloop_core::phases::$queue<$crate::handle::HandleRef> as pyloop_core::ReadyQueue<$crate::handle::HandleRef>>::PHASE.waits_in_epoll()
             }
         }
     };
@@ -1120,7 +1191,12 @@ event_loop_class!(
     SwapBufferQueue
 );
 event_loop_class!(
-    /// The loop of phase 3.2.1 (epoll wake-up), the one that can do I/O.
+    /// The loop of phase 3.2.1 (epoll wake-up), the first that can do I/O.
     EpollWakeLoop,
     EpollWakeQueue
+);
+event_loop_class!(
+    /// The loop of phase 3.3.1 (lock-free push), which can do I/O too.
+    LockFreeLoop,
+    LockFreeQueue
 );

@@ -29,8 +29,10 @@ compile_error!(
 ///
 /// The features add up, as Cargo's must: with several enabled the newest of
 /// them wins (`phase-3-1-1` with `phase-3-1-4` gives 3.1.4), and with none
-/// the default is the newest phase, [`Phase::DEFAULT`].
-pub const BUILD_DEFAULT_PHASE: Phase = if cfg!(feature = "phase-3-2-1") {
+/// the default is [`Phase::DEFAULT`] (3.2.1).
+pub const BUILD_DEFAULT_PHASE: Phase = if cfg!(feature = "phase-3-3-1") {
+    Phase::LockFree
+} else if cfg!(feature = "phase-3-2-1") {
     Phase::EpollWake
 } else if cfg!(feature = "phase-3-1-5") {
     Phase::SwapBuffer
@@ -86,6 +88,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<event_loop::TwoPhaseLoop>()?;
     m.add_class::<event_loop::SwapBufferLoop>()?;
     m.add_class::<event_loop::EpollWakeLoop>()?;
+    m.add_class::<event_loop::LockFreeLoop>()?;
     let py = m.py();
     entry::install::<event_loop::BatchLimitLoop>(&py.get_type::<event_loop::BatchLimitLoop>())?;
     entry::install::<event_loop::AdaptiveSleepLoop>(
@@ -95,5 +98,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     entry::install::<event_loop::TwoPhaseLoop>(&py.get_type::<event_loop::TwoPhaseLoop>())?;
     entry::install::<event_loop::SwapBufferLoop>(&py.get_type::<event_loop::SwapBufferLoop>())?;
     entry::install::<event_loop::EpollWakeLoop>(&py.get_type::<event_loop::EpollWakeLoop>())?;
+    entry::install::<event_loop::LockFreeLoop>(&py.get_type::<event_loop::LockFreeLoop>())?;
     Ok(())
 }

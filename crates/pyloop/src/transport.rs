@@ -47,7 +47,7 @@ use pyo3::types::{PyByteArray, PyBytes, PyDict, PyMemoryView};
 use pyo3::{ffi, intern};
 
 use crate::buffer::ContiguousBuffer;
-use crate::event_loop::EpollWakeLoop;
+use crate::event_loop::IoLoop;
 use crate::gil_cell::GilCell;
 
 /// The most a single read asks for, as asyncio's `max_size`.
@@ -69,7 +69,7 @@ struct State {
     /// Our duplicate of the socket's descriptor: `None` once the connection is
     /// lost. Every system call goes through it, never through a bare number.
     fd: Option<OwnedFd>,
-    event_loop: Option<Py<EpollWakeLoop>>,
+    event_loop: Option<IoLoop>,
     /// The `asyncio.Transport` the protocol holds; kept until the connection is
     /// lost, so that a protocol that does not hold it still has one.
     transport: Option<Py<PyAny>>,
@@ -245,7 +245,7 @@ fn in_context<R>(
 }
 
 impl TcpTransportCore {
-    fn loop_of(&self, py: Python<'_>) -> Option<Py<EpollWakeLoop>> {
+    fn loop_of(&self, py: Python<'_>) -> Option<IoLoop> {
         self.state
             .with(py, |s| s.event_loop.as_ref().map(|l| l.clone_ref(py)))
     }
@@ -285,7 +285,7 @@ impl TcpTransportCore {
         if want != 0 && fd < 0 {
             return Ok(());
         }
-        event_loop.get().core().watch_transport(py, fd, slf, want)?;
+        event_loop.watch_transport(py, fd, slf, want)?;
         this.state.with(py, |s| s.watching = want);
         Ok(())
     }
@@ -565,7 +565,9 @@ impl TcpTransportCore {
         context.set_item("exception", err.value(py))?;
         context.set_item("transport", Self::public(slf))?;
         context.set_item("protocol", this.protocol_of(py))?;
-        event_loop.call_method1(py, intern!(py, "call_exception_handler"), (context,))?;
+        event_loop
+            .as_any()
+            .call_method1(py, intern!(py, "call_exception_handler"), (context,))?;
         Ok(())
     }
 
@@ -575,10 +577,7 @@ impl TcpTransportCore {
     fn fatal_error(slf: &Bound<'_, Self>, err: PyErr, message: &str) -> PyResult<()> {
         let py = slf.py();
         if err.is_instance_of::<PyOSError>(py) {
-            let debug = slf
-                .get()
-                .loop_of(py)
-                .is_some_and(|l| l.get().core().get_debug());
+            let debug = slf.get().loop_of(py).is_some_and(|l| l.get_debug());
             if debug {
                 let kwargs = PyDict::new(py);
                 kwargs.set_item("exc_info", err.value(py))?;
@@ -619,7 +618,9 @@ impl TcpTransportCore {
             return Ok(());
         };
         let callback = slf.getattr(intern!(py, "_call_connection_lost"))?;
-        event_loop.call_method1(py, intern!(py, "call_soon"), (callback, exc))?;
+        event_loop
+            .as_any()
+            .call_method1(py, intern!(py, "call_soon"), (callback, exc))?;
         Ok(())
     }
 
@@ -734,7 +735,7 @@ impl TcpTransportCore {
     #[pyo3(signature = (transport, event_loop, sock, protocol, extra, server=None))]
     fn new(
         transport: Bound<'_, PyAny>,
-        event_loop: Bound<'_, EpollWakeLoop>,
+        event_loop: Bound<'_, PyAny>,
         sock: Bound<'_, PyAny>,
         protocol: Bound<'_, PyAny>,
         extra: Bound<'_, PyDict>,
@@ -752,7 +753,7 @@ impl TcpTransportCore {
             sock_fd,
             state: GilCell::new(State {
                 fd: Some(fd),
-                event_loop: Some(event_loop.unbind()),
+                event_loop: Some(IoLoop::from_bound(&event_loop)?),
                 transport: Some(transport.unbind()),
                 sock: Some(sock.unbind()),
                 protocol: Some(protocol.unbind()),
@@ -779,7 +780,7 @@ impl TcpTransportCore {
     fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
         self.state
             .peek_in_traverse(&visit, |s| {
-                visit.call(&s.event_loop)?;
+                visit.call(s.event_loop.as_ref().map(IoLoop::as_any))?;
                 visit.call(&s.transport)?;
                 visit.call(&s.sock)?;
                 visit.call(&s.protocol)?;
@@ -820,7 +821,7 @@ impl TcpTransportCore {
         let event_loop = this
             .loop_of(py)
             .ok_or_else(|| PyRuntimeError::new_err("the transport is closed"))?;
-        let waiter = crate::event_loop::new_future(event_loop.bind(py).as_any())?.unbind();
+        let waiter = crate::event_loop::new_future(event_loop.as_any().bind(py))?.unbind();
         let empty = this.state.with(py, |s| {
             s.empty_waiter = Some(waiter.clone_ref(py));
             s.pending() == 0
@@ -863,8 +864,8 @@ impl TcpTransportCore {
 
     /// The loop, until the connection is lost (asyncio's `_loop`).
     #[getter]
-    fn _loop(&self, py: Python<'_>) -> Option<Py<EpollWakeLoop>> {
-        self.loop_of(py)
+    fn _loop(&self, py: Python<'_>) -> Option<Py<PyAny>> {
+        self.loop_of(py).map(|l| l.as_any().clone_ref(py))
     }
 
     /// The socket's descriptor number (asyncio's `_sock_fd`).
@@ -908,7 +909,7 @@ impl TcpTransportCore {
         if this.state.with(py, |s| s.fd.is_none()) {
             return Ok(false);
         }
-        let closed_loop = this.loop_of(py).is_none_or(|l| l.get().core().is_closed());
+        let closed_loop = this.loop_of(py).is_none_or(|l| l.is_closed());
         if !closed_loop {
             Self::watch(slf, 0)?;
         }

@@ -1,5 +1,5 @@
 //! The `phase-*` features add up: with several enabled the newest of them is
-//! the build's default phase, with none the newest phase overall.
+//! the build's default phase, with none `Phase::DEFAULT` (3.2.1).
 //!
 //! `cargo test` runs the no-feature case; `scripts/test.sh rust` also runs
 //! `cargo test -p pyloop --test build_default_phase --features phase-3-1-1,phase-3-1-4`,
@@ -14,18 +14,23 @@ use pyloop_core::Phase;
     feature = "phase-3-1-3",
     feature = "phase-3-1-4",
     feature = "phase-3-1-5",
-    feature = "phase-3-2-1"
+    feature = "phase-3-2-1",
+    feature = "phase-3-3-1"
 )))]
 #[test]
-fn without_a_feature_the_default_is_the_newest_phase() {
-    assert_eq!(BUILD_DEFAULT_PHASE, Phase::EpollWake);
+fn without_a_feature_the_default_is_phase_default() {
     assert_eq!(BUILD_DEFAULT_PHASE, Phase::DEFAULT);
+    assert_eq!(BUILD_DEFAULT_PHASE, Phase::EpollWake);
 }
 
 #[cfg(all(
     feature = "phase-3-1-1",
     feature = "phase-3-1-4",
-    not(any(feature = "phase-3-1-5", feature = "phase-3-2-1"))
+    not(any(
+        feature = "phase-3-1-5",
+        feature = "phase-3-2-1",
+        feature = "phase-3-3-1"
+    ))
 ))]
 #[test]
 fn with_two_features_the_newer_wins() {
@@ -43,6 +48,7 @@ fn no_enabled_phase_is_newer_than_the_default() {
         (cfg!(feature = "phase-3-1-4"), Phase::TwoPhase),
         (cfg!(feature = "phase-3-1-5"), Phase::SwapBuffer),
         (cfg!(feature = "phase-3-2-1"), Phase::EpollWake),
+        (cfg!(feature = "phase-3-3-1"), Phase::LockFree),
     ];
     for (on, phase) in enabled {
         if on {

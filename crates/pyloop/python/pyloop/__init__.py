@@ -79,6 +79,7 @@ _LOOP_CLASSES: dict[str, type] = {
         _native.TwoPhaseLoop,
         _native.SwapBufferLoop,
         _native.EpollWakeLoop,
+        _native.LockFreeLoop,
     )
 }
 

@@ -13,6 +13,7 @@ __all__ = [
     "CondvarWakeLoop",
     "EpollWakeLoop",
     "Handle",
+    "LockFreeLoop",
     "SwapBufferLoop",
     "TcpTransportCore",
     "TimerHandle",
@@ -119,12 +120,15 @@ class SwapBufferLoop(_NativeLoop): ...
 @disjoint_base
 class EpollWakeLoop(_NativeLoop): ...
 
+@disjoint_base
+class LockFreeLoop(_NativeLoop): ...
+
 @final
 class TcpTransportCore:
     def __new__(
         cls,
         transport: Any,
-        event_loop: EpollWakeLoop,
+        event_loop: Any,
         sock: Any,
         protocol: Any,
         extra: dict[str, Any],
@@ -135,7 +139,7 @@ class TcpTransportCore:
     @property
     def _sock(self) -> Any: ...
     @property
-    def _loop(self) -> EpollWakeLoop | None: ...
+    def _loop(self) -> Any: ...
     @property
     def _paused(self) -> bool: ...
     @property
