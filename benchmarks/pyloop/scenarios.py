@@ -14,6 +14,7 @@ conformance suite checks that ordering; ``--smoke`` runs here also count every c
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import gc
 import random
 import statistics
@@ -111,8 +112,12 @@ class CrossThread:
         pause_every: int = 0,
         pause_s: float = 0.0,
         before_go: Callable[[], Any] | None = None,
+        explicit_context: bool = False,
     ) -> None:
         self.loop = loop
+        # With explicit_context each producer passes one Context of its own as context=:
+        # no loop copies the caller's context then (the same work on every loop).
+        self.explicit_context = explicit_context
         self.producers = producers
         self.per_producer = per_producer
         self.callback = callback
@@ -166,6 +171,12 @@ class CrossThread:
                     push(cb)
                     if (k + 1) % every == 0:
                         time.sleep(self.pause_s)
+                last = pc()
+            elif self.explicit_context:
+                ctx = contextvars.Context()
+                first = pc()
+                for _ in range(n):
+                    push(cb, context=ctx)
                 last = pc()
             else:
                 first = pc()
@@ -317,11 +328,13 @@ def run_registration(spec: LoopSpec, p: Params) -> RunResult:
     }
 
 
-def run_contention(spec: LoopSpec, p: Params) -> RunResult:
+def run_contention(spec: LoopSpec, p: Params, explicit_context: bool = False) -> RunResult:
     cb, counter = _callback(p)
     loop = _fresh(spec)
     try:
-        r = CrossThread(loop, p["producers"], p["per_producer"], cb).run()
+        r = CrossThread(
+            loop, p["producers"], p["per_producer"], cb, explicit_context=explicit_context
+        ).run()
         stats = _counters(loop, spec)
     finally:
         loop.close()
@@ -332,6 +345,10 @@ def run_contention(spec: LoopSpec, p: Params) -> RunResult:
         "cpu_us_per_callback": _us(r.cpu_ns / r.total),
         **stats,
     }
+
+
+def run_contention_explicit_context(spec: LoopSpec, p: Params) -> RunResult:
+    return run_contention(spec, p, explicit_context=True)
 
 
 def run_latency(spec: LoopSpec, p: Params) -> RunResult:
@@ -781,6 +798,30 @@ EVENT_LOOP: list[Scenario] = [
             {"producers": 4, "per_producer": 500},
         ),
         run=run_contention,
+        multithread=True,
+        inner={"full": 3, "quick": 1, "smoke": 1},
+    ),
+    Scenario(
+        key="contention_explicit_context",
+        title="High contention, context= given: 10 threads x 5,000",
+        group="event_loop",
+        description="As the high-contention scenario, but each producer passes a Context of "
+        "its own as context=, so no loop copies the caller's context: the copy asyncio's "
+        "semantics require (and rloop skips for call_soon_threadsafe) is left out for every "
+        "loop, and what remains is the same work on each.",
+        metrics=(
+            Metric("callbacks_per_s", "callbacks/s", "1/s", better="higher"),
+            Metric("total_ms", "time to process all", "ms"),
+            Metric("cpu_us_per_callback", "CPU time per callback (all threads)", "us"),
+            *COUNTER_METRICS,
+        ),
+        headline="callbacks_per_s",
+        params=_sizes(
+            {"producers": 10, "per_producer": 5_000},
+            {"producers": 10, "per_producer": 2_000},
+            {"producers": 4, "per_producer": 500},
+        ),
+        run=run_contention_explicit_context,
         multithread=True,
         inner={"full": 3, "quick": 1, "smoke": 1},
     ),

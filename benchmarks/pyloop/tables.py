@@ -150,6 +150,11 @@ HEADLINES: list[tuple[str, str, str]] = [
     ("scaling", "cpu_us_1", "1 producer thread: CPU per callback ¹"),
     ("scaling", "cb_per_s_1", "1 producer thread: callbacks/s ¹"),
     ("contention", "callbacks_per_s", "10 × 5k contention: callbacks/s ¹"),
+    (
+        "contention_explicit_context",
+        "callbacks_per_s",
+        "… the same with context= (no copy) ¹",
+    ),
     ("latency", "p99_us", "5 × 1k registration: p99 ¹"),
     ("wakeup", "p50_us", "idle wake-up from a thread: p50 ¹"),
     ("slow", "push_mean_us", "slow callbacks: mean registration ¹"),
@@ -207,6 +212,11 @@ PHASE_ROWS: dict[str, tuple[str, list[tuple[str, str, str]]]] = {
             ("scaling", "cpu_us_1", "1 producer thread: CPU per callback ¹"),
             ("scaling", "cb_per_s_1", "1 producer thread: callbacks/s ¹"),
             ("contention", "callbacks_per_s", "10 × 5k contention: callbacks/s ¹"),
+            (
+                "contention_explicit_context",
+                "callbacks_per_s",
+                "… the same with context= (no copy) ¹",
+            ),
             ("mixed", "ops_per_s", "10 writers + the loop: ops/s ¹"),
             ("slow", "hold_max_us", "slow callbacks: longest lock hold ¹"),
         ],
