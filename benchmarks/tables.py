@@ -297,6 +297,16 @@ PHASE_ROWS: dict[str, tuple[str, list[tuple[str, str, str]]]] = {
             ("mixed", "ops_per_s", "10 writers + the loop: ops/s"),
         ],
     ),
+    "3.3.1": (
+        "3.2.1",
+        [
+            ("registration", "pushes_per_s", "10 × 1,000 registration: pushes/s"),
+            ("contention", "callbacks_per_s", "no-op callbacks: callbacks/s"),
+            ("mixed", "ops_per_s", "10 writers + the loop: ops/s"),
+            ("single", "total_ns", "single thread: push + run, per callback"),
+            ("wakeup", "p50_ns", "idle wake-up: p50"),
+        ],
+    ),
 }
 
 

@@ -73,6 +73,19 @@ DIFFS: dict[str, list[tuple[str, tuple[str, str], tuple[str, str]]]] = {
             ("phases/p3_1_3_condvar_wake.rs", "wait_on_condvar"),
             ("phases/p3_2_1_epoll_wake.rs", "wait"),
         ),
+    ],    "3.3.1": [
+        (
+            "The push: 3.2.1's append under the queue lock against 3.3.1's claim of a slot "
+            "with one compare-and-swap",
+            ("locked.rs", "push"),
+            ("phases/p3_3_1_lock_free.rs", "push"),
+        ),
+        (
+            "Going to sleep: 3.2.1 marks itself sleeping under the lock; 3.3.1 swaps a flag "
+            "and reads the tail with a read-modify-write",
+            ("phases/p3_2_1_epoll_wake.rs", "wait"),
+            ("phases/p3_3_1_lock_free.rs", "prepare_to_sleep"),
+        ),
     ],
 }
 

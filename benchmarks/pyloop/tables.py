@@ -212,11 +212,6 @@ PHASE_ROWS: dict[str, tuple[str, list[tuple[str, str, str]]]] = {
             ("scaling", "cpu_us_1", "1 producer thread: CPU per callback ¹"),
             ("scaling", "cb_per_s_1", "1 producer thread: callbacks/s ¹"),
             ("contention", "callbacks_per_s", "10 × 5k contention: callbacks/s ¹"),
-            (
-                "contention_explicit_context",
-                "callbacks_per_s",
-                "… the same with context= (no copy) ¹",
-            ),
             ("mixed", "ops_per_s", "10 writers + the loop: ops/s ¹"),
             ("slow", "hold_max_us", "slow callbacks: longest lock hold ¹"),
         ],
@@ -229,6 +224,16 @@ PHASE_ROWS: dict[str, tuple[str, list[tuple[str, str, str]]]] = {
             ("scaling", "cpu_us_1", "1 producer thread: CPU per callback ¹"),
             ("timers", "us_per_timer", "call_later timers, per timer"),
             ("single", "us_per_callback", "one thread (same work on both)"),
+        ],
+    ),
+    "3.3.1": (
+        "3.2.1",
+        [
+            ("scaling", "cb_per_s_1", "1 producer thread: callbacks/s ¹"),
+            ("registration", "pushes_per_s", "10 × 1k registration: registrations/s ¹"),
+            ("contention", "callbacks_per_s", "10 × 5k contention: callbacks/s ¹"),
+            ("mixed", "ops_per_s", "10 writers + the loop: ops/s ¹"),
+            ("wakeup", "p50_us", "idle wake-up from a thread: p50 ¹"),
         ],
     ),
 }
@@ -265,6 +270,11 @@ STORY: dict[str, tuple[str, str, str]] = {
         "3.1.5's queue; idle: sleep in epoll_wait, woken through an eventfd",
         "one wait for callbacks, timers and sockets: the loop can do I/O",
         "a system call per turn when sockets are open; ms timeout resolution",
+    ),
+    "3.3.1": (
+        "producers claim a slot in a list of blocks with one compare-and-swap; no lock",
+        "producers no longer wait for each other (no convoy when one is preempted)",
+        "a claimed but unwritten slot stops the batch; blocks of 31 slots to manage",
     ),
 }
 
