@@ -220,6 +220,17 @@ def _summary(samples: Samples, problems: list[str]) -> dict:
     }
 
 
+def _record() -> dict:
+    """The machine, versions and commit the run comes from (the Python benchmarks' record)."""
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(HERE)), "benchmarks", "pyloop"))
+    try:
+        import harness
+
+        return harness.machine_record()
+    except Exception as exc:  # noqa: BLE001 - a missing record must not fail the soak
+        return {"error": repr(exc)}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -243,6 +254,7 @@ def main(argv: list[str] | None = None) -> int:
         "quick": args.quick,
         "python": sys.version.split()[0],
         "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+        "record": _record(),
         "workloads": {},
     }
     for name in args.only.split(","):
