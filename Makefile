@@ -33,7 +33,7 @@ RESULTS := benchmarks/results
 CORE_RUN := $(CARGO) run -p pyloop-benchmarks --release --bin core_scenarios --
 
 .PHONY: help setup build bench bench-full bench-core bench-core-full bench-py bench-py-full \
-	bench-instr bench-instr-full tables-instr \
+	bench-instr bench-instr-full tables-instr tables-other \
 	bench-io bench-io-full tables tables-core tables-py tables-io headline serve
 
 help:
@@ -91,7 +91,17 @@ bench-instr-full: build
 tables-instr:
 	$(PYTHON) benchmarks/instr/tables.py $(RESULTS)/instr.json --out $(GENERATED)
 
-tables: tables-core tables-py tables-io tables-instr headline
+tables: tables-core tables-py tables-io tables-instr tables-other headline
+
+# The rest of what the book shows from committed results: the spread of single Rust-level
+# runs, the per-function profile (with the run before issue 10's changes), the soak runs, the
+# Amdahl fits and the diagrams (drawn by pyloop-model).
+tables-other:
+	$(PYTHON) benchmarks/spread_tables.py $(RESULTS)/spread.json --out $(GENERATED)
+	$(PYTHON) benchmarks/profile/callgrind.py --tables $(RESULTS)/callgrind.json \
+		--before $(RESULTS)/callgrind-57b79b8.json --book $(GENERATED)
+	$(PYTHON) benchmarks/soak/tables.py benchmarks/soak/results/full-*.json --out $(GENERATED)
+	$(CARGO) run --quiet -p pyloop-model --bin amdahl_book -- --out $(GENERATED)
 
 # The README's chart (PyLoop against asyncio, uvloop and rloop) from the committed runs.
 headline:

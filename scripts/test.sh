@@ -143,6 +143,9 @@ check_tables() {
     python benchmarks/io/tables.py benchmarks/results/io.json --out book/src/generated >/dev/null
     # Phase 3.3.1's single-run distributions (core_spread), from their committed run.
     python benchmarks/spread_tables.py benchmarks/results/spread.json --out book/src/generated
+    # Instructions per item (benchmarks/instr) and the full soak runs (benchmarks/soak).
+    python benchmarks/instr/tables.py benchmarks/results/instr.json --out book/src/generated >/dev/null
+    python benchmarks/soak/tables.py benchmarks/soak/results/full-*.json --out book/src/generated >/dev/null
     # The Amdahl chapter's fit table and plots, from the committed sweep
     # (crates/pyloop-model/results/sweep.json) and python.json if present.
     cargo run --quiet -p pyloop-model --bin amdahl_book -- --out book/src/generated
@@ -202,7 +205,8 @@ group_book() {
     step "loom catches the broken variants (report as in the book)" python scripts/loom_failures.py --check
     step "notebook pages match the notebooks" python scripts/render_notebooks.py --check
     step "profile tables match their results" python benchmarks/profile/callgrind.py \
-        --tables benchmarks/results/callgrind.json --check
+        --tables benchmarks/results/callgrind.json \
+        --before benchmarks/results/callgrind-57b79b8.json --check
     step "mdbook build" mdbook_strict build
     step "mdbook test" mdbook_strict test
     step "headless Chromium (scripts/setup_browser.sh)" bash scripts/setup_browser.sh
