@@ -38,6 +38,7 @@ pub(crate) struct ContiguousBuffer<'py> {
 }
 
 impl<'py> ContiguousBuffer<'py> {
+    // ANCHOR: acquire
     fn acquire(obj: &Bound<'py, PyAny>, flags: c_int) -> PyResult<Self> {
         let mut view = Box::pin(ffi::Py_buffer::new());
         // safety: `view` is a valid, writable Py_buffer that outlives the call;
@@ -65,6 +66,7 @@ impl<'py> ContiguousBuffer<'py> {
         }
         Ok(buffer)
     }
+    // ANCHOR_END: acquire
 
     /// The bytes of `obj`, to read (`socket.send` accepts the same objects).
     pub(crate) fn readable(obj: &Bound<'py, PyAny>) -> PyResult<Self> {

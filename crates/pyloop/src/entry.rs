@@ -197,6 +197,7 @@ fn number(
     Ok(number)
 }
 
+// ANCHOR: call_soon
 unsafe extern "C" fn call_soon<C: LoopClass>(
     slf: *mut ffi::PyObject,
     args: *const *mut ffi::PyObject,
@@ -214,6 +215,7 @@ unsafe extern "C" fn call_soon<C: LoopClass>(
         })
     }
 }
+// ANCHOR_END: call_soon
 
 unsafe extern "C" fn call_soon_threadsafe<C: LoopClass>(
     slf: *mut ffi::PyObject,

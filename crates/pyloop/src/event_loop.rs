@@ -56,6 +56,7 @@ fn closed_error() -> PyErr {
 /// only reference to it: the handle is not tracked (see `handle.rs`), so the
 /// loop owns what it holds then. A handle someone else also holds is not
 /// reported; its holder keeps it, and what it holds, alive.
+// ANCHOR: visit_pending_handle
 fn visit_pending_handle(visit: &PyVisit<'_>, handle: &HandleRef) -> Result<(), PyTraverseError> {
     // Nothing can change the count during a collection: the collector holds
     // the GIL and runs no Python code between its passes.
@@ -64,6 +65,7 @@ fn visit_pending_handle(visit: &PyVisit<'_>, handle: &HandleRef) -> Result<(), P
     }
     handle.visit_contents(visit)
 }
+// ANCHOR_END: visit_pending_handle
 
 /// Completes each future not yet done with `None`.
 fn wake_futures(py: Python<'_>, futures: Vec<Py<PyAny>>) -> PyResult<()> {

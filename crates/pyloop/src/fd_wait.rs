@@ -40,6 +40,7 @@ pub(crate) struct FdWaits {
     by_fd: HashMap<i32, Waiters>,
 }
 
+// ANCHOR: interest
 /// What the epoll set should watch a descriptor for after a change, or that
 /// nothing waits on it any more.
 #[derive(Debug, PartialEq, Eq)]
@@ -49,6 +50,7 @@ pub(crate) enum Interest {
     /// No waiter is left: leave the registration disabled.
     Idle,
 }
+// ANCHOR_END: interest
 
 impl FdWaits {
     /// True if some wait is pending on `fd`.

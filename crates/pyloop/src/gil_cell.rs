@@ -7,6 +7,7 @@ use pyo3::Python;
 #[cfg(Py_GIL_DISABLED)]
 compile_error!("pyloop relies on the GIL to guard its loop-thread state; free-threaded CPython is not supported yet");
 
+// ANCHOR: gil_cell
 /// A cell whose contents are reached only with a [`Python`] token.
 ///
 /// With the GIL, at most one thread is attached to the interpreter at a time,
@@ -22,6 +23,7 @@ compile_error!("pyloop relies on the GIL to guard its loop-thread state; free-th
 /// the `RefCell` is never found borrowed; broken, the re-entrant access panics,
 /// which would reach Python as an exception, never as aliased memory.
 pub(crate) struct GilCell<T>(RefCell<T>);
+// ANCHOR_END: gil_cell
 
 // safety: every access goes through `with`, which takes a `Python` token; with
 // the GIL (free-threaded builds are refused above) only one thread holds a token

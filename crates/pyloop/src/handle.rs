@@ -6,7 +6,7 @@
 //! of a tracked type counts towards the collector's next young collection,
 //! which then walks every young tracked object, pending handles included:
 //! measured under callgrind, the collector was the biggest single cost of
-//! scheduling a callback (book: "Faster than rloop"). These types are not GC
+//! scheduling a callback (book: "Closing the gap"). These types are not GC
 //! types. They also keep up to two arguments inline and call the callback
 //! through vectorcall, without building an argument tuple, and reuse freed
 //! objects from a free list (the GIL guards it).
@@ -14,7 +14,7 @@
 //! **The collector still sees cycles.** A handle lets go of its callback once
 //! it has run or been cancelled, so a cycle through a handle exists only while
 //! it is pending. The loop's `__traverse__` reports what a pending handle holds
-//! when the loop holds the only reference to it ([`HandleRef::visit_contents`]),
+//! when the loop holds the only reference to it (`HandleRef::visit_contents`),
 //! so a loop dropped without `close()` with a pending `call_later(loop.stop)`
 //! is still collected. A pending handle that someone else also holds keeps
 //! what it holds alive until it runs or is cancelled, never longer.
@@ -929,8 +929,13 @@ fn slot(slot: c_int, pfunc: *mut c_void) -> ffi::PyType_Slot {
 
 fn make_types(py: Python<'_>) -> PyResult<HandleTypes> {
     let size = std::mem::size_of::<HandleObject>() as c_int;
+    // ANCHOR: flags
+    // No Py_TPFLAGS_HAVE_GC: allocating a handle does not count towards a
+    // collection, and the collector never walks one (the loop's traverse
+    // reports what a pending handle holds).
     let flags =
         (ffi::Py_TPFLAGS_DEFAULT | ffi::Py_TPFLAGS_DISALLOW_INSTANTIATION) as std::ffi::c_uint;
+    // ANCHOR_END: flags
     let mut handle_slots = [
         slot(ffi::Py_tp_dealloc, handle_dealloc as *mut c_void),
         slot(ffi::Py_tp_repr, handle_repr as *mut c_void),

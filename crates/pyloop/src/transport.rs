@@ -26,8 +26,8 @@
 //!   an [`OwnedFd`] and closed exactly once, when the connection is lost. A
 //!   number the core no longer owns can belong to another socket by then: a
 //!   write on it would deliver the bytes to that socket's peer.
-//! - *Only the bytes a buffer exports are touched* ([`ContiguousBuffer`]).
-//! - *No Python code runs while the state is borrowed* (see [`GilCell`]):
+//! - *Only the bytes a buffer exports are touched* (`ContiguousBuffer` in `buffer.rs`).
+//! - *No Python code runs while the state is borrowed* (see `GilCell` in `gil_cell.rs`):
 //!   protocols are called, and objects dropped, after the borrow ends.
 //! - *The collector sees every reference* (`__traverse__`/`__clear__`), so a
 //!   protocol that holds its transport, the usual pattern, is collected.
@@ -202,6 +202,7 @@ fn recv_into(fd: &OwnedFd, buf: &mut [u8]) -> io::Result<usize> {
     }
 }
 
+// ANCHOR: duplicate
 /// A new descriptor for the same socket as `fd`, owned by the caller.
 fn duplicate(fd: i32) -> io::Result<OwnedFd> {
     // safety: F_DUPFD_CLOEXEC only reads `fd` (the kernel checks it) and returns
@@ -213,6 +214,7 @@ fn duplicate(fd: i32) -> io::Result<OwnedFd> {
     // safety: `new` was just made for us and is open.
     Ok(unsafe { OwnedFd::from_raw_fd(new) })
 }
+// ANCHOR_END: duplicate
 
 /// The `contextvars.Context` current now, copied.
 fn copy_context(py: Python<'_>) -> PyResult<Py<PyAny>> {

@@ -26,6 +26,7 @@ class TcpTransport(asyncio.Transport):
     _start_tls_compatible = True
     _sendfile_compatible = constants._SendfileMode.TRY_NATIVE
 
+    # ANCHOR: init
     def __init__(self, loop, sock, protocol, extra: dict[str, Any], server=None) -> None:
         super().__init__(extra)
         core = _native.TcpTransportCore(self, loop, sock, protocol, self._extra, server)
@@ -39,6 +40,7 @@ class TcpTransport(asyncio.Transport):
         self.pause_reading = core.pause_reading
         self.resume_reading = core.resume_reading
         self.get_write_buffer_size = core.get_write_buffer_size
+        # ANCHOR_END: init
 
     def __repr__(self) -> str:
         return repr(self._core)
