@@ -73,7 +73,8 @@ DIFFS: dict[str, list[tuple[str, tuple[str, str], tuple[str, str]]]] = {
             ("phases/p3_1_3_condvar_wake.rs", "wait_on_condvar"),
             ("phases/p3_2_1_epoll_wake.rs", "wait"),
         ),
-    ],    "3.3.1": [
+    ],
+    "3.3.1": [
         (
             "The push: 3.2.1's append under the queue lock against 3.3.1's claim of a slot "
             "with one compare-and-swap",

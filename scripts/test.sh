@@ -118,7 +118,7 @@ group_wheels() {
 run_ruff() {
     local targets=() p
     shopt -s nullglob
-    for p in benchmarks/*.py benchmarks/pyloop benchmarks/io benchmarks/soak tests scripts crates/pyloop/python; do
+    for p in benchmarks/*.py benchmarks/pyloop benchmarks/io benchmarks/instr benchmarks/profile benchmarks/soak tests scripts crates/pyloop/python; do
         [[ -e "$p" ]] && targets+=("$p")
     done
     shopt -u nullglob
