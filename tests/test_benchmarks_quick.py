@@ -146,3 +146,20 @@ def test_full_mode_writes_only_where_told(script: str) -> None:
     assert proc.returncode != 0
     assert "--full writes only where --out says" in proc.stderr
     assert {p.name: p.stat().st_mtime_ns for p in results.glob("*.json")} == before
+
+
+def test_recv_alignment_experiment_runs_and_reports_every_offset(tmp_path: Path) -> None:
+    """The experiment behind the aligned read buffer: one row per offset, positive times."""
+    out = tmp_path / "align.md"
+    script = REPO / "benchmarks" / "io" / "recv_alignment.py"
+    args = ["--size", "16384", "--rounds", "20", "--reps", "1", "--out", str(out)]
+    proc = subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    rows = [
+        line for line in out.read_text().splitlines() if line.startswith("| ") and "bytes" in line
+    ]
+    assert [int(r.split("|")[1].split()[0]) for r in rows] == [0, 8, 16, 24, 64, 80]
+    for row in rows:
+        cpu = float(row.split("|")[2])
+        assert 0 < cpu < 1e5
+    assert "commit" in out.read_text()
