@@ -75,18 +75,21 @@ def other_thread():
     loop.call_soon_threadsafe(releases_the_gil)  # into the phase queue: the loop runs
     in_callback.wait(10)
     op = {op!r}
-    if op == "stop":
-        loop.stop()
-    elif op == "call_later":
-        loop.call_later(0, seen.append, "later")
-    elif op == "call_at":
-        loop.call_at(loop.time(), seen.append, "at")
-    elif op == "call_soon_threadsafe":
-        loop.call_soon_threadsafe(seen.append, "threadsafe")
-    elif op == "cancel":
-        pending.cancel()
-    elif op == "time_and_is_running":
-        seen.append(("running", loop.is_running(), loop.time() > 0))
+    try:
+        if op == "stop":
+            loop.stop()
+        elif op == "call_later":
+            loop.call_later(0, seen.append, "later")
+        elif op == "call_at":
+            loop.call_at(loop.time(), seen.append, "at")
+        elif op == "call_soon_threadsafe":
+            loop.call_soon_threadsafe(seen.append, "threadsafe")
+        elif op == "cancel":
+            pending.cancel()
+        elif op == "time_and_is_running":
+            seen.append(("running", loop.is_running(), loop.time() > 0))
+    except RuntimeError as exc:  # debug mode refuses what is not thread-safe, as asyncio
+        seen.append(("refused", "Non-thread-safe" in str(exc)))
     if op != "stop":
         loop.call_soon_threadsafe(loop.call_later, 0.05, loop.stop)
 
@@ -99,7 +102,7 @@ if {op!r} == "stop":
     loop.run_forever()
 pending.cancel()
 loop.close()
-print("DONE", seen, flush=True)
+print("DONE", seen, "DEBUG", loop.get_debug(), flush=True)
 """
 
 CROSS_THREAD_OPS = [
@@ -119,6 +122,11 @@ def test_cross_thread_call_while_a_queued_callback_releases_the_gil(loop_spec, o
     result = child_scenario(loop_spec.id, CROSS_THREAD_DURING_GIL_RELEASE.format(op=op))
     assert not result.hung and result.returncode == 0, result.describe()
     assert "DONE" in result.stdout and "'slept'" in result.stdout, result.describe()
+    # In debug mode (PYTHONASYNCIODEBUG=1) asyncio refuses call_later/call_at from another
+    # thread with a RuntimeError; so must we, and the loop must still finish.
+    refused = "('refused', True)" in result.stdout
+    debug = "DEBUG True" in result.stdout
+    assert refused == (debug and op in ("call_later", "call_at")), result.describe()
 
 
 INHERENT_DEADLOCK = """
