@@ -577,7 +577,8 @@ def main() -> int:
     ap.add_argument(
         "--before",
         type=Path,
-        help="with --tables: an earlier run of PyLoop to compare with (profile_before_after.md)",
+        help="with --tables: an earlier run to compare with (profile_before_after.md), whose own "
+        "tables are written as profile_before_*.md",
     )
     args = ap.parse_args()
     if args.out:
@@ -600,6 +601,9 @@ def main() -> int:
             except ValueError:
                 before_source = args.before.name
             written["profile_before_after.md"] = before_after(before, before_source, doc, source)
+            # the earlier run's own tables, for the chapter that diagnosed it
+            for name, text in tables(before, before_source).items():
+                written[name.replace("profile_", "profile_before_", 1)] = text
         for name, text in written.items():
             path = args.book / name
             if args.check:
