@@ -320,6 +320,17 @@ def test_server_accepting_until_emfile_reports_and_keeps_serving(spec):
             return True
         return debug and c[1] == "OSError" and c[0] == ACCEPT_MESSAGES[1]
 
-    odd = [c for c in calls if not expected(c)]
+    # asyncio's own bug, seen on 3.12 (a matter of timing, any version): at EMFILE it
+    # schedules _start_serving again after a delay, and if the server is closed before
+    # that timer fires, _start_serving fails on the closed socket (ValueError, fd -1).
+    # Tolerated on stock asyncio only: PyLoop must not have it.
+    def asyncio_retry_after_close(c: list) -> bool:
+        return (
+            not spec.is_pyloop
+            and c[1] == "ValueError"
+            and c[0].startswith("Exception in callback BaseSelectorEventLoop._start_serving")
+        )
+
+    odd = [c for c in calls if not expected(c) and not asyncio_retry_after_close(c)]
     assert not odd, f"{len(odd)} of {len(calls)} reports are not EMFILE from accept: {odd[:5]}"
     assert "panicked" not in err and "Traceback" not in err, err
