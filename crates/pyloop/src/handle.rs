@@ -131,6 +131,10 @@ impl HandleContext {
 
 impl Drop for HandleContext {
     fn drop(&mut self) {
+        // Tracked again even when we hold the only reference: a context's
+        // deallocator unlinks it from the collector's list without checking
+        // that it is on it (`_PyObject_GC_UNTRACK` in CPython's
+        // `context_tp_dealloc`), so freeing an untracked one crashes.
         self.make_public();
     }
 }
