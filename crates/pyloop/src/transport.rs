@@ -67,7 +67,7 @@ const PAGE: usize = 4096;
 /// Where `recv` lands before the bytes become a `bytes` object: `MAX_READ`
 /// bytes that start on a page boundary. A block this large comes from
 /// `mmap` with `malloc`'s 16-byte header in front, so it starts 16 bytes
-/// into a page, and there the kernel's copy of a 100 KB read ran about three
+/// into a page, and there the kernel's copy of a 100 KB read ran two to three
 /// times slower than into a page-aligned buffer on this machine
 /// (`benchmarks/io/recv_alignment.py`; the book's I/O chapter).
 struct ReadBuffer {
