@@ -115,6 +115,7 @@ tables-py:
 
 tables-io:
 	$(PYTHON) benchmarks/io/tables.py $(RESULTS)/io.json --out $(GENERATED)
+	$(PYTHON) benchmarks/io/tables.py $(RESULTS)/io-82ad72a.json --out $(GENERATED)/io_before --no-plots
 
 serve:
 	source scripts/env.sh && mdbook serve book --hostname 127.0.0.1 --port $${PORT:-3000}

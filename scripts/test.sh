@@ -141,6 +141,8 @@ check_tables() {
     # The Python-level and I/O tables and plots, from their committed runs.
     python benchmarks/pyloop/tables.py benchmarks/results/python.json --out book/src/generated >/dev/null
     python benchmarks/io/tables.py benchmarks/results/io.json --out book/src/generated >/dev/null
+    # The previous full I/O run, which the I/O chapter compares with (io-82ad72a.json).
+    python benchmarks/io/tables.py benchmarks/results/io-82ad72a.json --out book/src/generated/io_before --no-plots >/dev/null
     # Phase 3.3.1's single-run distributions (core_spread), from their committed run.
     python benchmarks/spread_tables.py benchmarks/results/spread.json --out book/src/generated
     # Instructions per item (benchmarks/instr) and the full soak runs (benchmarks/soak).
