@@ -22,10 +22,14 @@ import platform
 import socket
 import statistics
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "benchmarks"))
+import procfs  # noqa: E402  (benchmarks/procfs.py: the one /proc reader)
+
 OFFSETS = (0, 8, 16, 24, 64, 80)
 
 
@@ -63,22 +67,15 @@ def measure(size: int, rounds: int, reps: int) -> dict[int, list[float]]:
 
 
 def record() -> str:
-    def out(cmd: list[str]) -> str:
-        try:
-            return subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip()
-        except (OSError, subprocess.CalledProcessError):
-            return "?"
-
-    cpu = "?"
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
-    commit = out(["git", "-C", str(REPO), "rev-parse", "--short=7", "HEAD"])
+    """Machine, Python and commit, for the line under the table."""
+    commit = subprocess.run(
+        ["git", "-C", str(REPO), "rev-parse", "--short=7", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
     date = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     return (
-        f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, "
-        f"CPython {platform.python_version()}; commit `{commit}`, {date}"
+        f"{procfs.cpu_model() or '?'}, {os.cpu_count()} cores, "
+        f"{platform.system()} {platform.release()}, CPython {platform.python_version()}; "
+        f"commit `{commit or '?'}`, {date}"
     )
 
 
