@@ -30,6 +30,13 @@ DEVIATIONS = {
         "a native class cannot derive from asyncio's Python classes, and a handle wrapped "
         "in a Python subclass would cost every call_soon a Python object",
     ),
+    "accept retry after the server closed": (
+        "after accept fails with EMFILE, asyncio schedules _start_serving again a second "
+        "later; if the server is closed in that second, the retry reports ValueError "
+        "(descriptor -1) to the exception handler",
+        "PyLoop drops the retry of a closed listening socket",
+        "a closed server has nothing to serve; the report is asyncio's bookkeeping error",
+    ),
     "writelines with multi-byte items (3.12+)": (
         "asyncio 3.12+ sends writelines' items with sendmsg, then counts what was sent with "
         "len() of each memoryview, which counts items, not bytes: with items of a 'i' cast, "

@@ -581,6 +581,15 @@ class IoLoopMixin:
             self.call_soon(futures._set_result_unless_cancelled, waiter, None)
         return transport
 
+    def _start_serving(self, protocol_factory, sock, *args, **kwargs) -> None:
+        """asyncio's, except that a listening socket closed meanwhile is left alone.
+        asyncio calls this again a second after ``accept`` ran out of descriptors; if the
+        server closed in that second, asyncio reports a ``ValueError`` on the closed socket
+        (descriptor -1) to the exception handler (tests/deviations.py)."""
+        if sock.fileno() == -1:
+            return
+        super()._start_serving(protocol_factory, sock, *args, **kwargs)
+
     def _make_self_pipe(self) -> None:
         super()._make_self_pipe()
         self._ssock_fd = self._ssock.fileno()
