@@ -22,12 +22,12 @@ from tablefmt import DASH, generated_comment, table  # noqa: E402
 SCRIPT = "benchmarks/instr/tables.py"
 ORDER = ("asyncio", "uvloop", "rloop", "pyloop")
 LABELS = {
-    "call_soon": "`call_soon` ×N from one callback, then run",
-    "call_soon_steady": "a callback scheduling the next (one pending)",
-    "pingpong": "Future ping-pong between two tasks (round trip)",
-    "future_roundtrip": "`create_future` + `call_soon(set_result)` + `await`",
-    "gather": "`gather` of coroutines that yield once (per coroutine)",
-    "timers": "timers already due, scheduled out of order",
+    "call_soon": "`call_soon` ×N, then run",
+    "call_soon_steady": "each callback schedules the next",
+    "pingpong": "Future ping-pong, per round trip",
+    "future_roundtrip": "future set by `call_soon`, awaited",
+    "gather": "`gather`, per coroutine",
+    "timers": "timers due, set out of order",
 }
 
 
