@@ -63,12 +63,7 @@ class NativeSocketMixin:
         if not self._waits_natively(fd):
             return await super().sock_recv(sock, n)
         while True:
-            fut = self._wait_fd(fd, _READ)
-            try:
-                await fut
-            except BaseException:
-                self._forget_wait(fd, fut)
-                raise
+            await self._until_fd_ready(fd, _READ)
             data = sock_recv_nowait(sock, n)
             if data is not None:
                 return data
@@ -85,12 +80,7 @@ class NativeSocketMixin:
         if not self._waits_natively(fd):
             return await super().sock_recv_into(sock, buf)
         while True:
-            fut = self._wait_fd(fd, _READ)
-            try:
-                await fut
-            except BaseException:
-                self._forget_wait(fd, fut)
-                raise
+            await self._until_fd_ready(fd, _READ)
             got = sock_recv_into_nowait(sock, buf)
             if got is not None:
                 return got
@@ -111,12 +101,7 @@ class NativeSocketMixin:
             return await super().sock_sendall(sock, view[n:])
         start = n
         while start < len(view):
-            fut = self._wait_fd(fd, _WRITE)
-            try:
-                await fut
-            except BaseException:
-                self._forget_wait(fd, fut)
-                raise
+            await self._until_fd_ready(fd, _WRITE)
             start += sock_send_nowait(sock, view[start:])
 
     async def sock_accept(self, sock):
