@@ -714,6 +714,20 @@ SINGLE_METRICS = (
 )
 SINGLE_SIZES = _sizes({"callbacks": 50_000}, {"callbacks": 20_000}, {"callbacks": 2_000})
 
+#: What both contention scenarios (with and without context=) report, at which sizes.
+CONTENTION_METRICS = (
+    Metric("callbacks_per_s", "callbacks/s", "1/s", better="higher"),
+    Metric("total_ms", "time to process all", "ms"),
+    Metric("cpu_us_per_callback", "CPU time per callback (all threads)", "us"),
+    *COUNTER_METRICS,
+)
+CONTENTION_SIZES = _sizes(
+    {"producers": 10, "per_producer": 5_000},
+    {"producers": 10, "per_producer": 2_000},
+    {"producers": 4, "per_producer": 500},
+)
+
+
 EVENT_LOOP: list[Scenario] = [
     Scenario(
         key="single",
@@ -785,18 +799,9 @@ EVENT_LOOP: list[Scenario] = [
         description="10 producer threads push 5,000 call_soon_threadsafe each as fast as they "
         "can; time from their release to the last callback run. PyLoop's queue counters are "
         "read after the run.",
-        metrics=(
-            Metric("callbacks_per_s", "callbacks/s", "1/s", better="higher"),
-            Metric("total_ms", "time to process all", "ms"),
-            Metric("cpu_us_per_callback", "CPU time per callback (all threads)", "us"),
-            *COUNTER_METRICS,
-        ),
+        metrics=CONTENTION_METRICS,
         headline="callbacks_per_s",
-        params=_sizes(
-            {"producers": 10, "per_producer": 5_000},
-            {"producers": 10, "per_producer": 2_000},
-            {"producers": 4, "per_producer": 500},
-        ),
+        params=CONTENTION_SIZES,
         run=run_contention,
         multithread=True,
         inner={"full": 3, "quick": 1, "smoke": 1},
@@ -809,18 +814,9 @@ EVENT_LOOP: list[Scenario] = [
         "its own as context=, so no loop copies the caller's context: the copy asyncio's "
         "semantics require (and rloop skips for call_soon_threadsafe) is left out for every "
         "loop, and what remains is the same work on each.",
-        metrics=(
-            Metric("callbacks_per_s", "callbacks/s", "1/s", better="higher"),
-            Metric("total_ms", "time to process all", "ms"),
-            Metric("cpu_us_per_callback", "CPU time per callback (all threads)", "us"),
-            *COUNTER_METRICS,
-        ),
+        metrics=CONTENTION_METRICS,
         headline="callbacks_per_s",
-        params=_sizes(
-            {"producers": 10, "per_producer": 5_000},
-            {"producers": 10, "per_producer": 2_000},
-            {"producers": 4, "per_producer": 500},
-        ),
+        params=CONTENTION_SIZES,
         run=run_contention_explicit_context,
         multithread=True,
         inner={"full": 3, "quick": 1, "smoke": 1},
