@@ -17,6 +17,7 @@ use std::ffi::{c_char, CStr};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyString, PyType};
+use pyo3::Borrowed;
 use pyo3::{ffi, intern};
 
 use crate::boundary;
@@ -36,24 +37,27 @@ pub(crate) trait LoopClass:
     fn loop_core(&self) -> &LoopCore<Self::Queue>;
 }
 
-/// The arguments of one call, split as the methods take them.
+/// The arguments of one call, split as the methods take them (borrowed from
+/// the caller's array: no reference is taken until the handle keeps one).
 struct Parsed<'a, 'py> {
     /// The positional arguments before the callback's own (`delay`, `when`).
     leading: &'a [*mut ffi::PyObject],
-    callback: Bound<'py, PyAny>,
+    callback: Borrowed<'a, 'py, PyAny>,
     /// The callback's own positional arguments.
     rest: ArgRefs<'a>,
-    context: Option<Bound<'py, PyAny>>,
+    context: Option<Borrowed<'a, 'py, PyAny>>,
 }
 
 /// Splits a vectorcall's arguments for `method(<leading...>, callback, *args,
 /// context=None)`, raising CPython's `TypeError`s for a missing argument or an
-/// unknown keyword.
+/// unknown keyword. Inlined into each entry point: it runs on every call, and
+/// its rare paths (an error, a keyword) are functions of their own.
 ///
 /// # Safety
 /// `args` must point to `nargs` positional arguments followed by one value per
 /// name in `kwnames` (NULL or a tuple of strings), all alive for `'a`: what
 /// CPython passes to a `METH_FASTCALL | METH_KEYWORDS` function.
+#[inline(always)]
 unsafe fn parse<'a, 'py>(
     py: Python<'py>,
     method: &str,
@@ -63,64 +67,85 @@ unsafe fn parse<'a, 'py>(
     kwnames: *mut ffi::PyObject,
 ) -> PyResult<Parsed<'a, 'py>> {
     let nargs = nargs.max(0) as usize;
+    let lead = leading_names.len();
+    if nargs <= lead {
+        return Err(missing_arguments(method, leading_names, nargs));
+    }
     let nkw = if kwnames.is_null() {
         0
     } else {
         // safety: kwnames is a tuple when not NULL (the calling convention).
         unsafe { ffi::PyTuple_GET_SIZE(kwnames) }.max(0) as usize
     };
-    let all: &'a [*mut ffi::PyObject] = if nargs + nkw == 0 {
-        &[]
+    // safety: the calling convention: nargs + nkw live pointers at `args`
+    // (at least one, the callback, checked above).
+    let all: &'a [*mut ffi::PyObject] = unsafe { std::slice::from_raw_parts(args, nargs + nkw) };
+    let context = if nkw == 0 {
+        None
     } else {
-        // safety: the calling convention: nargs + nkw live pointers at `args`.
-        unsafe { std::slice::from_raw_parts(args, nargs + nkw) }
+        // safety: as for this function (the values follow the positionals).
+        unsafe { keyword_context(py, method, kwnames, &all[nargs..])? }
     };
-    let required = leading_names.len() + 1;
-    if nargs < required {
-        let mut names: Vec<String> = leading_names.iter().map(|n| format!("'{n}'")).collect();
-        names.push("'callback'".to_string());
-        let missing = &names[nargs..];
-        let list = match missing {
-            [one] => one.clone(),
-            [init @ .., last] => format!("{} and {last}", init.join(", ")),
-            [] => String::new(),
-        };
-        return Err(PyTypeError::new_err(format!(
-            "{method}() missing {} required positional argument{}: {list}",
-            missing.len(),
-            if missing.len() == 1 { "" } else { "s" }
-        )));
-    }
-    let mut context = None;
-    if nkw > 0 {
-        // safety: attached; kwnames is a tuple of `nkw` strings (convention).
-        let names: Bound<'py, PyAny> = unsafe { Bound::from_borrowed_ptr(py, kwnames) };
-        let wanted = intern!(py, "context");
-        for i in 0..nkw {
-            // safety: `i` < the tuple's size; a borrowed reference to an item.
-            let name: Bound<'py, PyAny> = unsafe {
-                Bound::from_borrowed_ptr(py, ffi::PyTuple_GET_ITEM(names.as_ptr(), i as _))
-            };
-            if name.is(wanted) || is_context_keyword(&name)? {
-                // safety: the value of keyword `i` follows the positionals.
-                context = Some(unsafe { Bound::from_borrowed_ptr(py, all[nargs + i]) });
-            } else {
-                return Err(PyTypeError::new_err(format!(
-                    "{method}() got an unexpected keyword argument '{}'",
-                    name.str()?
-                )));
-            }
-        }
-    }
-    let lead = leading_names.len();
     Ok(Parsed {
         leading: &all[..lead],
-        // safety: a live positional argument (index < nargs).
-        callback: unsafe { Bound::from_borrowed_ptr(py, all[lead]) },
+        // safety: a live positional argument (index < nargs), alive for 'a.
+        callback: unsafe { Borrowed::from_ptr(py, all[lead]) },
         // safety: the positionals after the callback, alive for 'a.
         rest: unsafe { ArgRefs::from_raw(&all[lead + 1..nargs]) },
         context,
     })
+}
+
+/// CPython's `TypeError` for a call with `nargs` positional arguments where
+/// `leading_names` and the callback are required.
+#[cold]
+#[inline(never)]
+fn missing_arguments(method: &str, leading_names: &[&str], nargs: usize) -> PyErr {
+    let mut names: Vec<String> = leading_names.iter().map(|n| format!("'{n}'")).collect();
+    names.push("'callback'".to_string());
+    let missing = &names[nargs..];
+    let list = match missing {
+        [one] => one.clone(),
+        [init @ .., last] => format!("{} and {last}", init.join(", ")),
+        [] => String::new(),
+    };
+    PyTypeError::new_err(format!(
+        "{method}() missing {} required positional argument{}: {list}",
+        missing.len(),
+        if missing.len() == 1 { "" } else { "s" }
+    ))
+}
+
+/// The value of the `context` keyword among `values` (one per name in
+/// `kwnames`), or the `TypeError` for any other keyword.
+///
+/// # Safety
+/// `kwnames` must be a tuple of as many strings as `values` has items, and
+/// the values live objects, all alive for `'a`.
+#[inline(never)]
+unsafe fn keyword_context<'a, 'py>(
+    py: Python<'py>,
+    method: &str,
+    kwnames: *mut ffi::PyObject,
+    values: &'a [*mut ffi::PyObject],
+) -> PyResult<Option<Borrowed<'a, 'py, PyAny>>> {
+    let wanted = intern!(py, "context");
+    let mut context = None;
+    for (i, &value) in values.iter().enumerate() {
+        // safety: `i` < the tuple's size; a borrowed reference to an item,
+        // alive as long as the tuple, which the caller keeps for 'a.
+        let name = unsafe { Borrowed::from_ptr(py, ffi::PyTuple_GET_ITEM(kwnames, i as _)) };
+        if name.is(wanted) || is_context_keyword(&name)? {
+            // safety: the caller's contract: a live value for 'a.
+            context = Some(unsafe { Borrowed::from_ptr(py, value) });
+        } else {
+            return Err(PyTypeError::new_err(format!(
+                "{method}() got an unexpected keyword argument '{}'",
+                name.str()?
+            )));
+        }
+    }
+    Ok(context)
 }
 
 /// True if `name` is the string "context". Callers rarely pass our interned
@@ -210,7 +235,7 @@ unsafe extern "C" fn call_soon<C: LoopClass>(
             let p = parse(py, "call_soon", &[], args, nargs, kwnames)?;
             let core = core_of::<C>(py, slf);
             Ok(core
-                .call_soon(py, &p.callback, p.rest, p.context.as_ref(), false)?
+                .call_soon(py, &p.callback, p.rest, p.context.as_deref(), false)?
                 .into_ptr())
         })
     }
@@ -229,7 +254,7 @@ unsafe extern "C" fn call_soon_threadsafe<C: LoopClass>(
             let p = parse(py, "call_soon_threadsafe", &[], args, nargs, kwnames)?;
             let core = core_of::<C>(py, slf);
             Ok(core
-                .call_soon(py, &p.callback, p.rest, p.context.as_ref(), true)?
+                .call_soon(py, &p.callback, p.rest, p.context.as_deref(), true)?
                 .into_ptr())
         })
     }
@@ -255,7 +280,7 @@ unsafe extern "C" fn call_later<C: LoopClass>(
                     when,
                     &p.callback,
                     p.rest,
-                    p.context.as_ref(),
+                    p.context.as_deref(),
                 )?
                 .into_ptr())
         })
@@ -275,7 +300,14 @@ unsafe extern "C" fn call_at<C: LoopClass>(
             let when = number(p.leading[0], py, "when", "when cannot be None")?;
             let core = core_of::<C>(py, slf);
             Ok(core
-                .call_at(py, "call_at", when, &p.callback, p.rest, p.context.as_ref())?
+                .call_at(
+                    py,
+                    "call_at",
+                    when,
+                    &p.callback,
+                    p.rest,
+                    p.context.as_deref(),
+                )?
                 .into_ptr())
         })
     }

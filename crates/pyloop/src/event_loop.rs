@@ -888,6 +888,7 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
         self.queue.poller().is_some()
     }
 
+    #[inline]
     fn run_handle(
         &self,
         py: Python<'_>,

@@ -116,14 +116,15 @@ impl HandleContext {
     /// handed out, and before the handle lets go of it.
     fn make_public(&self) {
         if self.private.replace(false) {
+            let ptr = self.context.as_ptr();
             // safety: attached (handles are only reached with the GIL held);
-            // the context is alive (we hold it) and is tracked again only if
-            // it is not tracked now (tracking twice is a fatal error).
+            // the context is alive (we hold it). A private context is
+            // untracked: we untracked it when we made it, and nothing tracks
+            // a context again (CPython tracks one only when it makes it), so
+            // this is not the fatal second tracking.
             unsafe {
-                let ptr = self.context.as_ptr();
-                if ffi::PyObject_GC_IsTracked(ptr) == 0 {
-                    ffi::PyObject_GC_Track(ptr.cast());
-                }
+                debug_assert_eq!(ffi::PyObject_GC_IsTracked(ptr), 0);
+                ffi::PyObject_GC_Track(ptr.cast());
             }
         }
     }
@@ -260,7 +261,9 @@ impl HandleRef {
         debug: bool,
         timer: Option<TimerPart>,
     ) -> PyResult<HandleRef> {
-        if !callback.is_callable() {
+        // safety: a live object; reads its type's call slot, as
+        // `PyCallable_Check` does, without the call into libpython.
+        if unsafe { (*ffi::Py_TYPE(callback.as_ptr())).tp_call.is_none() } {
             return Err(PyTypeError::new_err(format!(
                 "a callable object was expected by {method}(), got {}",
                 callback.repr()?
@@ -428,6 +431,7 @@ impl HandleRef {
     /// the handle's repr still names the callback there, as in asyncio. With
     /// `keep_call` (debug mode) the call stays until [`release`](Self::release),
     /// for the slow-callback warning made after the run.
+    #[inline]
     pub(crate) fn run(
         &self,
         py: Python<'_>,
@@ -469,19 +473,34 @@ impl HandleRef {
         };
         match result {
             Ok(_) => Ok(()),
-            Err(err) => {
-                let callback = call.callback.bind(py);
-                let args = clone_args(py, &call.args);
-                if !keep_call && !data.cancelled.get() {
-                    data.call.with(py, |slot| *slot = Some(call));
-                }
-                let reported = self.report_error(py, event_loop, &callback, &args, err);
-                self.release(py);
-                reported
-            }
+            Err(err) => self.failed(py, event_loop, call, keep_call, err),
         }
     }
     // ANCHOR_END: run
+
+    /// After the callback `call` raised `err`: the call goes back into the
+    /// handle (unless kept or cancelled meanwhile) while the loop's exception
+    /// handler looks at it, then is let go of.
+    #[cold]
+    #[inline(never)]
+    fn failed(
+        &self,
+        py: Python<'_>,
+        event_loop: &Bound<'_, PyAny>,
+        call: Call,
+        keep_call: bool,
+        err: PyErr,
+    ) -> PyResult<()> {
+        let data = self.data();
+        let callback = call.callback.bind(py);
+        let args = clone_args(py, &call.args);
+        if !keep_call && !data.cancelled.get() {
+            data.call.with(py, |slot| *slot = Some(call));
+        }
+        let reported = self.report_error(py, event_loop, &callback, &args, err);
+        self.release(py);
+        reported
+    }
 
     /// Hands an exception raised by the callback to the loop's exception
     /// handler, with asyncio's message and keys; passes `KeyboardInterrupt`
@@ -657,9 +676,11 @@ unsafe extern "C" fn handle_dealloc(object: *mut ffi::PyObject) {
             if !(*this).weakreflist.is_null() {
                 ffi::PyObject_ClearWeakRefs(object);
             }
-            // Move the state out before the memory is reused or freed; drop it
-            // last, since dropping may run any Python code (a destructor).
-            let data = ptr::read(ptr::addr_of!((*this).data));
+            // The state is dropped in place, while the memory is still this
+            // object's alone (no reference to it is left, and it is not yet on
+            // the free list): dropping may run any Python code (a destructor),
+            // which may make and free handles meanwhile.
+            ptr::drop_in_place(ptr::addr_of_mut!((*this).data));
             let exact = TYPES
                 .get(py)
                 .is_some_and(|t| ty == t.handle.as_ptr().cast() || ty == t.timer.as_ptr().cast());
@@ -668,7 +689,6 @@ unsafe extern "C" fn handle_dealloc(object: *mut ffi::PyObject) {
             }
             // Every instance of a heap type holds a reference to its type.
             ffi::Py_DECREF(ty.cast());
-            drop(data);
         })
     }
 }
