@@ -16,6 +16,11 @@ import time
 # callback fails the test after this long instead of hanging the suite.
 BOUND = 10.0
 
+#: The phases that run a batch of cross-thread callbacks while holding the queue lock: a
+#: callback there that waits for a thread calling ``call_soon_threadsafe`` waits until its
+#: own timeout (the inherent deadlock the book examines; tests/test_adversarial_loop.py).
+LOCK_HELD_WHILE_RUNNING = frozenset({"3.1.1", "3.1.2", "3.1.3"})
+
 
 @contextlib.contextmanager
 def closing(loop: asyncio.AbstractEventLoop):

@@ -34,6 +34,7 @@ import pytest
 
 from tests.support import (
     BOUND,
+    LOCK_HELD_WHILE_RUNNING,
     closing,
     run_bounded,
     run_child,
@@ -45,9 +46,6 @@ from tests.test_adversarial_buffers import handler_summary, oracle
 #: Seconds a child scenario may take once ready. Each takes well under one second; a hang
 #: is what runs out the clock.
 CHILD_TIMEOUT = 8.0
-
-#: The phases that run a batch of cross-thread callbacks while holding the queue lock.
-LOCK_HELD_WHILE_RUNNING = {"3.1.1", "3.1.2", "3.1.3"}
 
 CHILD_LOOP = """
 import asyncio, threading, time

@@ -257,6 +257,33 @@ def test_same_thread_call_soon_threadsafe_is_fifo_with_call_soon(loop):
     assert out == [1, 2, 3]
 
 
+@pytest.mark.parametrize("sent", [3, 300])
+def test_timer_due_later_runs_after_callbacks_left_by_a_stop(loop, sent):
+    """A turn in which another thread sends callbacks, then ``stop()``: asyncio leaves them all
+    in its one ready queue; a phase may have run one batch (128) of them and left the rest in
+    its queue. Then a ``call_soon`` and a timer already due: asyncio runs the timer after
+    everything queued before it, so must we. Found by the fuzzer: pyloop kept the call_soon
+    behind the leftovers in the phase's queue, which runs after the loop's own lane, where
+    the timer went, so the timer overtook both."""
+    seen = []
+
+    def send_from_a_thread() -> None:
+        t = threading.Thread(
+            target=lambda: [loop.call_soon_threadsafe(seen.append, i) for i in range(sent)]
+        )
+        t.start()
+        wait_for_thread(t)
+
+    loop.call_soon(send_from_a_thread)
+    loop.call_soon(loop.stop)
+    run_forever_bounded(loop)
+    loop.call_soon(seen.append, "soon")
+    loop.call_at(loop.time() - 1, seen.append, "timer")
+    loop.call_soon(loop.stop)
+    run_forever_bounded(loop)
+    assert seen == [*range(sent), "soon", "timer"]
+
+
 def test_threadsafe_callbacks_run_on_the_loop_thread(loop_factory):
     with closing(loop_factory()) as lp:
         where = []

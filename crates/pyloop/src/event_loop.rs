@@ -213,16 +213,19 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
     }
 
     // ANCHOR: schedule
-    /// Queues `handle`: on the loop's own lane if called on the loop thread,
-    /// or while the loop is not running and nothing is left in the phase's
-    /// queue; otherwise on the phase's queue. (Items left in the queue by a
-    /// `stop()` go first: a thread's later callbacks must not overtake them.)
+    /// Queues `handle`: on the loop's own lane if called on the loop thread
+    /// or while the loop is not running, otherwise on the phase's queue.
     fn schedule(&self, py: Python<'_>, handle: HandleRef) -> PyResult<()> {
         let running = self.running_thread.load(Relaxed);
         let own_lane = if running == 0 {
             // Not running, so the loop thread is not using its consumer state:
-            // the GIL we hold makes this look safe from any thread.
-            !self.has_pending(py)
+            // the GIL we hold makes this look safe from any thread. What other
+            // threads sent meanwhile (or a `stop()` left in the phase's queue)
+            // goes first, and everything after it in order: one lane, as
+            // asyncio's one ready queue, so that timers falling due later run
+            // after all of it, as they do in asyncio.
+            self.move_pending_to_own_lane(py);
+            true
         } else {
             running == thread_token(py)
         };
@@ -597,6 +600,23 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
             }
         });
         fatal.map_or(Ok(()), Err)
+    }
+
+    /// Moves every callback waiting in the phase's queue to the end of the
+    /// loop's own lane, in order. Only while the loop is not running (its
+    /// consumer state is then in its cell).
+    fn move_pending_to_own_lane(&self, py: Python<'_>) {
+        if !self.has_pending(py) {
+            return;
+        }
+        if let Some(mut consumer) = self.consumer.with(py, Option::take) {
+            let mut moved: Vec<HandleRef> = Vec::new();
+            while self.queue.run_batch(&mut consumer, |h| moved.push(h)) > 0 {}
+            self.consumer.with(py, |slot| *slot = Some(consumer));
+            self.local.with(py, |lane| {
+                lane.extend(moved.into_iter().map(Ready::Native));
+            });
+        }
     }
 
     /// True if the phase's queue or the consumer's state holds a callback.
