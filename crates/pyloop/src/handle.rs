@@ -314,18 +314,8 @@ impl HandleRef {
         } else {
             None
         };
-        let data = HandleData {
-            call: GilCell::new(Some(Call {
-                callback: Owned::new(callback),
-                args,
-            })),
-            context,
-            source_traceback,
-            cancelled: Cell::new(false),
-            timer,
-        };
         let types = handle_types(py)?;
-        let ty = if data.timer.is_some() {
+        let ty = if timer.is_some() {
             &types.timer
         } else {
             &types.handle
@@ -336,7 +326,6 @@ impl HandleRef {
                 // safety: attached; a block of the object's size, or NULL.
                 let raw = unsafe { ffi::PyObject_Malloc(std::mem::size_of::<HandleObject>()) };
                 if raw.is_null() {
-                    drop(data);
                     return Err(PyErr::fetch(py));
                 }
                 raw.cast()
@@ -345,12 +334,22 @@ impl HandleRef {
         // safety: `object` is a block of `HandleObject`'s size that nobody
         // else uses (fresh, or taken off the free list); PyObject_Init sets
         // its type (and takes a reference to it) and its reference count to
-        // one, then the other fields are written before anyone can see it.
+        // one, then the other fields are written (the state straight into
+        // place) before anyone can see it.
         unsafe {
             ffi::PyObject_Init(object, ty.as_ptr().cast());
             let this = object.cast::<HandleObject>();
             ptr::addr_of_mut!((*this).weakreflist).write(ptr::null_mut());
-            ptr::addr_of_mut!((*this).data).write(data);
+            ptr::addr_of_mut!((*this).data).write(HandleData {
+                call: GilCell::new(Some(Call {
+                    callback: Owned::new(callback),
+                    args,
+                })),
+                context,
+                source_traceback,
+                cancelled: Cell::new(false),
+                timer,
+            });
             Ok(HandleRef(Bound::from_owned_ptr(py, object).unbind()))
         }
     }
