@@ -488,7 +488,11 @@ def test_write_every_kind_of_data(loop, exc_handler, how, kind):
 def resized_after_write_outcome(loop, take_handler_calls) -> tuple:
     async def main():
         peer, transport, proto = await _peer_and_transport(loop, lambda: Sink(loop))
-        reader = loop.run_in_executor(None, _read_all, peer)
+        # Small kernel buffers on both ends, and nobody reading yet, so that the kernel cannot
+        # take the 8 MiB at once (a peer draining loopback on another core let it, now and
+        # then): the rest must be buffered by the transport.
+        peer.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 16)
+        transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 16)
         try:
             data = bytearray(b"x" * (8 << 20))
             transport.write(data)  # more than the kernel takes at once: the rest is buffered
@@ -497,6 +501,7 @@ def resized_after_write_outcome(loop, take_handler_calls) -> tuple:
                 resized = "ok"
             except BufferError:
                 resized = "BufferError"
+            reader = loop.run_in_executor(None, _read_all, peer)
             transport.close()
             lost = await proto.lost
             received = await reader
