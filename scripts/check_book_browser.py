@@ -30,6 +30,7 @@ import contextlib
 import functools
 import http.server
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -104,7 +105,7 @@ class Browser:
         exe = shutil.which("chromium") or shutil.which("chromium-browser")
         if not exe:
             raise SystemExit("check_book_browser: no chromium (run scripts/setup_browser.sh)")
-        self.profile = tempfile.TemporaryDirectory()
+        self.profile = tempfile.TemporaryDirectory(ignore_cleanup_errors=True)
         self.proc = subprocess.Popen(
             [
                 exe,
@@ -199,6 +200,13 @@ class Browser:
             self.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             self.proc.kill()
+        # Chromium's helper processes can still write into the profile for a moment after
+        # the browser has exited (a "Directory not empty" once): try again for a while.
+        for _ in range(50):
+            shutil.rmtree(self.profile.name, ignore_errors=True)
+            if not os.path.exists(self.profile.name):
+                break
+            time.sleep(0.1)
         self.profile.cleanup()
 
 
