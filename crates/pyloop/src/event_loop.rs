@@ -369,12 +369,8 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
     /// Takes every pending callback, timer and transport out of the loop's
     /// state, for the caller to drop after every borrow has ended.
     fn take_pending(&self, py: Python<'_>) -> Pending {
-        let mut handles: Vec<HandleRef> = Vec::new();
+        let mut handles = self.drain_queue(py);
         let mut foreign: Vec<Py<PyAny>> = Vec::new();
-        if let Some(mut consumer) = self.consumer.with(py, Option::take) {
-            while self.queue.run_batch(&mut consumer, |h| handles.push(h)) > 0 {}
-            self.consumer.with(py, |slot| *slot = Some(consumer));
-        }
         for ready in self.local.with(py, std::mem::take) {
             match ready {
                 Ready::Native(handle) => handles.push(handle),
@@ -609,14 +605,22 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
         if !self.has_pending(py) {
             return;
         }
+        let moved = self.drain_queue(py);
+        self.local.with(py, |lane| {
+            lane.extend(moved.into_iter().map(Ready::Native));
+        });
+    }
+
+    /// Takes every callback out of the phase's queue, in order. Only while
+    /// the loop is not running (its consumer state is then in its cell; the
+    /// cell is not borrowed while the queue is drained).
+    fn drain_queue(&self, py: Python<'_>) -> Vec<HandleRef> {
+        let mut handles = Vec::new();
         if let Some(mut consumer) = self.consumer.with(py, Option::take) {
-            let mut moved: Vec<HandleRef> = Vec::new();
-            while self.queue.run_batch(&mut consumer, |h| moved.push(h)) > 0 {}
+            while self.queue.run_batch(&mut consumer, |h| handles.push(h)) > 0 {}
             self.consumer.with(py, |slot| *slot = Some(consumer));
-            self.local.with(py, |lane| {
-                lane.extend(moved.into_iter().map(Ready::Native));
-            });
         }
+        handles
     }
 
     /// True if the phase's queue or the consumer's state holds a callback.
