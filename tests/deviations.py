@@ -17,6 +17,13 @@ DEVIATIONS = {
         "PyLoop raises asyncio's debug-mode TypeError at once, debug or not",
         "a bad argument should fail where it is passed, and the check costs one type flag",
     ),
+    "context that is not a Context": (
+        "asyncio stores any object given as context= and fails when the callback runs "
+        "(AttributeError: no .run), through the exception handler",
+        "PyLoop raises TypeError at once: context must be a contextvars.Context",
+        "a bad argument should fail where it is passed; the handle runs its callback in the "
+        "context through the C API, which needs a real Context",
+    ),
     "NaN time": (
         "asyncio 3.11 accepts call_later(nan)/call_at(nan); the timer fires at whatever "
         "point heap comparisons with NaN happen to put it",

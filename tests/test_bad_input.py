@@ -20,7 +20,11 @@ Checked against Lib/asyncio/base_events.py and events.py (3.11.7):
   awaitable is required". create_task(non-coroutine): TypeError.
 - run_in_executor(None, non-callable): TypeError at once in debug mode; otherwise the
   future fails with the TypeError.
-- keyword arguments for the callback are not accepted: TypeError.
+- keyword arguments for the callback are not accepted: TypeError. A missing callback (or
+  delay/when), with or without context=: TypeError naming what is missing.
+- context= that is not a contextvars.Context: stored, and the callback fails when it runs
+  (AttributeError, to the exception handler). PyLoop raises TypeError at once
+  (tests/deviations.py, "context that is not a Context").
 
 PyLoop validates the callback and rejects NaN times eagerly (tests/deviations.py): those
 tests assert asyncio's behaviour on asyncio and PyLoop's on PyLoop.
@@ -28,6 +32,8 @@ tests assert asyncio's behaviour on asyncio and PyLoop's on PyLoop.
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import gc
 import math
 import warnings
@@ -251,3 +257,77 @@ def test_run_in_executor_non_callable(loop):
     fut = loop.run_in_executor(None, NOT_CALLABLE)
     with pytest.raises(TypeError, match="not callable"):
         run_bounded(loop, fut)
+
+
+VAR = contextvars.ContextVar("VAR", default="unset")
+
+
+def _leading(loop, method) -> list:
+    """The arguments before the callback: the delay or the deadline of the timer methods."""
+    return {"call_later": [0], "call_at": [loop.time()]}.get(method, [])
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_missing_callback_raises(loop, method):
+    """No callback at all, or only context=: TypeError naming the callback, as asyncio's
+    Python signature raises (the native entry points split the arguments themselves)."""
+    fn = getattr(loop, method)
+    for kwargs in ({}, {"context": contextvars.copy_context()}):
+        with pytest.raises(TypeError, match="callback"):
+            fn(*_leading(loop, method), **kwargs)
+
+
+@pytest.mark.parametrize(("method", "first"), [("call_later", "delay"), ("call_at", "when")])
+def test_timer_methods_with_no_arguments_raise(loop, method, first):
+    with pytest.raises(TypeError, match=first):
+        getattr(loop, method)()
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_unknown_keyword_beside_context_raises(loop, method):
+    with pytest.raises(TypeError, match="unexpected keyword argument"):
+        getattr(loop, method)(
+            *_leading(loop, method), print, context=contextvars.copy_context(), loop=loop
+        )
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_context_keyword_from_a_string_built_at_run_time(loop, method):
+    """context= given through **kwargs with a key that is not the interned "context" string
+    (the native parser compares by identity first), with more arguments than fit inline:
+    the callback still runs in that context, with its arguments."""
+    seen = []
+    ctx = contextvars.copy_context()
+    ctx.run(VAR.set, "given")
+    key = "".join(["con", "text"])
+    getattr(loop, method)(
+        *_leading(loop, method), lambda *a: seen.append((VAR.get(), a)), 1, 2, 3, **{key: ctx}
+    )
+    getattr(loop, method)(*_leading(loop, method), lambda: seen.append((VAR.get(), None)))
+    run_bounded(loop, _after_timers(loop))
+    assert seen == [("given", (1, 2, 3)), ("unset", None)]
+
+
+async def _after_timers(loop):
+    for _ in range(3):
+        await asyncio.sleep(0)
+    await asyncio.sleep(0.01)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_context_that_is_not_a_context(loop, exc_handler, method):
+    """asyncio stores it and the callback fails when it runs; PyLoop refuses it at once
+    (deviations.py, 'context that is not a Context'). Either way the callback never runs."""
+    seen = []
+    fn = getattr(loop, method)
+    if validates_eagerly(loop):
+        with pytest.raises(TypeError, match="contextvars.Context"):
+            fn(*_leading(loop, method), seen.append, 1, context=42)
+        run_bounded(loop, _after_timers(loop))
+        assert exc_handler.take() == []
+    else:
+        fn(*_leading(loop, method), seen.append, 1, context=42)
+        run_bounded(loop, _after_timers(loop))
+        calls = exc_handler.take()
+        assert [type(c.get("exception")) for c in calls] == [AttributeError]
+    assert seen == []

@@ -284,6 +284,34 @@ def test_timer_due_later_runs_after_callbacks_left_by_a_stop(loop, sent):
     assert seen == [*range(sent), "soon", "timer"]
 
 
+def test_sent_from_a_thread_while_stopped_after_leftovers(loop):
+    """Leftovers of a batch in the phase's queue (as in the test above), then another thread
+    sends more while the loop is stopped, then the loop thread calls call_soon: one order,
+    the leftovers, the later sends, the call_soon, as in asyncio's one ready queue. The send
+    from the other thread is the one that moves the leftovers onto the loop's lane."""
+    seen = []
+
+    def send(tag, n: int) -> None:
+        t = threading.Thread(
+            target=lambda: [loop.call_soon_threadsafe(seen.append, (tag, i)) for i in range(n)]
+        )
+        t.start()
+        wait_for_thread(t)
+
+    loop.call_soon(send, "first", 300)
+    loop.call_soon(loop.stop)
+    run_forever_bounded(loop)
+    send("while stopped", 3)
+    loop.call_soon(seen.append, "soon")
+    loop.call_soon(loop.stop)
+    run_forever_bounded(loop)
+    assert seen == [
+        *(("first", i) for i in range(300)),
+        *(("while stopped", i) for i in range(3)),
+        "soon",
+    ]
+
+
 def test_threadsafe_callbacks_run_on_the_loop_thread(loop_factory):
     with closing(loop_factory()) as lp:
         where = []
