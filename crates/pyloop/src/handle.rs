@@ -326,6 +326,10 @@ impl HandleRef {
                 // safety: attached; a block of the object's size, or NULL.
                 let raw = unsafe { ffi::PyObject_Malloc(std::mem::size_of::<HandleObject>()) };
                 if raw.is_null() {
+                    // PyObject_Malloc sets no exception: this is CPython's
+                    // MemoryError (not the SystemError of fetching nothing).
+                    // safety: attached; sets the error and returns NULL.
+                    unsafe { ffi::PyErr_NoMemory() };
                     return Err(PyErr::fetch(py));
                 }
                 raw.cast()
