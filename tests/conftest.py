@@ -402,6 +402,16 @@ def loop(_checked_loop) -> asyncio.AbstractEventLoop:
 
 
 @pytest.fixture
+def gc_disabled():
+    """The cyclic collector off for the test: what it frees, reference counting alone freed."""
+    was = gc.isenabled()
+    gc.disable()
+    yield
+    if was:
+        gc.enable()
+
+
+@pytest.fixture
 def exc_handler(_checked_loop) -> HandlerCalls:
     """The recorder installed as ``loop``'s exception handler; the test must ``take()`` the
     calls it expects."""

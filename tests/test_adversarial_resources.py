@@ -4,8 +4,12 @@
 - A protocol holding its transport (the usual pattern), 20 connections left open, then
   ``loop.close()``: after ``gc.collect()`` no transport alive and no descriptor open, with a
   ``ResourceWarning`` per unclosed transport where asyncio emits one.
-- 50 loops dropped without ``close()`` with a pending ``call_later(loop.stop)``: none alive,
-  no descriptor open, ``ResourceWarning`` "unclosed event loop" as on asyncio.
+- 50 loops dropped without ``close()`` with a pending ``call_later(loop.stop)`` and a future
+  made by ``create_future()``: none alive, no descriptor open, ``ResourceWarning`` "unclosed
+  event loop" as on asyncio.
+- A closed loop that made futures (before and after ``close()``) is freed as soon as its last
+  reference goes, with the collector off, as asyncio's is: PyLoop keeps the keywords of
+  ``Future(loop=...)`` per loop, a cycle that ``close()`` must break.
 - ``new_event_loop()`` when no descriptor is left: ``OSError`` (never pyo3's
   ``PanicException``, a ``BaseException``), in a child with ``RLIMIT_NOFILE`` lowered.
 - A server accepting until ``EMFILE``: the error reaches the exception handler as an
@@ -138,6 +142,7 @@ def drop_unclosed_loops(spec, n: int = 50):
         for _ in range(n):
             loop = spec.new_loop()
             loop.call_later(3600, loop.stop)  # a cycle: loop -> timer -> bound method -> loop
+            loop.create_future()  # PyLoop: a cycle loop -> Future's keywords -> loop
             refs.append(weakref.ref(loop))
             del loop
         collect_quietly()
@@ -156,6 +161,48 @@ def test_loops_dropped_without_close_are_collected(spec):
     assert alive == 0, f"{alive} of 50 loops still alive after gc.collect()"
     assert len(fds) <= len(a_fds), f"{len(fds)} descriptors still open (asyncio: {len(a_fds)})"
     assert kinds == a_warnings, "ResourceWarnings differ from stock asyncio's"
+
+
+@ALL_SPECS
+def test_a_closed_loop_that_made_futures_is_freed_without_the_collector(spec, gc_disabled):
+    loop = spec.new_loop()
+    fut = loop.create_future()
+    loop.call_soon(fut.set_result, 1)
+    assert loop.run_until_complete(fut) == 1
+    del fut
+    loop.close()
+    after = loop.create_future()  # asyncio allows it on a closed loop
+    assert after.get_loop() is loop
+    after.set_result(2)
+    assert after.result() == 2
+    ref = weakref.ref(loop)
+    del loop, after
+    assert ref() is None, "a closed loop outlived its last reference"
+
+
+def closed_loop_held_by_its_task_factory(spec) -> weakref.ref:
+    loop = spec.new_loop()
+
+    def factory(lp, coro, **kwargs):
+        return asyncio.Task(coro, loop=loop, **kwargs)
+
+    loop.set_task_factory(factory)
+
+    async def ret():
+        return 1
+
+    assert loop.run_until_complete(loop.create_task(ret())) == 1
+    loop.close()
+    return weakref.ref(loop)
+
+
+@ALL_SPECS
+def test_a_loop_held_by_its_task_factory_is_collected(spec):
+    """A task factory that refers to its loop makes a cycle the collector must see (PyLoop keeps
+    the factory in the native loop, which reports it to the collector)."""
+    ref = closed_loop_held_by_its_task_factory(spec)
+    gc.collect()
+    assert ref() is None, "a closed loop held by its task factory survived gc.collect()"
 
 
 NEW_LOOP_WITHOUT_FDS = """

@@ -105,6 +105,72 @@ def test_task_factory(loop):
         loop.set_task_factory(42)
 
 
+def test_create_task_with_name_and_context_given_as_none(loop):
+    async def ret(x):
+        return x
+
+    task = loop.create_task(ret(1), name=None, context=None)
+    assert isinstance(task, asyncio.Task)
+    assert task.get_loop() is loop
+    assert task.get_name().startswith("Task-")
+    assert run_bounded(loop, task) == 1
+
+
+def test_create_task_after_a_factory_is_removed(loop):
+    made = []
+    loop.set_task_factory(lambda lp, coro, **kw: made.append(coro) or asyncio.Task(coro, loop=lp))
+
+    async def ret(x):
+        return x
+
+    first = ret(1)
+    assert loop.run_until_complete(loop.create_task(first)) == 1
+    assert made == [first]
+    loop.set_task_factory(None)
+    plain = loop.create_task(ret(2))
+    assert type(plain) is asyncio.Task and plain.get_loop() is loop
+    assert loop.run_until_complete(plain) == 2
+    assert made == [first]
+
+
+def test_task_made_in_debug_mode_records_its_caller_last(loop):
+    """asyncio trims its own create_task frame off a debug-mode task's creation traceback."""
+    loop.set_debug(True)
+
+    async def ret():
+        return 1
+
+    task = loop.create_task(ret())  # this line is the last entry
+    assert task._source_traceback[-1].name == "test_task_made_in_debug_mode_records_its_caller_last"
+    assert run_bounded(loop, task) == 1
+
+
+def test_create_task_on_a_closed_loop(loop):
+    loop.close()
+
+    async def ret():
+        return 1
+
+    coro = ret()
+    with pytest.raises(RuntimeError, match="Event loop is closed"):
+        loop.create_task(coro)
+    coro.close()
+
+
+def test_create_task_argument_shapes(loop):
+    async def ret():
+        return 1
+
+    with pytest.raises(TypeError):
+        loop.create_task()
+    coro = ret()
+    with pytest.raises(TypeError):
+        loop.create_task(coro, unknown=1)
+    with pytest.raises(TypeError):
+        loop.create_task(coro, "positional name")
+    coro.close()
+
+
 def test_task_cancel(loop):
     started = loop.create_future()
 

@@ -112,15 +112,6 @@ def _schedule(loop, how, callback, arg):
 HOWS = ["call_soon", "call_soon_threadsafe", "call_later", "call_at"]
 
 
-@pytest.fixture
-def gc_disabled():
-    was = gc.isenabled()
-    gc.disable()
-    yield
-    if was:
-        gc.enable()
-
-
 def _check_freed(ref, what):
     if ref() is None:
         return

@@ -134,6 +134,16 @@ impl<T: Cancellable> Timers<T> {
         std::mem::take(&mut self.discarded)
     }
 
+    /// [`take_discarded`](Self::take_discarded), or `None` when there is
+    /// nothing to take (dropping an empty `None` costs the caller nothing).
+    pub fn take_discarded_if_any(&mut self) -> Option<Vec<T>> {
+        if self.discarded.is_empty() {
+            None
+        } else {
+            Some(self.take_discarded())
+        }
+    }
+
     /// Calls `f` on every entry still in the heap and every discarded one.
     pub fn for_each(&self, mut f: impl FnMut(&T)) {
         self.heap.iter().for_each(|e| f(&e.item));

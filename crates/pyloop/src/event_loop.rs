@@ -143,6 +143,15 @@ pub struct LoopCore<Q: ReadyQueue<HandleRef>> {
     stopping: AtomicBool,
     closed: AtomicBool,
     debug: AtomicBool,
+    /// `{"loop": <this loop>}`, the keywords of `asyncio.Future(loop=...)`
+    /// and `asyncio.Task(coro, loop=...)`, made at the first use and dropped
+    /// at `close()`. CPython turns keywords passed by vectorcall into a new
+    /// dictionary for a type without its own vectorcall (asyncio's `Future`
+    /// and `Task` on 3.11-3.13); a dictionary given as is goes through. It
+    /// makes a cycle with the loop, which `traverse` reports.
+    loop_keywords: GilCell<Option<Py<PyDict>>>,
+    /// The task factory (`set_task_factory`), if any.
+    task_factory: GilCell<Option<Py<PyAny>>>,
 }
 // ANCHOR_END: core
 
@@ -167,6 +176,8 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
             stopping: AtomicBool::new(false),
             closed: AtomicBool::new(false),
             debug: AtomicBool::new(false),
+            loop_keywords: GilCell::new(None),
+            task_factory: GilCell::new(None),
         })
     }
 
@@ -363,8 +374,76 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
         // As asyncio closes its selector: release the epoll set and eventfd.
         self.queue.close_io();
         pending.release(py);
+        let keywords = self.loop_keywords.with(py, Option::take);
+        drop(keywords);
         Ok(())
     }
+
+    // ANCHOR: loop_keywords
+    /// The loop's `{"loop": <the loop>}` (see `loop_keywords`), made at the
+    /// first call; `None` once the loop is closed, so that closing breaks the
+    /// cycle for good.
+    fn loop_keywords<'py>(
+        &self,
+        event_loop: &Bound<'py, PyAny>,
+    ) -> PyResult<Option<Bound<'py, PyDict>>> {
+        let py = event_loop.py();
+        if self.closed.load(Relaxed) {
+            return Ok(None);
+        }
+        let cached = self
+            .loop_keywords
+            .with(py, |k| k.as_ref().map(|d| d.clone_ref(py)));
+        if let Some(keywords) = cached {
+            return Ok(Some(keywords.into_bound(py)));
+        }
+        let keywords = PyDict::new(py);
+        keywords.set_item(intern!(py, "loop"), event_loop)?;
+        // Only if still open: making the dictionary can run the collector,
+        // and a finalizer may have closed the loop.
+        if !self.closed.load(Relaxed) {
+            let stored = keywords.clone().unbind();
+            let replaced = self.loop_keywords.with(py, |k| k.replace(stored));
+            drop(replaced);
+        }
+        Ok(Some(keywords))
+    }
+
+    /// `create_future`: `asyncio.Future(loop=event_loop)`, with the loop's
+    /// keyword dictionary; a closed loop makes one per call.
+    pub fn create_future<'py>(
+        &self,
+        event_loop: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let py = event_loop.py();
+        match self.loop_keywords(event_loop)? {
+            Some(keywords) => call_with_keywords(future_type(py)?, &PyTuple::empty(py), &keywords),
+            None => new_future(event_loop),
+        }
+    }
+
+    /// `create_task(coro)` with no name, no context, no task factory, on an
+    /// open loop not in debug mode: `asyncio.Task(coro, loop=event_loop)`, with
+    /// the loop's keyword dictionary. `None` when any of that does not hold;
+    /// the caller then takes the general path (in Python).
+    pub fn create_plain_task<'py>(
+        &self,
+        event_loop: &Bound<'py, PyAny>,
+        coro: &Bound<'py, PyAny>,
+    ) -> PyResult<Option<Bound<'py, PyAny>>> {
+        let py = event_loop.py();
+        // Debug mode trims the task's creation traceback, which the general
+        // path does.
+        if self.debug.load(Relaxed) || self.task_factory.with(py, |f| f.is_some()) {
+            return Ok(None);
+        }
+        let Some(keywords) = self.loop_keywords(event_loop)? else {
+            return Ok(None);
+        };
+        let arguments = PyTuple::new(py, [coro])?;
+        call_with_keywords(task_type(py)?, &arguments, &keywords).map(Some)
+    }
+    // ANCHOR_END: loop_keywords
 
     /// Takes every pending callback, timer and transport out of the loop's
     /// state, for the caller to drop after every borrow has ended.
@@ -438,7 +517,27 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
             .peek_in_traverse(visit, |transports| {
                 transports.values().try_for_each(|t| visit.call(t))
             })
+            .unwrap_or(Ok(()))?;
+        self.loop_keywords
+            .peek_in_traverse(visit, |keywords| visit.call(keywords))
+            .unwrap_or(Ok(()))?;
+        self.task_factory
+            .peek_in_traverse(visit, |factory| visit.call(factory))
             .unwrap_or(Ok(()))
+    }
+
+    /// The task factory, if any.
+    pub fn task_factory(&self, py: Python<'_>) -> Option<Py<PyAny>> {
+        self.task_factory
+            .with(py, |f| f.as_ref().map(|f| f.clone_ref(py)))
+    }
+
+    /// Sets (or with `None` removes) the task factory.
+    pub fn set_task_factory(&self, py: Python<'_>, factory: Option<Py<PyAny>>) {
+        let old = self
+            .task_factory
+            .with(py, |f| std::mem::replace(f, factory));
+        drop(old);
     }
 
     /// `__clear__` of the loop classes: the loop is part of a cycle that is
@@ -453,6 +552,10 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
             self.queue.close_io();
         }
         self.take_pending(py).release(py);
+        let keywords = self.loop_keywords.with(py, Option::take);
+        drop(keywords);
+        let factory = self.task_factory.with(py, Option::take);
+        drop(factory);
     }
 
     /// The phase queue's counters, as a dict.
@@ -519,15 +622,20 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
     /// turn, then one bounded batch from the phase's queue.
     fn run_once(&self, event_loop: &Bound<'_, PyAny>, consumer: &mut Q::Consumer) -> PyResult<()> {
         let py = event_loop.py();
-        let cancelled = self.cancelled_timers.swap(0, Relaxed);
+        // A plain load first: the swap is a locked instruction, and most turns
+        // have no cancelled timer to count.
+        let cancelled = match self.cancelled_timers.load(Relaxed) {
+            0 => 0,
+            _ => self.cancelled_timers.swap(0, Relaxed),
+        };
         let (next_deadline, discarded) = self.timers.with(py, |timers| {
             if timers.is_empty() {
-                return (None, Vec::new());
+                return (None, None);
             }
             for _ in 0..cancelled {
                 timers.note_cancelled();
             }
-            (timers.next_deadline(), timers.take_discarded())
+            (timers.next_deadline(), timers.take_discarded_if_any())
         });
         drop(discarded);
 
@@ -561,7 +669,7 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
                     while let Some(ScheduledTimer(timer)) = timers.pop_due(end) {
                         due.push(timer);
                     }
-                    (due, timers.take_discarded())
+                    (due, timers.take_discarded_if_any())
                 });
                 drop(discarded);
                 for timer in due {
@@ -831,7 +939,7 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
                 "events must be 1 (read) or 2 (write)",
             ));
         }
-        let future = new_future(event_loop)?;
+        let future = self.create_future(event_loop)?;
         let held = future.clone().unbind();
         let (interest, new) = self.fd_waits.with(py, |w| {
             let new = !w.contains(fd);
@@ -1032,14 +1140,43 @@ impl IoLoop {
     }
 }
 
-/// `asyncio.Future(loop=event_loop)`, made without a Python-level method call
-/// and without a keyword dictionary: the keyword goes by vectorcall, with its
-/// name in a tuple made once.
+/// `asyncio.futures.Future`, looked up once.
+fn future_type(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
+    static FUTURE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    FUTURE.import(py, "asyncio.futures", "Future")
+}
+
+/// `asyncio.tasks.Task`, looked up once.
+fn task_type(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
+    static TASK: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    TASK.import(py, "asyncio.tasks", "Task")
+}
+
+/// `callable(*arguments, **keywords)`, the dictionary passed as it is (the
+/// callee's `tp_call` receives this very dictionary; it must not keep it).
+fn call_with_keywords<'py>(
+    callable: &Bound<'py, PyAny>,
+    arguments: &Bound<'py, PyTuple>,
+    keywords: &Bound<'py, PyDict>,
+) -> PyResult<Bound<'py, PyAny>> {
+    // safety: attached; the callable, the tuple and the dictionary are live
+    // for the call; a new reference or NULL with an error.
+    unsafe {
+        Bound::from_owned_ptr_or_err(
+            callable.py(),
+            ffi::PyObject_Call(callable.as_ptr(), arguments.as_ptr(), keywords.as_ptr()),
+        )
+    }
+}
+
+/// `asyncio.Future(loop=event_loop)`, made without a Python-level method call:
+/// the keyword goes by vectorcall, with its name in a tuple made once (CPython
+/// still makes a dictionary of it per call; `LoopCore::create_future` avoids
+/// that for an open loop).
 pub fn new_future<'py>(event_loop: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
     let py = event_loop.py();
-    static FUTURE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
     static LOOP_KEYWORD: PyOnceLock<Py<PyTuple>> = PyOnceLock::new();
-    let future = FUTURE.import(py, "asyncio.futures", "Future")?;
+    let future = future_type(py)?;
     let kwnames = LOOP_KEYWORD.get_or_try_init(py, || {
         PyTuple::new(py, [intern!(py, "loop")]).map(Bound::unbind)
     })?;
@@ -1135,7 +1272,36 @@ macro_rules! event_loop_class {
 
             /// A new `asyncio.Future` attached to this loop.
             fn create_future<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
-                $crate::event_loop::new_future(slf.as_any())
+                slf.get().core.create_future(slf.as_any())
+            }
+
+            /// Wraps a coroutine in an `asyncio.Task` on this loop. The common
+            /// case is native; a name, a context, a task factory, debug mode
+            /// or a closed loop go to the Python side's `_create_task_general`.
+            #[pyo3(signature = (coro, *, name=None, context=None))]
+            fn create_task<'py>(
+                slf: &Bound<'py, Self>,
+                coro: &Bound<'py, PyAny>,
+                name: Option<&Bound<'py, PyAny>>,
+                context: Option<&Bound<'py, PyAny>>,
+            ) -> PyResult<Bound<'py, PyAny>> {
+                if name.is_none() && context.is_none() {
+                    if let Some(task) = slf.get().core.create_plain_task(slf.as_any(), coro)? {
+                        return Ok(task);
+                    }
+                }
+                slf.call_method1(pyo3::intern!(slf.py(), "_create_task_general"), (coro, name, context))
+            }
+
+            /// The task factory `create_task` uses, or `None`.
+            #[getter(_task_factory)]
+            fn task_factory(&self, py: Python<'_>) -> Option<Py<PyAny>> {
+                self.core.task_factory(py)
+            }
+
+            #[setter(_task_factory)]
+            fn set_task_factory_slot(&self, py: Python<'_>, factory: Option<Py<PyAny>>) {
+                self.core.set_task_factory(py, factory)
             }
 
             fn _run_forever_native(slf: &Bound<'_, Self>) -> PyResult<()> {

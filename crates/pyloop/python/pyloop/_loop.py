@@ -193,8 +193,9 @@ class LoopMixin:
 
     # -- futures and tasks -----------------------------------------------
 
-    def create_task(self, coro, *, name=None, context=None):
-        """Wrap a coroutine in a task scheduled on this loop."""
+    def _create_task_general(self, coro, name, context):
+        """``create_task`` when the native loop's common case does not apply: a name, a
+        context, a task factory, debug mode, or a closed loop."""
         self._check_closed()
         if self._task_factory is None:
             task = tasks.Task(coro, loop=self, name=name, context=context)
