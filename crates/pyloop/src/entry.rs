@@ -11,12 +11,18 @@
 //! the handle without a tuple. The methods are put on each loop class when the
 //! module is loaded ([`install`]), as method descriptors of that class, so
 //! CPython checks that `self` is an instance of it before calling.
+//!
+//! `create_future` and `get_debug` are here too, as `METH_NOARGS` functions:
+//! asyncio calls both for every future (`Future.__init__` asks the loop for
+//! its debug flag), and for methods this small PyO3's generated wrapper was a
+//! large share of the call.
 
 use std::ffi::{c_char, CStr};
+use std::sync::atomic::{AtomicPtr, Ordering::Relaxed};
 
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyString, PyType};
+use pyo3::types::{PyBool, PyString, PyType};
 use pyo3::Borrowed;
 use pyo3::{ffi, intern};
 
@@ -82,6 +88,14 @@ unsafe fn parse<'a, 'py>(
     let all: &'a [*mut ffi::PyObject] = unsafe { std::slice::from_raw_parts(args, nargs + nkw) };
     let context = if nkw == 0 {
         None
+    } else if nkw == 1
+        // safety: kwnames is a tuple of one name here.
+        && unsafe { ffi::PyTuple_GET_ITEM(kwnames, 0) } == SEEN_CONTEXT_KEYWORD.load(Relaxed)
+    {
+        // The usual keyword call, `context=` from asyncio's C code: the name
+        // is the string remembered by `is_context_keyword`.
+        // safety: the one keyword value, after the positionals, alive for 'a.
+        Some(unsafe { Borrowed::from_ptr(py, all[nargs]) })
     } else {
         // safety: as for this function (the values follow the positionals).
         unsafe { keyword_context(py, method, kwnames, &all[nargs..])? }
@@ -148,15 +162,17 @@ unsafe fn keyword_context<'a, 'py>(
     Ok(context)
 }
 
+/// The string "context" that `is_context_keyword` found first and keeps
+/// alive (null until then): `parse` recognises the usual keyword call by it.
+static SEEN_CONTEXT_KEYWORD: AtomicPtr<ffi::PyObject> = AtomicPtr::new(std::ptr::null_mut());
+
 /// True if `name` is the string "context". Callers rarely pass our interned
 /// copy of it: CPython's C code (`_asyncio`'s futures and tasks) passes its
 /// own static string. The first other string found equal is remembered, so
 /// that later calls from the same place are an identity test, not a comparison.
 fn is_context_keyword(name: &Bound<'_, PyAny>) -> PyResult<bool> {
-    use std::sync::atomic::{AtomicPtr, Ordering::Relaxed};
-    // A string kept alive by the reference taken below when it is stored.
-    static SEEN: AtomicPtr<ffi::PyObject> = AtomicPtr::new(std::ptr::null_mut());
-    if SEEN.load(Relaxed) == name.as_ptr() {
+    let seen = &SEEN_CONTEXT_KEYWORD;
+    if seen.load(Relaxed) == name.as_ptr() {
         return Ok(true);
     }
     if !name.eq(intern!(name.py(), "context"))? {
@@ -165,9 +181,9 @@ fn is_context_keyword(name: &Bound<'_, PyAny>) -> PyResult<bool> {
     // The first such string is kept alive for good (one string per process):
     // the stored pointer is only compared, but must never be reused by
     // another object.
-    if SEEN.load(Relaxed).is_null() {
+    if seen.load(Relaxed).is_null() {
         let kept = name.clone().into_ptr();
-        if SEEN
+        if seen
             .compare_exchange(std::ptr::null_mut(), kept, Relaxed, Relaxed)
             .is_err()
         {
@@ -313,6 +329,38 @@ unsafe extern "C" fn call_at<C: LoopClass>(
     }
 }
 
+/// `create_future()` as a `METH_NOARGS` function: for a method this small,
+/// PyO3's generated wrapper (its trampoline and the type check of `self`) was
+/// a large share of the call, and asyncio calls it for every future.
+unsafe extern "C" fn create_future<C: LoopClass>(
+    slf: *mut ffi::PyObject,
+    _unused: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    // safety: as in `call_soon`.
+    unsafe {
+        boundary::enter(|py| {
+            let core = core_of::<C>(py, slf);
+            let event_loop = Borrowed::from_ptr(py, slf);
+            Ok(core.create_future(&event_loop)?.into_ptr())
+        })
+    }
+}
+
+/// `get_debug()` as a `METH_NOARGS` function: asyncio's `Future.__init__`
+/// calls it for every future and task.
+unsafe extern "C" fn get_debug<C: LoopClass>(
+    slf: *mut ffi::PyObject,
+    _unused: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    // safety: as in `call_soon`.
+    unsafe {
+        boundary::enter(|py| {
+            let core = core_of::<C>(py, slf);
+            Ok(PyBool::new(py, core.get_debug()).to_owned().into_ptr())
+        })
+    }
+}
+
 /// One method table entry, kept for as long as the process runs (CPython's
 /// method descriptors point into it).
 struct MethodDef(std::cell::UnsafeCell<ffi::PyMethodDef>);
@@ -328,43 +376,73 @@ type FastCall = unsafe extern "C" fn(
     *mut ffi::PyObject,
 ) -> *mut ffi::PyObject;
 
-fn leak_def(name: &'static CStr, doc: &'static CStr, function: FastCall) -> *mut ffi::PyMethodDef {
+type NoArgs = unsafe extern "C" fn(*mut ffi::PyObject, *mut ffi::PyObject) -> *mut ffi::PyObject;
+
+/// A method's function and the calling convention it was written for.
+#[derive(Clone, Copy)]
+enum Function {
+    /// `METH_FASTCALL | METH_KEYWORDS`.
+    FastWithKeywords(FastCall),
+    /// `METH_NOARGS`.
+    NoArgs(NoArgs),
+}
+
+fn leak_def(name: &'static CStr, doc: &'static CStr, function: Function) -> *mut ffi::PyMethodDef {
+    let (ml_meth, ml_flags) = match function {
+        Function::FastWithKeywords(f) => (
+            ffi::PyMethodDefPointer {
+                PyCFunctionFastWithKeywords: f,
+            },
+            ffi::METH_FASTCALL | ffi::METH_KEYWORDS,
+        ),
+        Function::NoArgs(f) => (ffi::PyMethodDefPointer { PyCFunction: f }, ffi::METH_NOARGS),
+    };
     let def = Box::leak(Box::new(MethodDef(std::cell::UnsafeCell::new(
         ffi::PyMethodDef {
             ml_name: name.as_ptr(),
-            ml_meth: ffi::PyMethodDefPointer {
-                PyCFunctionFastWithKeywords: function,
-            },
-            ml_flags: ffi::METH_FASTCALL | ffi::METH_KEYWORDS,
+            ml_meth,
+            ml_flags,
             ml_doc: doc.as_ptr() as *const c_char,
         },
     ))));
     def.0.get()
 }
 
-/// Puts the four scheduling methods on the loop class `C`.
+/// Puts the four scheduling methods, `create_future` and `get_debug` on the
+/// loop class `C`.
 pub(crate) fn install<C: LoopClass>(class: &Bound<'_, PyType>) -> PyResult<()> {
     let py = class.py();
-    let methods: [(&'static CStr, &'static CStr, FastCall); 4] = [
+    use Function::{FastWithKeywords, NoArgs};
+    let methods: [(&'static CStr, &'static CStr, Function); 6] = [
         (
             c"call_soon",
             c"call_soon($self, callback, *args, context=None)\n--\n\nArrange for callback(*args) to be called soon, in context (a copy of the current one by default).",
-            call_soon::<C>,
+            FastWithKeywords(call_soon::<C>),
         ),
         (
             c"call_soon_threadsafe",
             c"call_soon_threadsafe($self, callback, *args, context=None)\n--\n\nAs call_soon, from any thread; wakes the loop.",
-            call_soon_threadsafe::<C>,
+            FastWithKeywords(call_soon_threadsafe::<C>),
         ),
         (
             c"call_later",
             c"call_later($self, delay, callback, *args, context=None)\n--\n\nArrange for callback(*args) to be called after delay seconds.",
-            call_later::<C>,
+            FastWithKeywords(call_later::<C>),
         ),
         (
             c"call_at",
             c"call_at($self, when, callback, *args, context=None)\n--\n\nArrange for callback(*args) to be called at loop time when.",
-            call_at::<C>,
+            FastWithKeywords(call_at::<C>),
+        ),
+        (
+            c"create_future",
+            c"create_future($self, /)\n--\n\nA new asyncio.Future attached to this loop.",
+            NoArgs(create_future::<C>),
+        ),
+        (
+            c"get_debug",
+            c"get_debug($self, /)\n--\n\nTrue in debug mode.",
+            NoArgs(get_debug::<C>),
         ),
     ];
     for (name, doc, function) in methods {

@@ -383,6 +383,7 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
     /// The loop's `{"loop": <the loop>}` (see `loop_keywords`), made at the
     /// first call; `None` once the loop is closed, so that closing breaks the
     /// cycle for good.
+    #[inline]
     fn loop_keywords<'py>(
         &self,
         event_loop: &Bound<'py, PyAny>,
@@ -394,9 +395,21 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
         let cached = self
             .loop_keywords
             .with(py, |k| k.as_ref().map(|d| d.clone_ref(py)));
-        if let Some(keywords) = cached {
-            return Ok(Some(keywords.into_bound(py)));
+        match cached {
+            Some(keywords) => Ok(Some(keywords.into_bound(py))),
+            None => self.make_loop_keywords(event_loop),
         }
+    }
+
+    /// The first call of [`loop_keywords`](Self::loop_keywords): makes the
+    /// dictionary and keeps it.
+    #[cold]
+    #[inline(never)]
+    fn make_loop_keywords<'py>(
+        &self,
+        event_loop: &Bound<'py, PyAny>,
+    ) -> PyResult<Option<Bound<'py, PyDict>>> {
+        let py = event_loop.py();
         let keywords = PyDict::new(py);
         keywords.set_item(intern!(py, "loop"), event_loop)?;
         // Only if still open: making the dictionary can run the collector,
@@ -1261,18 +1274,9 @@ macro_rules! event_loop_class {
                 self.core.is_closed()
             }
 
-            fn get_debug(&self) -> bool {
-                self.core.get_debug()
-            }
-
             fn _set_debug_native(&self, enabled: &Bound<'_, PyAny>) -> PyResult<()> {
                 self.core.set_debug(enabled.is_truthy()?);
                 Ok(())
-            }
-
-            /// A new `asyncio.Future` attached to this loop.
-            fn create_future<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
-                slf.get().core.create_future(slf.as_any())
             }
 
             /// Wraps a coroutine in an `asyncio.Task` on this loop. The common
