@@ -10,6 +10,9 @@
 - A closed loop that made futures (before and after ``close()``) is freed as soon as its last
   reference goes, with the collector off, as asyncio's is: PyLoop keeps the keywords of
   ``Future(loop=...)`` per loop, a cycle that ``close()`` must break.
+- A collection inside ``create_future`` (where PyLoop makes that dictionary) whose gc callback
+  closes the loop: the future is made, and the closed loop is still freed by reference counting.
+- A closed loop held by its task factory (a closure over the loop): freed by ``gc.collect()``.
 - ``new_event_loop()`` when no descriptor is left: ``OSError`` (never pyo3's
   ``PanicException``, a ``BaseException``), in a child with ``RLIMIT_NOFILE`` lowered.
 - A server accepting until ``EMFILE``: the error reaches the exception handler as an
@@ -178,6 +181,42 @@ def test_a_closed_loop_that_made_futures_is_freed_without_the_collector(spec, gc
     ref = weakref.ref(loop)
     del loop, after
     assert ref() is None, "a closed loop outlived its last reference"
+
+
+def future_made_while_the_collector_closes_the_loop(spec) -> tuple[bool, weakref.ref]:
+    loop = spec.new_loop()
+    closed = []
+
+    def close_when_collecting(phase, info):
+        if phase == "start" and not closed:
+            closed.append(True)
+            loop.close()
+
+    old = gc.get_threshold()
+    gc.callbacks.append(close_when_collecting)
+    gc.set_threshold(1)  # a collection at the first allocation that counts
+    try:
+        fut = loop.create_future()
+    finally:
+        gc.set_threshold(*old)
+        gc.callbacks.remove(close_when_collecting)
+    assert fut.get_loop() is loop and loop.is_closed()
+    fut.cancel()
+    return bool(closed), weakref.ref(loop)
+
+
+@ALL_SPECS
+def test_future_made_while_a_collection_closes_the_loop(spec, gc_disabled):
+    """A collection can run inside create_future (PyLoop makes its keyword dictionary there on
+    the first call) and a finalizer or gc callback can close the loop: the future is made, and
+    the closed loop keeps no cycle (it is freed with the collector off)."""
+    gc.enable()  # the collection under test; off again before the loop is dropped
+    try:
+        collected, ref = future_made_while_the_collector_closes_the_loop(spec)
+    finally:
+        gc.disable()
+    assert collected, "no collection ran inside create_future"
+    assert ref() is None, "the loop closed during create_future outlived its last reference"
 
 
 def closed_loop_held_by_its_task_factory(spec) -> weakref.ref:
