@@ -369,6 +369,7 @@ struct MethodDef(std::cell::UnsafeCell<ffi::PyMethodDef>);
 // read by CPython afterwards.
 unsafe impl Sync for MethodDef {}
 
+/// A `METH_FASTCALL | METH_KEYWORDS` function.
 type FastCall = unsafe extern "C" fn(
     *mut ffi::PyObject,
     *const *mut ffi::PyObject,
@@ -376,6 +377,7 @@ type FastCall = unsafe extern "C" fn(
     *mut ffi::PyObject,
 ) -> *mut ffi::PyObject;
 
+/// A `METH_NOARGS` function.
 type NoArgs = unsafe extern "C" fn(*mut ffi::PyObject, *mut ffi::PyObject) -> *mut ffi::PyObject;
 
 /// A method's function and the calling convention it was written for.

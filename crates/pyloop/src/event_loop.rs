@@ -1303,6 +1303,7 @@ macro_rules! event_loop_class {
                 self.core.task_factory(py)
             }
 
+            /// Sets the task factory (`set_task_factory` checks it first).
             #[setter(_task_factory)]
             fn set_task_factory_slot(&self, py: Python<'_>, factory: Option<Py<PyAny>>) {
                 self.core.set_task_factory(py, factory)
