@@ -381,58 +381,50 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
 
     // ANCHOR: loop_keywords
     /// The loop's `{"loop": <the loop>}` (see `loop_keywords`), made at the
-    /// first call; `None` once the loop is closed, so that closing breaks the
-    /// cycle for good.
+    /// first call and kept while the loop is open; a closed loop makes a new
+    /// one each time and keeps none, so that closing breaks the cycle for good.
     #[inline]
-    fn loop_keywords<'py>(
-        &self,
-        event_loop: &Bound<'py, PyAny>,
-    ) -> PyResult<Option<Bound<'py, PyDict>>> {
+    fn loop_keywords<'py>(&self, event_loop: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyDict>> {
         let py = event_loop.py();
-        if self.closed.load(Relaxed) {
-            return Ok(None);
-        }
         let cached = self
             .loop_keywords
             .with(py, |k| k.as_ref().map(|d| d.clone_ref(py)));
         match cached {
-            Some(keywords) => Ok(Some(keywords.into_bound(py))),
+            Some(keywords) => Ok(keywords.into_bound(py)),
             None => self.make_loop_keywords(event_loop),
         }
     }
 
-    /// The first call of [`loop_keywords`](Self::loop_keywords): makes the
-    /// dictionary and keeps it.
+    /// [`loop_keywords`](Self::loop_keywords) when none is kept: makes the
+    /// dictionary, and keeps it if the loop is open.
     #[cold]
     #[inline(never)]
     fn make_loop_keywords<'py>(
         &self,
         event_loop: &Bound<'py, PyAny>,
-    ) -> PyResult<Option<Bound<'py, PyDict>>> {
+    ) -> PyResult<Bound<'py, PyDict>> {
         let py = event_loop.py();
         let keywords = PyDict::new(py);
         keywords.set_item(intern!(py, "loop"), event_loop)?;
-        // Only if still open: making the dictionary can run the collector,
-        // and a finalizer may have closed the loop.
+        // Checked after making it: making the dictionary can run the
+        // collector, and a finalizer may have closed the loop meanwhile.
         if !self.closed.load(Relaxed) {
             let stored = keywords.clone().unbind();
             let replaced = self.loop_keywords.with(py, |k| k.replace(stored));
             drop(replaced);
         }
-        Ok(Some(keywords))
+        Ok(keywords)
     }
 
     /// `create_future`: `asyncio.Future(loop=event_loop)`, with the loop's
-    /// keyword dictionary; a closed loop makes one per call.
+    /// keyword dictionary.
     pub fn create_future<'py>(
         &self,
         event_loop: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let py = event_loop.py();
-        match self.loop_keywords(event_loop)? {
-            Some(keywords) => call_with_keywords(future_type(py)?, &PyTuple::empty(py), &keywords),
-            None => new_future(event_loop),
-        }
+        let keywords = self.loop_keywords(event_loop)?;
+        call_with_keywords(future_type(py)?, &PyTuple::empty(py), &keywords)
     }
 
     /// `create_task(coro)` with no name, no context, no task factory, on an
@@ -447,12 +439,13 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
         let py = event_loop.py();
         // Debug mode trims the task's creation traceback, which the general
         // path does.
-        if self.debug.load(Relaxed) || self.task_factory.with(py, |f| f.is_some()) {
+        if self.closed.load(Relaxed)
+            || self.debug.load(Relaxed)
+            || self.task_factory.with(py, |f| f.is_some())
+        {
             return Ok(None);
         }
-        let Some(keywords) = self.loop_keywords(event_loop)? else {
-            return Ok(None);
-        };
+        let keywords = self.loop_keywords(event_loop)?;
         let arguments = PyTuple::new(py, [coro])?;
         call_with_keywords(task_type(py)?, &arguments, &keywords).map(Some)
     }
@@ -1178,34 +1171,6 @@ fn call_with_keywords<'py>(
         Bound::from_owned_ptr_or_err(
             callable.py(),
             ffi::PyObject_Call(callable.as_ptr(), arguments.as_ptr(), keywords.as_ptr()),
-        )
-    }
-}
-
-/// `asyncio.Future(loop=event_loop)`, made without a Python-level method call:
-/// the keyword goes by vectorcall, with its name in a tuple made once (CPython
-/// still makes a dictionary of it per call; `LoopCore::create_future` avoids
-/// that for an open loop).
-pub fn new_future<'py>(event_loop: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
-    let py = event_loop.py();
-    static LOOP_KEYWORD: PyOnceLock<Py<PyTuple>> = PyOnceLock::new();
-    let future = future_type(py)?;
-    let kwnames = LOOP_KEYWORD.get_or_try_init(py, || {
-        PyTuple::new(py, [intern!(py, "loop")]).map(Bound::unbind)
-    })?;
-    let mut slots = [std::ptr::null_mut(), event_loop.as_ptr()];
-    // safety: attached; `slots[1..]` holds the one keyword argument's value (a
-    // live object) for the tuple of one name; slot 0 is free for the callee
-    // (PY_VECTORCALL_ARGUMENTS_OFFSET); a new reference or NULL with an error.
-    unsafe {
-        Bound::from_owned_ptr_or_err(
-            py,
-            ffi::PyObject_Vectorcall(
-                future.as_ptr(),
-                slots.as_mut_ptr().add(1),
-                ffi::PY_VECTORCALL_ARGUMENTS_OFFSET,
-                kwnames.as_ptr(),
-            ),
         )
     }
 }

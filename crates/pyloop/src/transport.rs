@@ -851,7 +851,11 @@ impl TcpTransportCore {
         let event_loop = this
             .loop_of(py)
             .ok_or_else(|| PyRuntimeError::new_err("the transport is closed"))?;
-        let waiter = crate::event_loop::new_future(event_loop.as_any().bind(py))?.unbind();
+        let waiter = event_loop
+            .as_any()
+            .bind(py)
+            .call_method0(intern!(py, "create_future"))?
+            .unbind();
         let empty = this.state.with(py, |s| {
             s.empty_waiter = Some(waiter.clone_ref(py));
             s.pending() == 0
