@@ -171,6 +171,66 @@ def test_create_task_argument_shapes(loop):
     coro.close()
 
 
+def test_create_future_and_get_debug_take_no_arguments(loop):
+    with pytest.raises(TypeError):
+        loop.create_future(1)
+    with pytest.raises(TypeError):
+        loop.get_debug(True)
+    assert loop.get_debug() in (True, False)
+
+
+def test_a_task_factory_whose_destructor_uses_the_loop(loop):
+    """Replacing a factory drops the old one; its __del__ runs then and uses the loop again
+    (PyLoop keeps the factory natively: it must be dropped outside any borrow of it)."""
+    seen = []
+
+    async def ret(x):
+        return x
+
+    class Factory:
+        def __call__(self, lp, coro, **kwargs):
+            return asyncio.Task(coro, loop=lp, **kwargs)
+
+        def __del__(self):
+            seen.append(loop.get_task_factory())
+            loop.set_task_factory(None)
+            fut = loop.create_future()
+            fut.cancel()
+            seen.append(fut.get_loop() is loop)
+            coro = ret(3)
+            seen.append(type(loop.create_task(coro)) is asyncio.Task)
+
+    loop.set_task_factory(Factory())
+    assert loop.run_until_complete(loop.create_task(ret(1))) == 1
+    loop.set_task_factory(lambda lp, coro, **kw: asyncio.Task(coro, loop=lp, **kw))
+    assert len(seen) == 3 and seen[1:] == [True, True]
+    assert loop.get_task_factory() is None  # the destructor's own setting, made last
+    run_bounded(loop, asyncio.sleep(0))  # the destructor's task runs out
+
+
+def test_futures_made_from_other_threads(loop):
+    """create_future is not thread-safe in asyncio's sense, but a call from another thread
+    while the loop is idle must make a future of this loop, never crash."""
+    made = []
+    lock = threading.Lock()
+
+    def make():
+        for _ in range(200):
+            fut = loop.create_future()
+            with lock:
+                made.append(fut)
+
+    threads = [threading.Thread(target=make) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        wait_for_thread(t)
+    assert len(made) == 800
+    assert all(f.get_loop() is loop and not f.done() for f in made)
+    for f in made:
+        f.cancel()
+
+
 def test_task_cancel(loop):
     started = loop.create_future()
 
