@@ -68,6 +68,18 @@ DEVIATIONS = {
         "once, and what is sent is what was written",
         "the copy is what makes write() safe against later changes to the caller's buffer",
     ),
+    "a socket closed under a pending sock_* call": (
+        "asyncio keeps the selector key of the closed descriptor: a new socket given the same "
+        "number and waited on with sock_recv or add_reader only updates the key's dictionary "
+        "entry, with no epoll_ctl, so it is never reported; a connection made on that number "
+        "fails (its sock_connect modifies a registration epoll dropped: ENOENT); the old call "
+        "stays pending",
+        "PyLoop reads the descriptor from the socket before any use: the new socket's waits "
+        "work, and the old call fails with OSError(EBADF) when the number is next ready or a "
+        "reader takes it over",
+        "a descriptor number belongs to whoever holds it now; a call on a closed socket has "
+        "nothing left to wait for",
+    ),
 }
 
 #: CPython 3.12 replaced the socket transport's writelines and write buffer (the three

@@ -20,9 +20,10 @@ use pyo3::types::{PyDict, PyTuple};
 use pyo3::{ffi, intern};
 
 use crate::clock::{monotonic, thread_token, CLOCK_RESOLUTION};
-use crate::fd_wait::{FdWaits, Interest};
+use crate::fd_wait::{FdWaits, Interest, Waiter};
 use crate::gil_cell::GilCell;
 use crate::handle::{ArgRefs, HandleRef, TimerPart};
+use crate::sock_calls::{os_error, SockOp};
 use crate::transport::TcpTransportCore;
 
 /// The longest the loop sleeps in one go, so that a signal (Ctrl-C) arriving
@@ -68,16 +69,6 @@ fn visit_pending_handle(visit: &PyVisit<'_>, handle: &HandleRef) -> Result<(), P
 // ANCHOR_END: visit_pending_handle
 
 /// Completes each future not yet done with `None`.
-fn wake_futures(py: Python<'_>, futures: Vec<Py<PyAny>>) -> PyResult<()> {
-    for future in futures {
-        let future = future.bind(py);
-        if !future.call_method0(intern!(py, "done"))?.is_truthy()? {
-            future.call_method1(intern!(py, "set_result"), (py.None(),))?;
-        }
-    }
-    Ok(())
-}
-
 /// What a closed (or collected) loop still held, taken out of its state so
 /// that it is dropped after every borrow has ended.
 struct Pending {
@@ -85,7 +76,7 @@ struct Pending {
     foreign: Vec<Py<PyAny>>,
     timers: Vec<ScheduledTimer>,
     transports: HashMap<i32, Py<TcpTransportCore>>,
-    waits: Vec<Py<PyAny>>,
+    waits: Vec<Waiter>,
 }
 
 impl Pending {
@@ -765,7 +756,8 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
             return Ok(());
         }
         let mut others: Vec<(i32, u8)> = Vec::new();
-        let mut woken: Vec<Py<PyAny>> = Vec::new();
+        let mut woken: Vec<Waiter> = Vec::new();
+        let mut first_error = None;
         for event in events {
             let transport = self
                 .transports
@@ -789,9 +781,12 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
                     u8::from(event.readable) | (u8::from(event.writable) << 1),
                 )),
             }
+            if let Err(err) = self.complete_waits(event_loop, event.fd, woken.drain(..)) {
+                first_error.get_or_insert(err);
+            }
         }
-        if !woken.is_empty() {
-            wake_futures(py, woken)?;
+        if let Some(err) = first_error {
+            return Err(err);
         }
         if !others.is_empty() {
             event_loop.call_method1(intern!(py, "_pyloop_io_ready"), (others,))?;
@@ -828,10 +823,10 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
                 drop(gone);
                 self.forget_io_fd();
             }
-            (true, _) => poller.modify(fd, read, write)?,
+            (true, _) => poller.modify(fd, read, write).map_err(os_error)?,
             (false, _) => {
                 self.check_closed()?;
-                poller.register(fd, read, write)?;
+                poller.register(fd, read, write).map_err(os_error)?;
                 let held = transport.clone().unbind();
                 let old = self.transports.with(py, |t| t.insert(fd, held));
                 drop(old);
@@ -891,14 +886,31 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
     /// Starts watching `fd` for `events` (1: read, 2: write, as `selectors`).
     /// A descriptor with a pending wait of a socket method is refused: the
     /// two would share one registration.
+    /// A descriptor whose waits all belong to sockets closed meanwhile (the
+    /// number was given to a new socket) is taken from them first: their
+    /// futures fail with `EBADF`, as their call would.
     pub fn io_register(&self, py: Python<'_>, fd: i32, events: u8, internal: bool) -> PyResult<()> {
         if self.fd_waits.with(py, |w| w.contains(fd)) {
-            return Err(PyRuntimeError::new_err(format!(
-                "file descriptor {fd} is used by a pending sock_* call of this loop"
-            )));
+            if self
+                .fd_waits
+                .with(py, |w| w.sockets(py, fd))
+                .iter()
+                .any(|sock| {
+                    sock.bind(py)
+                        .call_method0(intern!(py, "fileno"))
+                        .and_then(|n| n.extract::<i32>())
+                        .map_or(true, |n| n == fd)
+                })
+            {
+                return Err(PyRuntimeError::new_err(format!(
+                    "file descriptor {fd} is used by a pending sock_* call of this loop"
+                )));
+            }
+            self.fail_waits(py, fd, os_error(io::Error::from_raw_os_error(libc::EBADF)))?;
         }
         self.poller()?
-            .register(fd, events & 1 != 0, events & 2 != 0)?;
+            .register(fd, events & 1 != 0, events & 2 != 0)
+            .map_err(os_error)?;
         if !internal {
             self.io_fds.fetch_add(1, Relaxed);
         }
@@ -907,9 +919,9 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
 
     /// Changes what `fd` is watched for.
     pub fn io_modify(&self, fd: i32, events: u8) -> PyResult<()> {
-        Ok(self
-            .poller()?
-            .modify(fd, events & 1 != 0, events & 2 != 0)?)
+        self.poller()?
+            .modify(fd, events & 1 != 0, events & 2 != 0)
+            .map_err(os_error)
     }
 
     /// Stops watching `fd`. A descriptor already closed is gone from the epoll
@@ -920,7 +932,7 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
             Err(e)
                 if e.raw_os_error() == Some(libc::EBADF)
                     || e.raw_os_error() == Some(libc::ENOENT) => {}
-            Err(e) => return Err(e.into()),
+            Err(e) => return Err(os_error(e)),
         }
         if !internal {
             self.forget_io_fd();
@@ -928,50 +940,136 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
         Ok(())
     }
 
-    /// A future that completes (with `None`) when `fd` is ready to read
-    /// (`events` 1) or write (2): the fast path of the socket methods. The
-    /// caller retries its system call then (see `fd_wait.rs`).
-    pub fn wait_fd<'py>(
+    // ANCHOR: wait_fd
+    /// A future for a socket method waiting for `sock`'s descriptor `fd` to be
+    /// ready to read (`read`) or write: when it is, the loop does `op` and
+    /// completes the future with its result (see `fd_wait.rs`).
+    pub(crate) fn wait_fd<'py>(
         &self,
         event_loop: &Bound<'py, PyAny>,
+        sock: &Bound<'py, PyAny>,
         fd: i32,
-        events: u8,
+        read: bool,
+        op: SockOp,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let py = event_loop.py();
         self.check_closed()?;
-        let poller = self.poller()?;
-        if events != 1 && events != 2 {
-            return Err(PyValueError::new_err(
-                "events must be 1 (read) or 2 (write)",
-            ));
-        }
+        self.poller()?;
         let future = self.create_future(event_loop)?;
-        let held = future.clone().unbind();
+        let waiter = Waiter {
+            future: future.clone().unbind(),
+            sock: sock.clone().unbind(),
+            op,
+        };
+        self.add_waiter(event_loop.py(), fd, waiter, read)?;
+        Ok(future)
+    }
+    // ANCHOR_END: wait_fd
+
+    /// Records `waiter` and arms `fd` for it; if the system refuses, the
+    /// waiter is taken back out and the error returned.
+    fn add_waiter(&self, py: Python<'_>, fd: i32, waiter: Waiter, read: bool) -> PyResult<()> {
+        let poller = self.poller()?;
+        let future = waiter.future.clone_ref(py);
         let (interest, new) = self.fd_waits.with(py, |w| {
             let new = !w.contains(fd);
-            (w.add(fd, held, events == 1), new)
+            (w.add(fd, waiter, read), new)
         });
         let Interest::Arm { read, write } = interest else {
             unreachable!("a descriptor just given a waiter is armed")
         };
         if let Err(err) = poller.arm_once(fd, read, write) {
-            let gone = self.fd_waits.with(py, |w| w.remove(fd, &future));
+            let gone = self.fd_waits.with(py, |w| w.remove(fd, future.bind(py)));
             drop(gone);
-            return Err(err.into());
+            return Err(os_error(err));
         }
         if new {
             self.io_fds.fetch_add(1, Relaxed);
         }
-        Ok(future)
+        Ok(())
     }
+
+    // ANCHOR: complete_waits
+    /// Does the calls of the waiters `fd`'s readiness woke: completes each
+    /// future with its call's result or error, or, if the call would still
+    /// block, waits again. A future already done (cancelled) is dropped
+    /// without its call, so no data is read for nobody. Every waiter is
+    /// handled even if one fails; the first error is returned.
+    fn complete_waits(
+        &self,
+        event_loop: &Bound<'_, PyAny>,
+        fd: i32,
+        woken: impl Iterator<Item = Waiter>,
+    ) -> PyResult<()> {
+        let py = event_loop.py();
+        let mut first_error = None;
+        for mut waiter in woken {
+            let future = waiter.future.bind(py).clone();
+            let outcome = (|| {
+                if future.call_method0(intern!(py, "done"))?.is_truthy()? {
+                    return Ok(None);
+                }
+                let read = !matches!(waiter.op, SockOp::SendRest { .. });
+                match waiter.op.attempt(waiter.sock.bind(py)) {
+                    Ok(Some(result)) => {
+                        future.call_method1(intern!(py, "set_result"), (result,))?;
+                    }
+                    Ok(None) => return Ok(Some((waiter, read))),
+                    Err(err) => {
+                        future.call_method1(intern!(py, "set_exception"), (err.value(py),))?;
+                    }
+                }
+                Ok(None)
+            })();
+            let failed = match outcome {
+                Ok(Some((waiter, read))) => self.add_waiter(py, fd, waiter, read).err(),
+                Ok(None) => None,
+                Err(err) => Some(err),
+            };
+            if let Some(err) = failed {
+                let unsent = future.call_method0(intern!(py, "done")).and_then(|done| {
+                    if done.is_truthy()? {
+                        return Ok(());
+                    }
+                    future.call_method1(intern!(py, "set_exception"), (err.value(py),))?;
+                    Ok(())
+                });
+                first_error.get_or_insert(unsent.err().unwrap_or(err));
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+    // ANCHOR_END: complete_waits
 
     /// Forgets the wait of `future` on `fd` (its coroutine was cancelled or
     /// failed): the descriptor is armed for the waiters left, or disabled.
+    /// `fd` is -1 for a socket closed meanwhile: the wait is looked for on
+    /// every descriptor, and the epoll set is left alone (the number may
+    /// belong to another socket by now; the closed one left the set itself).
     pub fn forget_wait(&self, py: Python<'_>, fd: i32, future: &Bound<'_, PyAny>) -> PyResult<()> {
+        let known = if fd >= 0 {
+            Some(fd)
+        } else {
+            self.fd_waits.with(py, |w| w.fd_of(future))
+        };
+        let Some(fd) = known else {
+            return Ok(());
+        };
         let Some((interest, removed)) = self.fd_waits.with(py, |w| w.remove(fd, future)) else {
             return Ok(());
         };
+        let still_open = removed
+            .sock
+            .bind(py)
+            .call_method0(intern!(py, "fileno"))
+            .and_then(|n| n.extract::<i32>())
+            .is_ok_and(|n| n == fd);
         drop(removed);
+        if !still_open {
+            if interest == Interest::Idle {
+                self.forget_io_fd();
+            }
+            return Ok(());
+        }
         match interest {
             Interest::Arm { read, write } => self.rearm_or_fail(py, fd, read, write),
             Interest::Idle => {
@@ -980,7 +1078,7 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
                 // one system call. A closed descriptor is gone from the set.
                 match self.poller()?.arm_once(fd, false, false) {
                     Err(e) if e.raw_os_error() == Some(libc::EBADF) => Ok(()),
-                    other => Ok(other?),
+                    other => other.map_err(os_error),
                 }
             }
         }
@@ -992,6 +1090,11 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
         let Err(err) = self.poller()?.arm_once(fd, read, write) else {
             return Ok(());
         };
+        self.fail_waits(py, fd, os_error(err))
+    }
+
+    /// Takes every wait on `fd` out and fails its future with `err`.
+    fn fail_waits(&self, py: Python<'_>, fd: i32, err: PyErr) -> PyResult<()> {
         let mut failed = Vec::new();
         let had = self
             .fd_waits
@@ -999,14 +1102,20 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
         if had.is_some() {
             self.forget_io_fd();
         }
-        let err: PyErr = err.into();
-        for future in failed {
-            let future = future.bind(py);
-            if !future.call_method0(intern!(py, "done"))?.is_truthy()? {
-                future.call_method1(intern!(py, "set_exception"), (err.value(py),))?;
+        let mut first_error = None;
+        for waiter in failed {
+            let future = waiter.future.bind(py);
+            let outcome = future.call_method0(intern!(py, "done")).and_then(|done| {
+                if !done.is_truthy()? {
+                    future.call_method1(intern!(py, "set_exception"), (err.value(py),))?;
+                }
+                Ok(())
+            });
+            if let Err(e) = outcome {
+                first_error.get_or_insert(e);
             }
         }
-        Ok(())
+        first_error.map_or(Ok(()), Err)
     }
 
     /// One registered descriptor fewer (never below zero).
@@ -1295,10 +1404,34 @@ macro_rules! event_loop_class {
                 self.core.io_register(py, fd, events, internal)
             }
 
-            /// A future done when `fd` is ready to read (1) or write (2): the
-            /// fast path of the socket methods (`pyloop._sockets`).
-            fn _wait_fd<'py>(slf: &Bound<'py, Self>, fd: i32, events: u8) -> PyResult<Bound<'py, PyAny>> {
-                slf.get().core.wait_fd(slf.as_any(), fd, events)
+            /// A future done (with `None`) when `sock`'s descriptor `fd` is
+            /// ready to read (1) or write (2): `sock_accept` and
+            /// `sock_connect` then make their call (`pyloop._sockets`).
+            fn _wait_fd<'py>(slf: &Bound<'py, Self>, sock: &Bound<'py, PyAny>, fd: i32, events: u8) -> PyResult<Bound<'py, PyAny>> {
+                if events != 1 && events != 2 {
+                    return Err(PyValueError::new_err("events must be 1 (read) or 2 (write)"));
+                }
+                slf.get().core.wait_fd(slf.as_any(), sock, fd, events == 1, $crate::sock_calls::SockOp::Notify)
+            }
+
+            /// A future for `sock.recv(size)`, made by the loop once `fd` is
+            /// readable (`sock_recv`, after its first try would block).
+            fn _recv_when_ready<'py>(slf: &Bound<'py, Self>, sock: &Bound<'py, PyAny>, fd: i32, size: isize) -> PyResult<Bound<'py, PyAny>> {
+                slf.get().core.wait_fd(slf.as_any(), sock, fd, true, $crate::sock_calls::SockOp::Recv { size })
+            }
+
+            /// A future for `sock.recv_into(buf)`, made by the loop once `fd`
+            /// is readable (`sock_recv_into`).
+            fn _recv_into_when_ready<'py>(slf: &Bound<'py, Self>, sock: &Bound<'py, PyAny>, fd: i32, buf: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+                let op = $crate::sock_calls::SockOp::RecvInto { buf: buf.clone().unbind() };
+                slf.get().core.wait_fd(slf.as_any(), sock, fd, true, op)
+            }
+
+            /// A future done once the loop has sent the rest of `data` (a
+            /// memoryview) from byte `sent` on `sock` (`sock_sendall`).
+            fn _send_rest_when_ready<'py>(slf: &Bound<'py, Self>, sock: &Bound<'py, PyAny>, fd: i32, data: &Bound<'py, PyAny>, sent: usize) -> PyResult<Bound<'py, PyAny>> {
+                let op = $crate::sock_calls::SockOp::SendRest { data: data.clone().unbind(), sent };
+                slf.get().core.wait_fd(slf.as_any(), sock, fd, false, op)
             }
 
             /// Forgets the wait of `future` on `fd` (cancelled).

@@ -6,12 +6,15 @@
 //! block, register a reader or writer with the selector: a Python handle, a
 //! selector key, a done-callback on the future, and an `epoll_ctl` to add the
 //! descriptor and another to remove it afterwards; readiness then goes through
-//! the selector's Python code to the handle. Here the method's coroutine (in
-//! `pyloop._sockets`) asks the loop for a future that completes when the
-//! descriptor is ready ([`FdWaits`]), retries its system call when it does,
-//! and waits again if that would still block. The loop arms the descriptor
-//! with `EPOLLONESHOT`: the event that wakes the waiter also disables the
-//! registration, with no system call, so a wait costs one `epoll_ctl`.
+//! the selector's Python code to the handle, which makes the call and completes
+//! the method's future. Here the method's coroutine (in `pyloop._sockets`)
+//! makes the first attempt and, when it would block, gives the loop a
+//! [`Waiter`]: the future, the socket and what to do ([`SockOp`]). When the
+//! descriptor is ready the loop makes the call itself and completes the
+//! future with its result, or waits again if it would still block. The loop
+//! arms the descriptor with `EPOLLONESHOT`: the event that wakes the waiter
+//! also disables the registration, with no system call, so a wait costs one
+//! `epoll_ctl`.
 //!
 //! A descriptor already watched the asyncio way (a reader or writer in the
 //! selector) keeps asyncio's path: the coroutine sees that and falls back.
@@ -21,11 +24,33 @@ use std::collections::HashMap;
 use pyo3::prelude::*;
 use pyo3::pyclass::{PyTraverseError, PyVisit};
 
+use crate::sock_calls::SockOp;
+
+/// A socket method waiting for its descriptor: the future it awaits, the
+/// socket, and the call to make when the descriptor is ready.
+pub(crate) struct Waiter {
+    /// Completed with the call's result (or error).
+    pub(crate) future: Py<PyAny>,
+    /// The socket whose descriptor is awaited; the descriptor is read from it
+    /// again before any use, since it may have been closed meanwhile.
+    pub(crate) sock: Py<PyAny>,
+    /// What to do when the descriptor is ready.
+    pub(crate) op: SockOp,
+}
+
+impl Waiter {
+    fn traverse(&self, visit: &PyVisit<'_>) -> Result<(), PyTraverseError> {
+        visit.call(&self.future)?;
+        visit.call(&self.sock)?;
+        self.op.traverse(visit)
+    }
+}
+
 /// The futures waiting for one descriptor, by direction.
 #[derive(Default)]
 struct Waiters {
-    readers: Vec<Py<PyAny>>,
-    writers: Vec<Py<PyAny>>,
+    readers: Vec<Waiter>,
+    writers: Vec<Waiter>,
 }
 
 impl Waiters {
@@ -58,35 +83,56 @@ impl FdWaits {
         self.by_fd.contains_key(&fd)
     }
 
-    /// Records `future` as waiting for `fd` to be readable (`read`) or
+    /// Records `waiter` as waiting for `fd` to be readable (`read`) or
     /// writable; returns what to arm the descriptor for.
-    pub(crate) fn add(&mut self, fd: i32, future: Py<PyAny>, read: bool) -> Interest {
+    pub(crate) fn add(&mut self, fd: i32, waiter: Waiter, read: bool) -> Interest {
         let waiters = self.by_fd.entry(fd).or_default();
         if read {
-            waiters.readers.push(future);
+            waiters.readers.push(waiter);
         } else {
-            waiters.writers.push(future);
+            waiters.writers.push(waiter);
         }
         let (read, write) = waiters.interest();
         Interest::Arm { read, write }
     }
 
-    /// Forgets `future` (its wait was cancelled); returns what the descriptor
-    /// should be armed for now and the future, to be dropped by the caller
-    /// once no borrow is held. `None` if it was not waiting.
+    /// Forgets the waiter of `future` (its wait was cancelled); returns what
+    /// the descriptor should be armed for now and the waiter, to be dropped by
+    /// the caller once no borrow is held. `None` if it was not waiting.
     pub(crate) fn remove(
         &mut self,
         fd: i32,
         future: &Bound<'_, PyAny>,
-    ) -> Option<(Interest, Py<PyAny>)> {
+    ) -> Option<(Interest, Waiter)> {
         let waiters = self.by_fd.get_mut(&fd)?;
         let removed = [&mut waiters.readers, &mut waiters.writers]
             .into_iter()
             .find_map(|list| {
-                let at = list.iter().position(|f| f.as_ptr() == future.as_ptr())?;
+                let at = list
+                    .iter()
+                    .position(|w| w.future.as_ptr() == future.as_ptr())?;
                 Some(list.swap_remove(at))
             })?;
         Some((self.interest_after_change(fd), removed))
+    }
+
+    /// The sockets waiting on `fd`.
+    pub(crate) fn sockets(&self, py: Python<'_>, fd: i32) -> Vec<Py<PyAny>> {
+        let Some(waiters) = self.by_fd.get(&fd) else {
+            return Vec::new();
+        };
+        let all = waiters.readers.iter().chain(&waiters.writers);
+        all.map(|w| w.sock.clone_ref(py)).collect()
+    }
+
+    /// The descriptor `future` waits on, found by looking at every one (for
+    /// a socket closed meanwhile, which no longer knows its number).
+    pub(crate) fn fd_of(&self, future: &Bound<'_, PyAny>) -> Option<i32> {
+        self.by_fd.iter().find_map(|(fd, waiters)| {
+            let mut all = waiters.readers.iter().chain(&waiters.writers);
+            all.any(|w| w.future.as_ptr() == future.as_ptr())
+                .then_some(*fd)
+        })
     }
 
     /// Moves the waiters that `readable`/`writable` readiness wakes into
@@ -97,7 +143,7 @@ impl FdWaits {
         fd: i32,
         readable: bool,
         writable: bool,
-        woken: &mut Vec<Py<PyAny>>,
+        woken: &mut Vec<Waiter>,
     ) -> Option<Interest> {
         let waiters = self.by_fd.get_mut(&fd)?;
         if readable {
@@ -119,19 +165,19 @@ impl FdWaits {
         }
     }
 
-    /// Every pending future, taken out (the loop is closing).
-    pub(crate) fn drain(&mut self) -> Vec<Py<PyAny>> {
+    /// Every pending waiter, taken out (the loop is closing).
+    pub(crate) fn drain(&mut self) -> Vec<Waiter> {
         self.by_fd
             .drain()
             .flat_map(|(_, w)| w.readers.into_iter().chain(w.writers))
             .collect()
     }
 
-    /// Reports every pending future to the collector.
+    /// Reports every pending waiter's objects to the collector.
     pub(crate) fn traverse(&self, visit: &PyVisit<'_>) -> Result<(), PyTraverseError> {
         for waiters in self.by_fd.values() {
-            for future in waiters.readers.iter().chain(&waiters.writers) {
-                visit.call(future)?;
+            for waiter in waiters.readers.iter().chain(&waiters.writers) {
+                waiter.traverse(visit)?;
             }
         }
         Ok(())

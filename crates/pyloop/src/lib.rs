@@ -76,7 +76,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(phase_titles, m)?)?;
     m.add_function(wrap_pyfunction!(sock_calls::sock_recv_nowait, m)?)?;
     m.add_function(wrap_pyfunction!(sock_calls::sock_recv_into_nowait, m)?)?;
-    m.add_function(wrap_pyfunction!(sock_calls::sock_send_nowait, m)?)?;
+    m.add_function(wrap_pyfunction!(sock_calls::sock_sendall_nowait, m)?)?;
     m.add("BUILD_DEFAULT_PHASE", BUILD_DEFAULT_PHASE.tag())?;
     let (handle, timer_handle) = handle::types(m.py())?;
     m.add("Handle", handle)?;

@@ -1,6 +1,7 @@
-//! The first attempt of the socket methods (`sock_recv`, `sock_recv_into`,
-//! `sock_sendall`) as one system call that reports "would block" as `None`
-//! (or 0 bytes sent) instead of raising.
+//! The system calls of the socket methods (`sock_recv`, `sock_recv_into`,
+//! `sock_sendall`), each one call that reports "would block" as a value
+//! instead of raising: the methods' first attempt, and the attempts the loop
+//! makes for them when their descriptor is ready ([`SockOp`]).
 //!
 //! asyncio tries `sock.recv(n)` first and catches `BlockingIOError`: on a
 //! socket that is usually not ready (a server waiting for the next request),
@@ -18,8 +19,9 @@
 use std::ffi::c_int;
 use std::io;
 
-use pyo3::exceptions::PyValueError;
+use pyo3::exceptions::{PyOSError, PyValueError};
 use pyo3::prelude::*;
+use pyo3::pyclass::{PyTraverseError, PyVisit};
 use pyo3::types::PyBytes;
 use pyo3::{ffi, intern};
 
@@ -30,6 +32,21 @@ extern "C" {
     /// (what `socket.recv` itself does after reading into a new one).
     fn _PyBytes_Resize(bytes: *mut *mut ffi::PyObject, newsize: ffi::Py_ssize_t) -> c_int;
 }
+
+// ANCHOR: os_error
+/// `err` as the socket module raises it: `OSError(errno, strerror)`, which
+/// CPython makes the subclass for that errno (`ConnectionResetError`, ...)
+/// with `errno` and `strerror` set. PyO3's own conversion picks the class but
+/// leaves `errno` as `None`, and code that handles socket errors reads it.
+pub(crate) fn os_error(err: io::Error) -> PyErr {
+    let Some(code) = err.raw_os_error() else {
+        return err.into();
+    };
+    let text = io::Error::from_raw_os_error(code).to_string();
+    let strerror = text.split(" (os error").next().unwrap_or(&text).to_owned();
+    PyOSError::new_err((code, strerror))
+}
+// ANCHOR_END: os_error
 
 /// The outcome of one system call, `Ok(None)` when it would block.
 fn retry_interrupted<T>(
@@ -50,7 +67,7 @@ fn retry_interrupted<T>(
             // As the socket module (PEP 475): run the signal handlers, and
             // try again unless one of them raised.
             Some(libc::EINTR) => py.check_signals()?,
-            _ => return Err(err.into()),
+            _ => return Err(os_error(err)),
         }
     }
 }
@@ -123,21 +140,81 @@ pub(crate) fn sock_recv_into_nowait(
     )
 }
 
-/// `sock.send(data)`: the bytes sent, 0 if it would block.
+/// One `sock.send(data)`: `None` if it sent all of `data`, else the count it
+/// sent (0 if it would block).
 #[pyfunction]
-pub(crate) fn sock_send_nowait(
+pub(crate) fn sock_sendall_nowait(
     sock: &Bound<'_, PyAny>,
     data: &Bound<'_, PyAny>,
-) -> PyResult<usize> {
-    let py = sock.py();
+) -> PyResult<Option<usize>> {
     let view = ContiguousBuffer::readable(data)?;
+    let sent = send_from(sock, view.as_slice())?;
+    Ok((sent < view.len()).then_some(sent))
+}
+
+/// One `send` of `bytes` on `sock`'s descriptor: the count sent, 0 if it
+/// would block.
+fn send_from(sock: &Bound<'_, PyAny>, bytes: &[u8]) -> PyResult<usize> {
     let fd = fileno(sock)?;
-    let bytes = view.as_slice();
     Ok(retry_interrupted(
-        py,
-        // safety: sends from the exported buffer, alive for the call.
+        sock.py(),
+        // safety: sends from `bytes`, borrowed for the call.
         || unsafe { libc::send(fd, bytes.as_ptr().cast(), bytes.len(), 0) },
         |sent| sent,
     )?
     .unwrap_or(0))
+}
+
+// ANCHOR: sock_op
+/// What the loop does for a socket method waiting on a descriptor once the
+/// descriptor is ready: the system call itself, so that the waiting coroutine
+/// is resumed once, with the result (as asyncio's reader and writer callbacks
+/// complete the method's future).
+pub(crate) enum SockOp {
+    /// No call: the future completes with `None` and the coroutine makes the
+    /// call (`sock_accept`, `sock_connect`).
+    Notify,
+    /// `sock.recv(size)`; the result is the bytes.
+    Recv { size: isize },
+    /// `sock.recv_into(buf)`; the result is the count.
+    RecvInto { buf: Py<PyAny> },
+    /// Sends what is left of `data` (a memoryview, which keeps the exporter
+    /// from resizing it meanwhile) from byte `sent`; the result is `None` once
+    /// all of it is sent.
+    SendRest { data: Py<PyAny>, sent: usize },
+}
+// ANCHOR_END: sock_op
+
+impl SockOp {
+    /// Makes the call on `sock`: `Some(result)` when the method is done,
+    /// `None` when it would block (the caller waits again). The descriptor is
+    /// read from `sock` now: a socket closed meanwhile fails with `EBADF` and
+    /// never reaches a descriptor that was given to another socket.
+    pub(crate) fn attempt(&mut self, sock: &Bound<'_, PyAny>) -> PyResult<Option<Py<PyAny>>> {
+        let py = sock.py();
+        Ok(match self {
+            SockOp::Notify => Some(py.None()),
+            SockOp::Recv { size } => {
+                sock_recv_nowait(sock, *size)?.map(|bytes| bytes.into_any().unbind())
+            }
+            SockOp::RecvInto { buf } => sock_recv_into_nowait(sock, buf.bind(py))?
+                .map(|count| count.into_pyobject(py).map(|n| n.into_any().unbind()))
+                .transpose()?,
+            SockOp::SendRest { data, sent } => {
+                let view = ContiguousBuffer::readable(data.bind(py))?;
+                let rest = view.as_slice().get(*sent..).unwrap_or_default();
+                *sent += send_from(sock, rest)?;
+                (*sent >= view.len()).then(|| py.None())
+            }
+        })
+    }
+
+    /// Reports the objects the operation holds to the collector.
+    pub(crate) fn traverse(&self, visit: &PyVisit<'_>) -> Result<(), PyTraverseError> {
+        match self {
+            SockOp::Notify | SockOp::Recv { .. } => Ok(()),
+            SockOp::RecvInto { buf } => visit.call(buf),
+            SockOp::SendRest { data, .. } => visit.call(data),
+        }
+    }
 }

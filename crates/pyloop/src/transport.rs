@@ -49,6 +49,7 @@ use pyo3::{ffi, intern};
 use crate::buffer::ContiguousBuffer;
 use crate::event_loop::IoLoop;
 use crate::gil_cell::GilCell;
+use crate::sock_calls::os_error;
 
 /// The most a single read asks for, as asyncio's `max_size`.
 const MAX_READ: usize = 256 * 1024;
@@ -373,7 +374,7 @@ impl TcpTransportCore {
             None => Ok(()),
             Some(Err(e)) if would_block(&e) => Ok(()),
             Some(Err(e)) => {
-                Self::fatal_error(slf, e.into(), "Fatal read error on socket transport")
+                Self::fatal_error(slf, os_error(e), "Fatal read error on socket transport")
             }
             Some(Ok(data)) if data.as_bytes().is_empty() => Self::on_eof(slf, protocol),
             Some(Ok(data)) => match protocol.call_method1(intern!(py, "data_received"), (data,)) {
@@ -433,7 +434,7 @@ impl TcpTransportCore {
             None => Ok(()),
             Some(Err(e)) if would_block(&e) => Ok(()),
             Some(Err(e)) => {
-                Self::fatal_error(slf, e.into(), "Fatal read error on socket transport")
+                Self::fatal_error(slf, os_error(e), "Fatal read error on socket transport")
             }
             Some(Ok(0)) => Self::on_eof(slf, protocol),
             Some(Ok(n)) => match protocol.call_method1(intern!(py, "buffer_updated"), (n,)) {
@@ -496,7 +497,7 @@ impl TcpTransportCore {
                     s.sent = 0;
                 });
                 Self::update_watch(slf)?;
-                let err: PyErr = e.into();
+                let err: PyErr = os_error(e);
                 let value = err.value(py).clone().into_any().unbind();
                 let waiter = this
                     .state
@@ -1019,7 +1020,7 @@ impl TcpTransportCore {
         });
         drop(view);
         match outcome {
-            Err(e) => Self::fatal_error(slf, e.into(), "Fatal write error on socket transport"),
+            Err(e) => Self::fatal_error(slf, os_error(e), "Fatal write error on socket transport"),
             Ok(false) => Ok(()),
             Ok(true) => {
                 Self::update_watch(slf)?;

@@ -4,14 +4,18 @@
 try the system call first, as asyncio's do. When it would block, asyncio registers a reader
 or writer with its selector (a Python handle, a selector key, a done-callback, an
 ``epoll_ctl`` to add the descriptor and another to remove it) and the readiness comes back
-through the selector's Python code. Here the coroutine asks the native loop for a future that
-completes when the descriptor is ready (``_wait_fd``: one ``epoll_ctl``, the descriptor armed
-with ``EPOLLONESHOT``), retries the call then, and waits again if it would still block
-(``crates/pyloop/src/fd_wait.rs``).
+through the selector's Python code to a callback that makes the call and completes the
+method's future. Here the coroutine gives the native loop the socket and the call
+(``_recv_when_ready``, ``_recv_into_when_ready``, ``_send_rest_when_ready``): the loop arms
+the descriptor with ``EPOLLONESHOT`` (one ``epoll_ctl``), makes the call itself when it is
+ready, waits again if it would still block, and completes the future with the result
+(``crates/pyloop/src/fd_wait.rs``). ``sock_accept`` and ``sock_connect`` wait the same way
+(``_wait_fd``) and make their call in the coroutine.
 
 Semantics are asyncio's: the same checks and errors, the same results; a cancelled call leaves
-nothing registered. A descriptor that already has a reader or writer registered the asyncio way
-keeps asyncio's path for that call.
+nothing registered. A socket of a subclass (which may override ``recv`` or ``send``), debug
+mode (asyncio's checks of the socket), and a descriptor that already has a reader or writer
+registered the asyncio way keep asyncio's path for that call.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from __future__ import annotations
 import socket
 from asyncio import base_events
 
-from ._native import sock_recv_into_nowait, sock_recv_nowait, sock_send_nowait
+from ._native import sock_recv_into_nowait, sock_recv_nowait, sock_sendall_nowait
 
 _READ = 1
 _WRITE = 2
@@ -42,67 +46,68 @@ class NativeSocketMixin:
         self._ensure_fd_no_transport(fd)
         return fd not in self._selector._fd_to_key
 
-    async def _until_fd_ready(self, fd: int, events: int) -> None:
-        """Until ``fd`` is ready for ``events`` (a readiness may be spurious: callers retry)."""
-        fut = self._wait_fd(fd, events)
+    async def _until_done(self, sock, fut):
+        """The result of a native wait on ``sock``; if the coroutine is cancelled (or the
+        loop closes) first, the wait is forgotten. (``sock_recv``, ``sock_recv_into`` and
+        ``sock_sendall`` repeat these lines instead of calling this: a second coroutine per
+        wait was 6 % of a socket round trip's instructions, ``sock_echo`` in
+        benchmarks/instr.)"""
         try:
-            await fut
+            return await fut
         except BaseException:
-            self._forget_wait(fd, fut)
+            self._forget_wait(sock.fileno(), fut)
             raise
 
     async def sock_recv(self, sock, n):
         """Receive up to ``n`` bytes from the socket (asyncio's ``sock_recv``)."""
-        self._check_sock(sock)
-        if type(sock) is not _socket:  # a subclass may have its own recv
-            return await super().sock_recv(sock, n)
-        data = sock_recv_nowait(sock, n)
-        if data is not None:
-            return data
-        fd = sock.fileno()
-        if not self._waits_natively(fd):
-            return await super().sock_recv(sock, n)
-        while True:
-            await self._until_fd_ready(fd, _READ)
+        if type(sock) is _socket and not self.get_debug():
             data = sock_recv_nowait(sock, n)
             if data is not None:
                 return data
+            fd = sock.fileno()
+            if self._waits_natively(fd):
+                fut = self._recv_when_ready(sock, fd, n)
+                try:
+                    return await fut
+                except BaseException:
+                    self._forget_wait(sock.fileno(), fut)
+                    raise
+        return await super().sock_recv(sock, n)
 
     async def sock_recv_into(self, sock, buf):
         """Receive data into the writable buffer ``buf`` (asyncio's ``sock_recv_into``)."""
-        self._check_sock(sock)
-        if type(sock) is not _socket:
-            return await super().sock_recv_into(sock, buf)
-        got = sock_recv_into_nowait(sock, buf)
-        if got is not None:
-            return got
-        fd = sock.fileno()
-        if not self._waits_natively(fd):
-            return await super().sock_recv_into(sock, buf)
-        while True:
-            await self._until_fd_ready(fd, _READ)
+        if type(sock) is _socket and not self.get_debug():
             got = sock_recv_into_nowait(sock, buf)
             if got is not None:
                 return got
+            fd = sock.fileno()
+            if self._waits_natively(fd):
+                fut = self._recv_into_when_ready(sock, fd, buf)
+                try:
+                    return await fut
+                except BaseException:
+                    self._forget_wait(sock.fileno(), fut)
+                    raise
+        return await super().sock_recv_into(sock, buf)
 
     async def sock_sendall(self, sock, data):
         """Send all of ``data`` (asyncio's ``sock_sendall``)."""
-        self._check_sock(sock)
-        if type(sock) is not _socket:
+        if type(sock) is not _socket or self.get_debug():
             return await super().sock_sendall(sock, data)
-        n = sock_send_nowait(sock, data)
-        view = memoryview(data)
-        if n == view.nbytes:
+        sent = sock_sendall_nowait(sock, data)
+        if sent is None:
             return
-        view = view.cast("B")  # contiguous: the send above would have refused it
+        view = memoryview(data)  # holds the buffer, as asyncio's does, until all is sent
         fd = sock.fileno()
         if not self._waits_natively(fd):
             # asyncio's path tries the whole send again: let it start from where we are.
-            return await super().sock_sendall(sock, view[n:])
-        start = n
-        while start < len(view):
-            await self._until_fd_ready(fd, _WRITE)
-            start += sock_send_nowait(sock, view[start:])
+            return await super().sock_sendall(sock, view.cast("B")[sent:])
+        fut = self._send_rest_when_ready(sock, fd, view, sent)
+        try:
+            return await fut
+        except BaseException:
+            self._forget_wait(sock.fileno(), fut)
+            raise
 
     async def sock_accept(self, sock):
         """Accept a connection: ``(conn, address)``, ``conn`` non-blocking (asyncio's)."""
@@ -117,7 +122,7 @@ class NativeSocketMixin:
                 pass
             if not self._waits_natively(fd):
                 return await super().sock_accept(sock)
-            await self._until_fd_ready(fd, _READ)
+            await self._until_done(sock, self._wait_fd(sock, fd, _READ))
 
     async def sock_connect(self, sock, address):
         """Connect to ``address`` (asyncio's ``sock_connect``, names resolved as asyncio does)."""
@@ -138,7 +143,7 @@ class NativeSocketMixin:
         if not self._waits_natively(fd):
             # asyncio's path connects again (EALREADY), then waits with a writer.
             return await super().sock_connect(sock, address)
-        await self._until_fd_ready(fd, _WRITE)
+        await self._until_done(sock, self._wait_fd(sock, fd, _WRITE))
         err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
         if err != 0:
             raise OSError(err, f"Connect call failed {address}")
