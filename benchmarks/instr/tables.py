@@ -28,6 +28,7 @@ LABELS = {
     "future_roundtrip": "future set by `call_soon`, awaited",
     "gather": "`gather`, per coroutine",
     "timers": "timers due, set out of order",
+    "sock_echo": "1 KB socket round trip, both ends in the loop",
 }
 
 

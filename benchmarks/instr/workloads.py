@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import socket
 import sys
 import threading
 
@@ -184,6 +185,37 @@ def threadsafe(loop: asyncio.AbstractEventLoop, n: int) -> None:
     producer.join()
 
 
+def sock_echo(loop: asyncio.AbstractEventLoop, n: int) -> None:
+    """n round trips of 1 KB over a socket pair, both ends in the loop: one task sends with
+    ``sock_sendall`` and waits for the reply with ``sock_recv``, the other echoes it (the
+    raw-socket mode of the I/O benchmark, without its client process; the kernel's work is not
+    counted)."""
+    message = b"x" * 1024
+    left, right = socket.socketpair()
+    left.setblocking(False)
+    right.setblocking(False)
+
+    async def echo() -> None:
+        while data := await loop.sock_recv(right, 65536):
+            await loop.sock_sendall(right, data)
+
+    async def main() -> None:
+        echoer = asyncio.ensure_future(echo())
+        for _ in range(n):
+            await loop.sock_sendall(left, message)
+            got = 0
+            while got < len(message):
+                got += len(await loop.sock_recv(left, 65536))
+        left.shutdown(socket.SHUT_WR)
+        await echoer
+
+    try:
+        loop.run_until_complete(main())
+    finally:
+        left.close()
+        right.close()
+
+
 #: The workloads ``run.py`` measures by default (single-threaded, repeatable under valgrind).
 WORKLOADS = {
     "call_soon": call_soon,
@@ -192,6 +224,7 @@ WORKLOADS = {
     "future_roundtrip": future_roundtrip,
     "gather": gather,
     "timers": timers,
+    "sock_echo": sock_echo,
 }
 
 #: Every workload, the profile's included.

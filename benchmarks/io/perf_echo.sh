@@ -17,7 +17,7 @@ source scripts/env.sh
 command -v perf >/dev/null || { echo "perf_echo.sh: perf is not installed" >&2; exit 2; }
 data=$(mktemp /tmp/perf_echo.XXXXXX.data)
 trap 'rm -f "$data"' EXIT
-coproc SERVER { perf record -q -F 2000 -g -o "$data" python benchmarks/io/echo_server.py --loop "$loop" --mode protocol 2>/dev/null; }
+coproc SERVER { perf record -q -F 2000 -g -o "$data" python benchmarks/io/echo_server.py --loop "$loop" --mode "${MODE:-protocol}" 2>/dev/null; }
 server_pid=$SERVER_PID  # bash unsets SERVER_PID once the coprocess ends
 read -r line <&"${SERVER[0]}"
 port=${line#READY }
