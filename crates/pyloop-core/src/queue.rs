@@ -143,7 +143,9 @@ pub trait ReadyQueue<T: Send>: Send + Sync + Sized + 'static {
         None
     }
 
-    /// Moves the I/O readiness found by the last [`wait`](Self::wait) to `out`.
+    /// Moves the I/O readiness found by the last [`wait`](Self::wait) to `out`
+    /// (an empty `out` may be traded for the consumer's buffer: a caller that
+    /// clears it and passes it again makes the two buffers alternate).
     fn take_io_events(&self, _consumer: &mut Self::Consumer, _out: &mut Vec<IoEvent>) {}
 
     /// Releases what the phase holds from the operating system (3.2.1's epoll

@@ -5,7 +5,7 @@
 //! `event_loop_class!` stamps one `#[pyclass]` per phase around it (a
 //! `#[pyclass]` cannot be generic), so the phases differ in the queue only.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
@@ -20,6 +20,7 @@ use pyo3::types::{PyDict, PyTuple};
 use pyo3::{ffi, intern};
 
 use crate::clock::{monotonic, thread_token, CLOCK_RESOLUTION};
+use crate::fd_map::FdMap;
 use crate::fd_wait::{FdWaits, Interest, Waiter};
 use crate::gil_cell::GilCell;
 use crate::handle::{ArgRefs, HandleRef, TimerPart};
@@ -75,7 +76,7 @@ struct Pending {
     handles: Vec<HandleRef>,
     foreign: Vec<Py<PyAny>>,
     timers: Vec<ScheduledTimer>,
-    transports: HashMap<i32, Py<TcpTransportCore>>,
+    transports: FdMap<Py<TcpTransportCore>>,
     waits: Vec<Waiter>,
 }
 
@@ -120,9 +121,12 @@ pub struct LoopCore<Q: ReadyQueue<HandleRef>> {
     io_fds: AtomicUsize,
     /// Native transports by descriptor (the transport's own duplicate): their
     /// readiness is handled in Rust, without going through asyncio's selector code.
-    transports: GilCell<HashMap<i32, Py<TcpTransportCore>>>,
+    transports: GilCell<FdMap<Py<TcpTransportCore>>>,
     /// One-shot waits of the socket methods, by descriptor (see `fd_wait.rs`).
     fd_waits: GilCell<FdWaits>,
+    /// An empty buffer for the readiness of the next turn with I/O, traded
+    /// with the queue's (`ReadyQueue::take_io_events`).
+    io_events: GilCell<Vec<pyloop_core::IoEvent>>,
     /// Poll even a busy loop's self-pipe: set while signal handlers exist,
     /// since asyncio delivers signals through it.
     poll_self_pipe: AtomicBool,
@@ -158,8 +162,9 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
             consumer: GilCell::new(Some(consumer)),
             local: GilCell::new(VecDeque::new()),
             io_fds: AtomicUsize::new(0),
-            transports: GilCell::new(HashMap::new()),
+            transports: GilCell::new(FdMap::default()),
             fd_waits: GilCell::new(FdWaits::default()),
+            io_events: GilCell::new(Vec::new()),
             poll_self_pipe: AtomicBool::new(false),
             timers: GilCell::new(Timers::new()),
             cancelled_timers: Arc::new(AtomicUsize::new(0)),
@@ -750,15 +755,16 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
         consumer: &mut Q::Consumer,
     ) -> PyResult<()> {
         let py = event_loop.py();
-        let mut events = Vec::new();
+        let mut events = self.io_events.with(py, std::mem::take);
         self.queue.take_io_events(consumer, &mut events);
         if events.is_empty() {
+            self.io_events.with(py, |spare| *spare = events);
             return Ok(());
         }
         let mut others: Vec<(i32, u8)> = Vec::new();
         let mut woken: Vec<Waiter> = Vec::new();
         let mut first_error = None;
-        for event in events {
+        for event in events.drain(..) {
             let transport = self
                 .transports
                 .with(py, |t| t.get(&event.fd).map(|tr| tr.clone_ref(py)));
@@ -785,6 +791,7 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
                 first_error.get_or_insert(err);
             }
         }
+        self.io_events.with(py, |spare| *spare = events);
         if let Some(err) = first_error {
             return Err(err);
         }

@@ -19,11 +19,10 @@
 //! A descriptor already watched the asyncio way (a reader or writer in the
 //! selector) keeps asyncio's path: the coroutine sees that and falls back.
 
-use std::collections::HashMap;
-
 use pyo3::prelude::*;
 use pyo3::pyclass::{PyTraverseError, PyVisit};
 
+use crate::fd_map::FdMap;
 use crate::sock_calls::SockOp;
 
 /// A socket method waiting for its descriptor: the future it awaits, the
@@ -62,7 +61,7 @@ impl Waiters {
 /// The descriptors with a pending one-shot wait, and their futures.
 #[derive(Default)]
 pub(crate) struct FdWaits {
-    by_fd: HashMap<i32, Waiters>,
+    by_fd: FdMap<Waiters>,
 }
 
 // ANCHOR: interest

@@ -8,6 +8,7 @@ mod buffer;
 pub mod clock;
 mod entry;
 pub mod event_loop;
+mod fd_map;
 mod fd_wait;
 mod gil_cell;
 pub mod handle;
