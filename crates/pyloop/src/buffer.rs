@@ -16,13 +16,23 @@
 //! must either hand out one C-contiguous block or refuse, so a non-contiguous
 //! view is refused, as asyncio refuses it; the format does not matter.
 
+use std::cell::Cell;
 use std::ffi::c_int;
 use std::marker::PhantomData;
+use std::mem::ManuallyDrop;
 use std::pin::Pin;
 
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::{ffi, PyErr};
+
+thread_local! {
+    /// One released `Py_buffer` box kept for the thread's next export: every
+    /// transport write and socket call borrows a buffer, and a box from the
+    /// allocator each time (zeroed, then freed) cost more than the rest of the
+    /// borrow.
+    static SPARE_VIEW: Cell<Option<Box<ffi::Py_buffer>>> = const { Cell::new(None) };
+}
 
 /// A buffer borrowed from a Python object: one C-contiguous block of
 /// [`len`](Self::len) bytes, released when dropped.
@@ -33,14 +43,22 @@ use pyo3::{ffi, PyErr};
 /// by Python code. Holders use the slice for one system call, then drop it.
 pub(crate) struct ContiguousBuffer<'py> {
     /// Boxed and pinned: an exporter may keep pointers into its `Py_buffer`.
-    view: Pin<Box<ffi::Py_buffer>>,
+    /// The box goes back to the thread's spare slot when the export is
+    /// released (see [`SPARE_VIEW`]).
+    view: ManuallyDrop<Pin<Box<ffi::Py_buffer>>>,
     _attached: PhantomData<Python<'py>>,
 }
 
 impl<'py> ContiguousBuffer<'py> {
     // ANCHOR: acquire
     fn acquire(obj: &Bound<'py, PyAny>, flags: c_int) -> PyResult<Self> {
-        let mut view = Box::pin(ffi::Py_buffer::new());
+        let mut view = match SPARE_VIEW.take() {
+            Some(mut spare) => {
+                *spare = ffi::Py_buffer::new();
+                Box::into_pin(spare)
+            }
+            None => Box::pin(ffi::Py_buffer::new()),
+        };
         // safety: `view` is a valid, writable Py_buffer that outlives the call;
         // on success we own the export and release it once, in `drop`.
         let rc = unsafe {
@@ -50,13 +68,13 @@ impl<'py> ContiguousBuffer<'py> {
             return Err(PyErr::fetch(obj.py()));
         }
         let buffer = ContiguousBuffer {
-            view,
+            view: ManuallyDrop::new(view),
             _attached: PhantomData,
         };
         // Exporters honour the flags, but a careless one might not: check the
         // one property the slice relies on.
         // safety: the view was filled in by a successful PyObject_GetBuffer.
-        let contiguous = unsafe { ffi::PyBuffer_IsContiguous(&*buffer.view, b'C' as _) } != 0;
+        let contiguous = unsafe { ffi::PyBuffer_IsContiguous(&**buffer.view, b'C' as _) } != 0;
         if !contiguous || buffer.view.len < 0 || (buffer.view.buf.is_null() && buffer.view.len > 0)
         {
             return Err(PyTypeError::new_err(format!(
@@ -123,5 +141,8 @@ impl Drop for ContiguousBuffer<'_> {
         // safety: releases the export taken in `acquire`, exactly once, with the
         // interpreter attached (the 'py lifetime proves it).
         unsafe { ffi::PyBuffer_Release(self.view.as_mut().get_unchecked_mut()) }
+        // safety: `view` is not used again; the released struct holds nothing.
+        let view = unsafe { ManuallyDrop::take(&mut self.view) };
+        SPARE_VIEW.set(Some(Pin::into_inner(view)));
     }
 }
