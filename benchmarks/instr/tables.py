@@ -29,6 +29,7 @@ LABELS = {
     "gather": "`gather`, per coroutine",
     "timers": "timers due, set out of order",
     "sock_echo": "1 KB socket round trip, both ends in the loop",
+    "protocol_echo": "1 KB protocol round trip, both ends in the loop",
 }
 
 

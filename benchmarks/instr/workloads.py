@@ -186,7 +186,7 @@ def threadsafe(loop: asyncio.AbstractEventLoop, n: int) -> None:
 
 
 def sock_echo(loop: asyncio.AbstractEventLoop, n: int) -> None:
-    """n round trips of 1 KB over a socket pair, both ends in the loop: one task sends with
+    """n round trips of 1 KB over a socket pair (AF_UNIX), both ends in the loop: one task sends with
     ``sock_sendall`` and waits for the reply with ``sock_recv``, the other echoes it (the
     raw-socket mode of the I/O benchmark, without its client process; the kernel's work is not
     counted)."""
@@ -216,6 +216,50 @@ def sock_echo(loop: asyncio.AbstractEventLoop, n: int) -> None:
         right.close()
 
 
+def protocol_echo(loop: asyncio.AbstractEventLoop, n: int) -> None:
+    """n round trips of 1 KB over TCP on 127.0.0.1 between two ``asyncio.Protocol`` s on the
+    loop's transports: the client writes, the server's ``data_received`` writes it back (the
+    protocol mode of the I/O benchmark, without its client process)."""
+    message = b"x" * 1024
+    done = loop.create_future()
+
+    class Echo(asyncio.Protocol):
+        def connection_made(self, transport) -> None:
+            self.transport = transport
+
+        def data_received(self, data) -> None:
+            self.transport.write(data)
+
+    class Client(asyncio.Protocol):
+        def connection_made(self, transport) -> None:
+            self.transport = transport
+            self.left = n
+            self.got = 0
+            transport.write(message)
+
+        def data_received(self, data) -> None:
+            self.got += len(data)
+            if self.got < len(message):
+                return
+            self.got = 0
+            self.left -= 1
+            if self.left:
+                self.transport.write(message)
+            elif not done.done():
+                done.set_result(None)
+
+    async def main() -> None:
+        server = await loop.create_server(Echo, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        client, _ = await loop.create_connection(Client, "127.0.0.1", port)
+        await done
+        client.close()
+        server.close()
+        await asyncio.sleep(0)
+
+    loop.run_until_complete(main())
+
+
 #: The workloads ``run.py`` measures by default (single-threaded, repeatable under valgrind).
 WORKLOADS = {
     "call_soon": call_soon,
@@ -225,6 +269,7 @@ WORKLOADS = {
     "gather": gather,
     "timers": timers,
     "sock_echo": sock_echo,
+    "protocol_echo": protocol_echo,
 }
 
 #: Every workload, the profile's included.
