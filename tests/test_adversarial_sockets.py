@@ -403,3 +403,34 @@ def test_cancelling_a_call_on_a_closed_socket_leaves_the_new_owner_of_its_number
             assert outcome == ("reused", b"after the cancel")
         else:
             assert outcome[0] == "connect failed"
+
+
+@pytest.mark.parametrize("method", ["sock_recv", "sock_recv_into", "sock_sendall"])
+def test_a_blocking_socket_in_debug_mode(loop, method):
+    """In debug mode a socket that is not non-blocking is refused with asyncio's
+    ``ValueError`` before any system call; outside debug mode the call goes ahead."""
+    a, b = socket.socketpair()
+    with a, b:
+        b.setblocking(False)
+
+        def call():
+            if method == "sock_recv":
+                return loop.sock_recv(a, 10)
+            if method == "sock_recv_into":
+                return loop.sock_recv_into(a, bytearray(10))
+            return loop.sock_sendall(a, b"data")
+
+        async def main():
+            loop.set_debug(True)
+            try:
+                with pytest.raises(ValueError, match="non-blocking"):
+                    await call()
+            finally:
+                loop.set_debug(False)
+            if method == "sock_sendall":
+                await call()
+                return b.recv(10)
+            b.send(b"data")
+            return await call()
+
+        assert run_bounded(loop, main()) == (4 if method == "sock_recv_into" else b"data")

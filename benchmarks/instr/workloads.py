@@ -186,10 +186,10 @@ def threadsafe(loop: asyncio.AbstractEventLoop, n: int) -> None:
 
 
 def sock_echo(loop: asyncio.AbstractEventLoop, n: int) -> None:
-    """n round trips of 1 KB over a socket pair (AF_UNIX), both ends in the loop: one task sends with
-    ``sock_sendall`` and waits for the reply with ``sock_recv``, the other echoes it (the
-    raw-socket mode of the I/O benchmark, without its client process; the kernel's work is not
-    counted)."""
+    """n round trips of 1 KB over a socket pair (AF_UNIX), both ends in the loop: one task
+    sends with ``sock_sendall`` and waits for the reply with ``sock_recv``, the other echoes
+    it (the raw-socket mode of the I/O benchmark, without its client process; the kernel's
+    work is not counted)."""
     message = b"x" * 1024
     left, right = socket.socketpair()
     left.setblocking(False)

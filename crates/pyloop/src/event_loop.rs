@@ -30,7 +30,7 @@ use crate::transport::TcpTransportCore;
 /// The longest the loop sleeps in one go, so that a signal (Ctrl-C) arriving
 /// while it sleeps on a condition variable is handled within this time. A loop
 /// that waits in epoll with a wake-up fd will not need it.
-pub(crate) const MAX_IDLE_WAIT: f64 = 0.1;
+pub(crate) const MAX_IDLE_WAIT: Duration = Duration::from_millis(100);
 
 /// A callback in the loop's own lane.
 pub(crate) enum Ready {
@@ -647,8 +647,14 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
         let io = self.queue.poller().is_some();
         let mut waited = false;
         if !has_work {
-            let wait = next_deadline.map_or(MAX_IDLE_WAIT, |when| (when - monotonic()).max(0.0));
-            let timeout = Duration::from_secs_f64(wait.min(MAX_IDLE_WAIT));
+            let timeout = match next_deadline {
+                None => MAX_IDLE_WAIT,
+                Some(when) => Duration::from_secs_f64(
+                    (when - monotonic())
+                        .max(0.0)
+                        .min(MAX_IDLE_WAIT.as_secs_f64()),
+                ),
+            };
             if io || !timeout.is_zero() {
                 py.detach(|| self.queue.wait(consumer, Some(timeout)));
                 waited = true;

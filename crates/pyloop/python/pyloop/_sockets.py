@@ -13,9 +13,9 @@ ready, waits again if it would still block, and completes the future with the re
 (``_wait_fd``) and make their call in the coroutine.
 
 Semantics are asyncio's: the same checks and errors, the same results; a cancelled call leaves
-nothing registered. A socket of a subclass (which may override ``recv`` or ``send``), debug
-mode (asyncio's checks of the socket), and a descriptor that already has a reader or writer
-registered the asyncio way keep asyncio's path for that call.
+nothing registered; in debug mode asyncio's checks of the socket come first. A socket of a
+subclass (which may override ``recv`` or ``send``) and a descriptor that already has a reader
+or writer registered the asyncio way keep asyncio's path for that call.
 """
 
 from __future__ import annotations
@@ -60,7 +60,9 @@ class NativeSocketMixin:
 
     async def sock_recv(self, sock, n):
         """Receive up to ``n`` bytes from the socket (asyncio's ``sock_recv``)."""
-        if type(sock) is _socket and not self.get_debug():
+        if type(sock) is _socket:
+            if self.get_debug():
+                self._check_sock(sock)
             data = sock_recv_nowait(sock, n)
             if data is not None:
                 return data
@@ -76,7 +78,9 @@ class NativeSocketMixin:
 
     async def sock_recv_into(self, sock, buf):
         """Receive data into the writable buffer ``buf`` (asyncio's ``sock_recv_into``)."""
-        if type(sock) is _socket and not self.get_debug():
+        if type(sock) is _socket:
+            if self.get_debug():
+                self._check_sock(sock)
             got = sock_recv_into_nowait(sock, buf)
             if got is not None:
                 return got
@@ -92,8 +96,10 @@ class NativeSocketMixin:
 
     async def sock_sendall(self, sock, data):
         """Send all of ``data`` (asyncio's ``sock_sendall``)."""
-        if type(sock) is not _socket or self.get_debug():
+        if type(sock) is not _socket:
             return await super().sock_sendall(sock, data)
+        if self.get_debug():
+            self._check_sock(sock)
         sent = sock_sendall_nowait(sock, data)
         if sent is None:
             return
