@@ -40,6 +40,28 @@ def _pair() -> tuple[socket.socket, socket.socket]:
     return a, b
 
 
+def _listener() -> socket.socket:
+    """A non-blocking TCP socket listening on 127.0.0.1."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    listener.setblocking(False)
+    return listener
+
+
+async def _connected(loop, listener) -> tuple[socket.socket, socket.socket]:
+    """A TCP connection to ``listener`` made with the loop's methods: (client, server)."""
+    client = socket.socket()
+    client.setblocking(False)
+    try:
+        await loop.sock_connect(client, listener.getsockname())
+        server, _ = await loop.sock_accept(listener)
+    except BaseException:
+        client.close()
+        raise
+    return client, server
+
+
 async def _settle(turns: int = 5) -> None:
     """A few turns of the loop, each of which polls for I/O."""
     for _ in range(turns):
@@ -231,26 +253,19 @@ def test_a_bytearray_cannot_be_resized_while_it_is_being_sent(loop):
 def test_sock_sendall_to_a_peer_that_resets(loop):
     """The peer resets the connection while a large send is pending: the send fails with the
     connection error, on every loop."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(1)
-    listener.setblocking(False)
+    listener = _listener()
     with listener:
 
         async def main():
-            client = socket.socket()
-            client.setblocking(False)
-            with client:
-                await loop.sock_connect(client, listener.getsockname())
-                server, _ = await loop.sock_accept(listener)
-                with server:
-                    send = asyncio.ensure_future(loop.sock_sendall(client, b"r" * (4 * BIG)))
-                    await _settle()
-                    assert not send.done()
-                    server.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                    server.close()
-                    with pytest.raises((ConnectionResetError, BrokenPipeError)):
-                        await send
+            client, server = await _connected(loop, listener)
+            with client, server:
+                send = asyncio.ensure_future(loop.sock_sendall(client, b"r" * (4 * BIG)))
+                await _settle()
+                assert not send.done()
+                server.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                server.close()
+                with pytest.raises((ConnectionResetError, BrokenPipeError)):
+                    await send
 
         run_bounded(loop, main())
 
@@ -307,22 +322,12 @@ def test_socket_errors_carry_their_errno(loop):
     ``sock_sendall`` with EPIPE, whether the first try or a later one meets it."""
     import errno
 
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(1)
-    listener.setblocking(False)
+    listener = _listener()
     with listener:
-
-        async def reset_peer():
-            client = socket.socket()
-            client.setblocking(False)
-            await loop.sock_connect(client, listener.getsockname())
-            server, _ = await loop.sock_accept(listener)
-            return client, server
 
         async def main():
             outcomes = []
-            client, server = await reset_peer()
+            client, server = await _connected(loop, listener)
             with client, server:
                 recv = asyncio.ensure_future(loop.sock_recv(client, 100))
                 await _settle()
@@ -357,10 +362,7 @@ def test_cancelling_a_call_on_a_closed_socket_leaves_the_new_owner_of_its_number
     selector key, and epoll no longer knows the number: ENOENT; tests/deviations.py, "a
     socket closed under a pending sock_* call")."""
     a, b = _pair()
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(1)
-    listener.setblocking(False)
+    listener = _listener()
     with b, listener:
         old_fd = a.fileno()
 
