@@ -608,6 +608,44 @@ def test_data_received_runs_in_the_context_the_transport_was_made_in(loop):
     assert seen == ["made here"]
 
 
+def test_data_received_is_looked_up_on_every_call(loop):
+    """A protocol that replaces its ``data_received`` (on the instance, and then on its
+    class) has the new one called for the next data, as asyncio looks the method up on each
+    call. (uvloop and rloop bind it once, when the protocol is set; faster.md, "Where we still
+    lose".)"""
+    calls = []
+
+    class Switching(Recorder):
+        def data_received(self, data) -> None:
+            super().data_received(data)
+            calls.append(("first", bytes(data)))
+            self.data_received = self.second
+
+        def second(self, data) -> None:
+            calls.append(("second", bytes(data)))
+            del self.data_received
+            Switching.data_received = Switching.third
+
+        def third(self, data) -> None:
+            calls.append(("third", bytes(data)))
+
+    async def main():
+        peer, transport, proto = await connect(loop, lambda: Switching(loop))
+        try:
+            for chunk in (b"a", b"b", b"c"):
+                before = len(calls)
+                peer.sendall(chunk)
+                while len(calls) == before:
+                    await asyncio.sleep(0.001)
+            transport.close()
+            await proto.lost
+        finally:
+            peer.close()
+
+    run_bounded(loop, main())
+    assert calls == [("first", b"a"), ("second", b"b"), ("third", b"c")]
+
+
 def test_transport_is_an_asyncio_transport_with_what_sslproto_calls(loop):
     async def main():
         peer, transport, proto = await connect(loop, lambda: Recorder(loop))
