@@ -436,3 +436,23 @@ def test_a_blocking_socket_in_debug_mode(loop, method):
             return await call()
 
         assert run_bounded(loop, main()) == (4 if method == "sock_recv_into" else b"data")
+
+
+def test_sock_recv_into_a_buffer_resized_while_it_waits(loop):
+    """``sock_recv_into`` waits with a bytearray that is then shrunk (no export is held while
+    it waits, as with asyncio): when data comes, the call fills what the buffer is by then and
+    no more, and the rest of the data stays in the socket."""
+    a, b = _pair()
+    with a, b:
+        buf = bytearray(100)
+
+        async def main():
+            call = asyncio.ensure_future(loop.sock_recv_into(a, buf))
+            await _settle()
+            assert not call.done()
+            del buf[10:]
+            b.send(b"0123456789abcdefghij")
+            got = await call
+            return got, bytes(buf), await loop.sock_recv(a, 100)
+
+        assert run_bounded(loop, main()) == (10, b"0123456789", b"abcdefghij")
