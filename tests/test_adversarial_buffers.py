@@ -529,15 +529,25 @@ def test_write_of_a_bytearray_resized_right_after(loop, exc_handler):
 # --- loop.sock_recv_into / loop.sock_sendall -----------------------------------------------
 
 
-def sock_recv_into_outcome(loop, kind: str, take_handler_calls) -> tuple:
+def sock_recv_into_outcome(loop, kind: str, take_handler_calls, waits: bool = False) -> tuple:
+    """``sock_recv_into`` of PAYLOAD into a buffer of ``kind``; with ``waits`` the data is sent
+    only once the call waits, so that the call is made when the socket is ready (on PyLoop,
+    by the loop itself) rather than by the first try."""
+
     async def main():
         a, b = socket.socketpair()
         with a, b:
             a.setblocking(False)
             memory = Memory(kind)
-            b.sendall(PAYLOAD)
+            if not waits:
+                b.sendall(PAYLOAD)
             try:
-                got = await asyncio.wait_for(loop.sock_recv_into(a, memory.buffer), BOUND)
+                call = asyncio.ensure_future(loop.sock_recv_into(a, memory.buffer))
+                if waits:
+                    for _ in range(5):
+                        await asyncio.sleep(0)
+                    b.sendall(PAYLOAD)
+                got = await asyncio.wait_for(call, BOUND)
                 result = ("ok", got)
             except Exception as exc:  # noqa: BLE001 - the exception is the outcome
                 result = (type(exc).__name__,)
@@ -553,6 +563,19 @@ def test_sock_recv_into_every_kind_of_buffer(loop, exc_handler, kind):
     expected = oracle("sock_recv_into", sock_recv_into_outcome, kind)
     got = sock_recv_into_outcome(loop, kind, exc_handler.take)
     assert got == expected, f"sock_recv_into({kind}): differs from stock asyncio"
+
+
+@pytest.mark.parametrize("kind", [k for k in GET_BUFFER_KINDS if k != "memoryview_huge"])
+def test_sock_recv_into_every_kind_of_buffer_after_a_wait(loop, exc_handler, kind):
+    """As above, but the data arrives after the call waits: the receive is made when the
+    socket is ready (by PyLoop's loop itself, with the buffer borrowed again then)."""
+
+    def waiting(loop, kind, take):
+        return sock_recv_into_outcome(loop, kind, take, waits=True)
+
+    expected = oracle("sock_recv_into_after_wait", waiting, kind)
+    got = waiting(loop, kind, exc_handler.take)
+    assert got == expected, f"sock_recv_into({kind}) after a wait: differs from stock asyncio"
 
 
 def sock_sendall_outcome(loop, kind: str, take_handler_calls) -> tuple:

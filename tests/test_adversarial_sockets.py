@@ -18,13 +18,15 @@ from __future__ import annotations
 
 import array
 import asyncio
+import errno
+import json
 import socket
 import struct
 
 import pytest
 
 from tests.io_support import io_loop_spec, no_fd_leak  # noqa: F401 (fixtures)
-from tests.support import run_bounded
+from tests.support import BOUND, run_bounded, run_child
 
 loop_spec = io_loop_spec
 pytestmark = pytest.mark.usefixtures("no_fd_leak")
@@ -320,7 +322,6 @@ def test_socket_errors_carry_their_errno(loop):
     ``OSError`` subclass for the errno, with ``errno`` set (code that handles socket errors
     reads it). A reset peer fails ``sock_recv`` with ECONNRESET; a closed one fails
     ``sock_sendall`` with EPIPE, whether the first try or a later one meets it."""
-    import errno
 
     listener = _listener()
     with listener:
@@ -456,3 +457,97 @@ def test_sock_recv_into_a_buffer_resized_while_it_waits(loop):
             return got, bytes(buf), await loop.sock_recv(a, 100)
 
         assert run_bounded(loop, main()) == (10, b"0123456789", b"abcdefghij")
+
+
+def test_socket_calls_submitted_from_other_threads(loop):
+    """Four threads each submit a ``sock_recv`` and a ``sock_sendall`` on their own socket
+    pair with ``run_coroutine_threadsafe`` while the loop runs: every call is made on the
+    loop's thread and each thread gets its own bytes back."""
+    import threading
+
+    pairs = [_pair() for _ in range(4)]
+    results: dict[int, bytes] = {}
+
+    def worker(i: int) -> None:
+        a, b = pairs[i]
+        recv = asyncio.run_coroutine_threadsafe(loop.sock_recv(a, 100), loop)
+        sent = asyncio.run_coroutine_threadsafe(loop.sock_sendall(b, b"thread %d" % i), loop)
+        sent.result(BOUND)
+        results[i] = recv.result(BOUND)
+
+    async def main():
+        threads = [threading.Thread(target=worker, args=(i,)) for i in range(len(pairs))]
+        for t in threads:
+            t.start()
+        while any(t.is_alive() for t in threads):
+            await asyncio.sleep(0.001)
+        for t in threads:
+            t.join()
+
+    try:
+        run_bounded(loop, main())
+    finally:
+        for a, b in pairs:
+            a.close()
+            b.close()
+    assert results == {i: b"thread %d" % i for i in range(len(pairs))}
+
+
+SOCK_CALLS_WITHOUT_FDS = """
+import asyncio, json, os, resource, socket
+from tests.loops import ALL_LOOPS
+spec = {{s.id: s for s in ALL_LOOPS}}[{loop_id!r}]
+loop = spec.new_loop()
+listener = socket.create_server(("127.0.0.1", 0))
+listener.setblocking(False)
+a, b = socket.socketpair()
+a.setblocking(False)
+client = socket.create_connection(listener.getsockname())
+outcome = {{}}
+
+async def main():
+    pending = asyncio.ensure_future(loop.sock_recv(a, 100))
+    for _ in range(5):
+        await asyncio.sleep(0)
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard))
+    held = []
+    try:
+        while True:
+            held.append(os.open(os.devnull, os.O_RDONLY))
+    except OSError:
+        pass
+    try:
+        await asyncio.wait_for(loop.sock_accept(listener), 5)
+        outcome["accept"] = "ok"
+    except OSError as exc:
+        outcome["accept"] = [type(exc).__name__, exc.errno]
+    b.send(b"still served")
+    outcome["pending recv"] = (await asyncio.wait_for(pending, 5)).decode()
+    for fd in held:
+        os.close(fd)
+    conn, _ = await asyncio.wait_for(loop.sock_accept(listener), 5)
+    conn.close()
+    outcome["accept after"] = "ok"
+
+child_ready()
+loop.run_until_complete(main())
+loop.close()
+print(json.dumps(outcome), flush=True)
+"""
+
+
+def test_socket_calls_when_the_process_runs_out_of_descriptors(loop_spec):
+    """In a child with ``RLIMIT_NOFILE`` lowered and every descriptor taken: ``sock_accept``
+    of a waiting connection fails with ``OSError(EMFILE)``, as on asyncio; a ``sock_recv``
+    already waiting still completes (it needs no descriptor); once descriptors are free,
+    ``sock_accept`` works again."""
+    result = run_child(SOCK_CALLS_WITHOUT_FDS.format(loop_id=loop_spec.id), BOUND)
+    assert not result.hung and result.returncode == 0, result.describe()
+    assert "panicked" not in result.stderr, result.describe()
+    outcome = json.loads(result.stdout.strip().splitlines()[-1])
+    assert outcome == {
+        "accept": ["OSError", errno.EMFILE],
+        "pending recv": "still served",
+        "accept after": "ok",
+    }
