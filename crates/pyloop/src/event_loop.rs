@@ -24,7 +24,7 @@ use crate::fd_map::FdMap;
 use crate::fd_wait::{FdWaits, Interest, Waiter};
 use crate::gil_cell::GilCell;
 use crate::handle::{ArgRefs, HandleRef, TimerPart};
-use crate::sock_calls::{os_error, SockOp};
+use crate::sock_calls::{holds_fd, os_error, SockOp};
 use crate::transport::TcpTransportCore;
 
 /// The longest the loop sleeps in one go, so that a signal (Ctrl-C) arriving
@@ -70,6 +70,16 @@ fn visit_pending_handle(visit: &PyVisit<'_>, handle: &HandleRef) -> Result<(), P
 // ANCHOR_END: visit_pending_handle
 
 /// Completes each future not yet done with `None`.
+/// Fails `future` with `err` unless it is already done (cancelled, or
+/// completed by a call that raced this failure).
+fn fail_future(future: &Bound<'_, PyAny>, err: &PyErr) -> PyResult<()> {
+    let py = future.py();
+    if !future.call_method0(intern!(py, "done"))?.is_truthy()? {
+        future.call_method1(intern!(py, "set_exception"), (err.value(py),))?;
+    }
+    Ok(())
+}
+
 /// What a closed (or collected) loop still held, taken out of its state so
 /// that it is dropped after every borrow has ended.
 struct Pending {
@@ -904,17 +914,8 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
     /// futures fail with `EBADF`, as their call would.
     pub fn io_register(&self, py: Python<'_>, fd: i32, events: u8, internal: bool) -> PyResult<()> {
         if self.fd_waits.with(py, |w| w.contains(fd)) {
-            if self
-                .fd_waits
-                .with(py, |w| w.sockets(py, fd))
-                .iter()
-                .any(|sock| {
-                    sock.bind(py)
-                        .call_method0(intern!(py, "fileno"))
-                        .and_then(|n| n.extract::<i32>())
-                        .map_or(true, |n| n == fd)
-                })
-            {
+            let sockets = self.fd_waits.with(py, |w| w.sockets(py, fd));
+            if sockets.iter().any(|sock| holds_fd(sock.bind(py), fd)) {
                 return Err(PyRuntimeError::new_err(format!(
                     "file descriptor {fd} is used by a pending sock_* call of this loop"
                 )));
@@ -1039,13 +1040,7 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
                 Err(err) => Some(err),
             };
             if let Some(err) = failed {
-                let unsent = future.call_method0(intern!(py, "done")).and_then(|done| {
-                    if done.is_truthy()? {
-                        return Ok(());
-                    }
-                    future.call_method1(intern!(py, "set_exception"), (err.value(py),))?;
-                    Ok(())
-                });
+                let unsent = fail_future(&future, &err);
                 first_error.get_or_insert(unsent.err().unwrap_or(err));
             }
         }
@@ -1070,12 +1065,7 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
         let Some((interest, removed)) = self.fd_waits.with(py, |w| w.remove(fd, future)) else {
             return Ok(());
         };
-        let still_open = removed
-            .sock
-            .bind(py)
-            .call_method0(intern!(py, "fileno"))
-            .and_then(|n| n.extract::<i32>())
-            .is_ok_and(|n| n == fd);
+        let still_open = holds_fd(removed.sock.bind(py), fd);
         drop(removed);
         if !still_open {
             if interest == Interest::Idle {
@@ -1117,14 +1107,7 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
         }
         let mut first_error = None;
         for waiter in failed {
-            let future = waiter.future.bind(py);
-            let outcome = future.call_method0(intern!(py, "done")).and_then(|done| {
-                if !done.is_truthy()? {
-                    future.call_method1(intern!(py, "set_exception"), (err.value(py),))?;
-                }
-                Ok(())
-            });
-            if let Err(e) = outcome {
+            if let Err(e) = fail_future(waiter.future.bind(py), &err) {
                 first_error.get_or_insert(e);
             }
         }

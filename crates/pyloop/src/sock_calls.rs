@@ -76,6 +76,12 @@ fn fileno(sock: &Bound<'_, PyAny>) -> PyResult<i32> {
     sock.call_method0(intern!(sock.py(), "fileno"))?.extract()
 }
 
+/// True if `sock` still has descriptor `fd`: a socket closed since has -1,
+/// and its old number may belong to another socket by now.
+pub(crate) fn holds_fd(sock: &Bound<'_, PyAny>, fd: i32) -> bool {
+    fileno(sock).is_ok_and(|n| n == fd)
+}
+
 /// `sock.recv(n)`, or `None` if it would block.
 #[pyfunction]
 pub(crate) fn sock_recv_nowait<'py>(
