@@ -42,6 +42,14 @@ def _pair() -> tuple[socket.socket, socket.socket]:
     return a, b
 
 
+def _ends(c: socket.socket, d: socket.socket, fd: int):
+    """Of the new pair (c, d), the end given descriptor number ``fd`` and its peer; None if
+    the system gave both ends other numbers."""
+    if fd not in (c.fileno(), d.fileno()):
+        return None
+    return (c, d) if c.fileno() == fd else (d, c)
+
+
 def _listener() -> socket.socket:
     """A non-blocking TCP socket listening on 127.0.0.1."""
     listener = socket.socket()
@@ -114,10 +122,9 @@ def test_a_socket_closed_under_a_pending_call_then_its_number_reused(loop):
                 await task
             c, d = _pair()
             with c, d:
-                if old_fd not in (c.fileno(), d.fileno()):
+                if (ends := _ends(c, d, old_fd)) is None:
                     pytest.skip("the system gave the new pair other numbers")
-                mine = c if c.fileno() == old_fd else d
-                peer = d if mine is c else c
+                mine, peer = ends
                 seen = asyncio.Event()
                 loop.add_reader(mine.fileno(), seen.set)
                 try:
@@ -151,12 +158,11 @@ def test_a_socket_closed_under_a_pending_call_without_cancelling_it(loop, loop_s
             a.close()
             c, d = _pair()
             with c, d:
-                if old_fd not in (c.fileno(), d.fileno()):
+                if (ends := _ends(c, d, old_fd)) is None:
                     old.cancel()
                     await asyncio.gather(old, return_exceptions=True)
                     pytest.skip("the system gave the new pair other numbers")
-                mine = c if c.fileno() == old_fd else d
-                peer = d if mine is c else c
+                mine, peer = ends
                 if new_wait == "sock_recv":
                     new = asyncio.ensure_future(loop.sock_recv(mine, 100))
                 else:
