@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from tests.support import BOUND, run_bounded, run_once, wait_for_thread
+from tests.support import BOUND, run_bounded, run_child, run_once, wait_for_thread
 
 
 def test_create_future(loop):
@@ -229,6 +229,80 @@ def test_futures_made_from_other_threads(loop):
     assert all(f.get_loop() is loop and not f.done() for f in made)
     for f in made:
         f.cancel()
+
+
+def test_futures_and_tasks_belong_to_their_loop_whoever_is_the_running_one(loop):
+    """PyLoop makes a future or task without a ``loop`` argument when it is the running loop
+    of the thread (cheaper in the C Future). When another loop (``nest_asyncio`` style) or
+    none is set as the running one, they must still belong to the loop they were asked of."""
+    other = asyncio.new_event_loop()
+    made = []
+
+    async def leaf():
+        return "ran"
+
+    async def main():
+        ours = asyncio.events._get_running_loop()
+        for stand_in in (other, None):
+            asyncio.events._set_running_loop(stand_in)
+            try:
+                made.append((loop.create_future(), loop.create_task(leaf())))
+            finally:
+                asyncio.events._set_running_loop(ours)
+        made.append((loop.create_future(), loop.create_task(leaf())))
+        for fut, task in made:
+            loop.call_soon(fut.set_result, "set")
+            assert (await fut, await task) == ("set", "ran")
+
+    try:
+        run_bounded(loop, main())
+    finally:
+        other.close()
+    assert len(made) == 3
+    for fut, task in made:
+        assert fut.get_loop() is loop and task.get_loop() is loop
+
+
+PURE_PYTHON_ASYNCIO = """
+import sys
+sys.modules["_asyncio"] = None  # asyncio's Python futures, tasks and running-loop getter
+import asyncio
+from tests.loops import ALL_LOOPS
+assert asyncio.Future.__module__ == "asyncio.futures", asyncio.Future
+loop = {{s.id: s for s in ALL_LOOPS}}[{loop_id!r}].new_loop()
+child_ready()
+
+async def leaf(i):
+    await asyncio.sleep(0)
+    return i
+
+async def main():
+    fut = loop.create_future()
+    loop.call_soon(fut.set_result, "set")
+    tasks = [loop.create_task(leaf(i)) for i in range(3)]
+    other = asyncio.new_event_loop()
+    asyncio.events._set_running_loop(other)
+    try:
+        elsewhere = loop.create_future()
+    finally:
+        asyncio.events._set_running_loop(loop)
+        other.close()
+    elsewhere.set_result("elsewhere")
+    got = [await fut, await asyncio.gather(*tasks), await elsewhere]
+    loops = {{f.get_loop() is loop for f in [fut, elsewhere, *tasks]}}
+    return got, loops
+
+print(loop.run_until_complete(main()))
+loop.close()
+"""
+
+
+def test_futures_and_tasks_with_asyncio_in_pure_python(loop_spec):
+    """Without the ``_asyncio`` accelerator asyncio's futures and its running-loop getter are
+    Python code; the loop's futures and tasks still work and belong to it."""
+    result = run_child(PURE_PYTHON_ASYNCIO.format(loop_id=loop_spec.id), BOUND)
+    assert result.returncode == 0, result.describe()
+    assert result.stdout.strip() == "(['set', [0, 1, 2], 'elsewhere'], {True})", result.describe()
 
 
 def test_task_cancel(loop):
