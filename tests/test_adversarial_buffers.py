@@ -394,7 +394,33 @@ def write_payload(kind: str):
         return None
     if kind == "huge":
         return bytes(range(256)) * (32 * 1024)  # 8 MiB: more than the socket buffers take
+    if kind == "bytes_subclass":
+        return BytesSubclass(b"abcdef")
+    if kind == "bytes_subclass_falsy":
+        return FalsyBytes(b"abcdef")
+    if kind == "bytes_subclass_exporting_other_bytes":
+        return BytesExportingOther(b"abcdef")
     raise KeyError(kind)
+
+
+class BytesSubclass(bytes):
+    """A plain subclass: PyLoop reads an exact ``bytes`` in place and exports anything else,
+    so this one takes the buffer protocol."""
+
+
+class FalsyBytes(bytes):
+    """Non-empty, yet false: asyncio's write asks ``not data`` and sends nothing."""
+
+    def __bool__(self) -> bool:
+        return False
+
+
+class BytesExportingOther(bytes):
+    """A subclass whose buffer (CPython 3.12+, PEP 688) is other bytes than its value: what
+    the socket sends is what the buffer protocol gives."""
+
+    def __buffer__(self, flags):
+        return memoryview(b"other bytes")
 
 
 #: Items whose memoryview has items of more than one byte (or more than one dimension):
@@ -419,7 +445,11 @@ WRITE_KINDS = [
     "int",
     "none",
     "huge",
+    "bytes_subclass",
+    "bytes_subclass_falsy",
 ]
+if sys.version_info >= (3, 12):  # __buffer__ in Python code is new in 3.12 (PEP 688)
+    WRITE_KINDS.append("bytes_subclass_exporting_other_bytes")
 
 
 class Sink(asyncio.Protocol):

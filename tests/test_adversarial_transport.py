@@ -646,6 +646,44 @@ def test_data_received_is_looked_up_on_every_call(loop):
     assert calls == [("first", b"a"), ("second", b"b"), ("third", b"c")]
 
 
+WRITE_CALLS = {
+    "positional": lambda t: t.write(b"abc"),
+    "keyword": lambda t: t.write(data=b"abc"),
+    "no_argument": lambda t: t.write(),
+    "two_arguments": lambda t: t.write(b"abc", b"def"),
+    "unknown_keyword": lambda t: t.write(payload=b"abc"),
+    "both_ways": lambda t: t.write(b"abc", data=b"def"),
+    "keyword_and_an_unknown_one": lambda t: t.write(data=b"abc", more=b"def"),
+}
+
+
+@pytest.mark.parametrize("call", list(WRITE_CALLS))
+def test_write_argument_shapes(loop, call):
+    """``transport.write(data)`` takes its argument by position or by the keyword ``data``, as
+    asyncio's does; any other shape is a ``TypeError`` and sends nothing. (PyLoop's ``write``
+    parses its arguments itself, without PyO3's wrapper.)"""
+
+    async def main():
+        peer, transport, proto = await connect(loop, lambda: Recorder(loop))
+        try:
+            try:
+                WRITE_CALLS[call](transport)
+                outcome = "ok"
+            except TypeError:
+                outcome = "TypeError"
+            transport.write(b"|end")
+            transport.close()
+            await proto.lost
+            received = drain_peer(peer)  # all there, then EOF: the transport is closed
+        finally:
+            peer.close()
+        return outcome, received
+
+    expected = {"positional": "ok", "keyword": "ok"}.get(call, "TypeError")
+    sent = (b"abc" if expected == "ok" else b"") + b"|end<EOF>"
+    assert run_bounded(loop, main()) == (expected, sent)
+
+
 def test_transport_is_an_asyncio_transport_with_what_sslproto_calls(loop):
     async def main():
         peer, transport, proto = await connect(loop, lambda: Recorder(loop))

@@ -24,6 +24,7 @@ use std::pin::Pin;
 
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
+use pyo3::types::PyBytes;
 use pyo3::{ffi, PyErr};
 
 thread_local! {
@@ -86,11 +87,6 @@ impl<'py> ContiguousBuffer<'py> {
     }
     // ANCHOR_END: acquire
 
-    /// The bytes of `obj`, to read (`socket.send` accepts the same objects).
-    pub(crate) fn readable(obj: &Bound<'py, PyAny>) -> PyResult<Self> {
-        Self::acquire(obj, ffi::PyBUF_SIMPLE)
-    }
-
     /// The bytes of `obj`, to write into (`socket.recv_into` accepts the same
     /// objects). A read-only or non-contiguous object raises `TypeError`, as
     /// `recv_into` does.
@@ -146,3 +142,46 @@ impl Drop for ContiguousBuffer<'_> {
         SPARE_VIEW.set(Some(Pin::into_inner(view)));
     }
 }
+
+// ANCHOR: readable_buffer
+/// The bytes of an object, to read (`socket.send` accepts the same objects):
+/// an exact `bytes` in place, anything else exported as a [`ContiguousBuffer`].
+///
+/// A `bytes` object is immutable and stays alive while borrowed, so it needs
+/// no export: asking for one, filling in the `Py_buffer` and releasing it was
+/// a fifth of a protocol write's instructions. A subclass of `bytes` is
+/// exported like any other object: since CPython 3.12 a class may define what
+/// its buffer is.
+pub(crate) enum ReadableBuffer<'a, 'py> {
+    /// An exact `bytes`, read in place.
+    Bytes(&'a Bound<'py, PyBytes>),
+    /// Any other bytes-like object, through the buffer protocol.
+    Exported(ContiguousBuffer<'py>),
+}
+
+impl<'a, 'py> ReadableBuffer<'a, 'py> {
+    /// The bytes of `obj`: one C-contiguous block, or the error
+    /// `socket.send` raises for it.
+    pub(crate) fn of(obj: &'a Bound<'py, PyAny>) -> PyResult<Self> {
+        match obj.cast_exact::<PyBytes>() {
+            Ok(bytes) => Ok(ReadableBuffer::Bytes(bytes)),
+            Err(_) => {
+                ContiguousBuffer::acquire(obj, ffi::PyBUF_SIMPLE).map(ReadableBuffer::Exported)
+            }
+        }
+    }
+
+    /// The bytes, to read.
+    pub(crate) fn as_slice(&self) -> &[u8] {
+        match self {
+            ReadableBuffer::Bytes(bytes) => bytes.as_bytes(),
+            ReadableBuffer::Exported(view) => view.as_slice(),
+        }
+    }
+
+    /// The length in bytes.
+    pub(crate) fn len(&self) -> usize {
+        self.as_slice().len()
+    }
+}
+// ANCHOR_END: readable_buffer

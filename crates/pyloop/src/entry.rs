@@ -15,7 +15,8 @@
 //! `create_future` and `get_debug` are here too, as `METH_NOARGS` functions:
 //! asyncio calls both for every future (`Future.__init__` asks the loop for
 //! its debug flag), and for methods this small PyO3's generated wrapper was a
-//! large share of the call.
+//! large share of the call. So is the native transport's `write`
+//! ([`install_transport`]): a protocol calls it for every message it sends.
 
 use std::ffi::{c_char, CStr};
 use std::sync::atomic::{AtomicPtr, Ordering::Relaxed};
@@ -30,6 +31,7 @@ use crate::boundary;
 use crate::clock::monotonic;
 use crate::event_loop::LoopCore;
 use crate::handle::{ArgRefs, HandleRef};
+use crate::transport::TcpTransportCore;
 
 /// A loop class: a `#[pyclass]` around a [`LoopCore`] (one per phase, stamped
 /// by `event_loop_class!`).
@@ -361,6 +363,105 @@ unsafe extern "C" fn get_debug<C: LoopClass>(
     }
 }
 
+// ANCHOR: transport_write
+/// `TcpTransportCore.write(data)` as a `METH_FASTCALL | METH_KEYWORDS`
+/// function: a protocol's `transport.write` is this method, bound to the
+/// core, and PyO3's generated wrapper (its general argument extraction and
+/// trampoline) cost as much as the checks of the write itself.
+unsafe extern "C" fn transport_write(
+    slf: *mut ffi::PyObject,
+    args: *const *mut ffi::PyObject,
+    nargs: ffi::Py_ssize_t,
+    kwnames: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    // safety: as in `call_soon`; the descriptor made in `install_transport`
+    // checked that `slf` is a `TcpTransportCore` (the cast checks again).
+    unsafe {
+        boundary::enter(|py| {
+            let data = if nargs == 1 && kwnames.is_null() {
+                Borrowed::from_ptr(py, *args)
+            } else {
+                one_argument(py, "write", "data", args, nargs, kwnames)?
+            };
+            let core = Borrowed::from_ptr(py, slf).cast::<TcpTransportCore>()?;
+            TcpTransportCore::write(&core, &data)?;
+            Ok(py.None().into_ptr())
+        })
+    }
+}
+// ANCHOR_END: transport_write
+
+/// The one argument `name` of `method(name)`, passed by position or by
+/// keyword; CPython's `TypeError`s for anything else.
+///
+/// # Safety
+/// As for [`parse`]: the arguments of a `METH_FASTCALL | METH_KEYWORDS` call.
+#[cold]
+#[inline(never)]
+unsafe fn one_argument<'a, 'py>(
+    py: Python<'py>,
+    method: &str,
+    name: &str,
+    args: *const *mut ffi::PyObject,
+    nargs: ffi::Py_ssize_t,
+    kwnames: *mut ffi::PyObject,
+) -> PyResult<Borrowed<'a, 'py, PyAny>> {
+    let nargs = nargs.max(0) as usize;
+    let nkw = if kwnames.is_null() {
+        0
+    } else {
+        // safety: kwnames is a tuple when not NULL (the calling convention).
+        unsafe { ffi::PyTuple_GET_SIZE(kwnames) }.max(0) as usize
+    };
+    if nargs > 1 {
+        return Err(PyTypeError::new_err(format!(
+            "{method}() takes 1 positional argument but {nargs} were given"
+        )));
+    }
+    // safety: the calling convention: nargs + nkw live pointers at `args`.
+    let all: &'a [*mut ffi::PyObject] = if nargs + nkw == 0 {
+        &[]
+    } else {
+        unsafe { std::slice::from_raw_parts(args, nargs + nkw) }
+    };
+    let mut found = (nargs == 1).then(|| all[0]);
+    for i in 0..nkw {
+        // safety: `i` < the tuple's size; a borrowed item of a live tuple.
+        let keyword = unsafe { Borrowed::from_ptr(py, ffi::PyTuple_GET_ITEM(kwnames, i as _)) };
+        let keyword = keyword.str()?;
+        if keyword.to_cow()? != name {
+            return Err(PyTypeError::new_err(format!(
+                "{method}() got an unexpected keyword argument '{keyword}'"
+            )));
+        }
+        if found.is_some() {
+            return Err(PyTypeError::new_err(format!(
+                "{method}() got multiple values for argument '{name}'"
+            )));
+        }
+        found = Some(all[nargs + i]);
+    }
+    match found {
+        // safety: one of the call's live arguments, alive for 'a.
+        Some(value) => Ok(unsafe { Borrowed::from_ptr(py, value) }),
+        None => Err(PyTypeError::new_err(format!(
+            "{method}() missing 1 required positional argument: '{name}'"
+        ))),
+    }
+}
+
+/// Puts `write` on the transport core class (see [`transport_write`]).
+pub(crate) fn install_transport(class: &Bound<'_, PyType>) -> PyResult<()> {
+    put_methods(
+        class,
+        [(
+            c"write",
+            c"write($self, data)\n--\n\nQueue data (bytes, bytearray or memoryview) for sending; send at once what the kernel takes.",
+            Function::FastWithKeywords(transport_write),
+        )],
+    )
+}
+
 /// One method table entry, kept for as long as the process runs (CPython's
 /// method descriptors point into it).
 struct MethodDef(std::cell::UnsafeCell<ffi::PyMethodDef>);
@@ -413,7 +514,6 @@ fn leak_def(name: &'static CStr, doc: &'static CStr, function: Function) -> *mut
 /// Puts the four scheduling methods, `create_future` and `get_debug` on the
 /// loop class `C`.
 pub(crate) fn install<C: LoopClass>(class: &Bound<'_, PyType>) -> PyResult<()> {
-    let py = class.py();
     use Function::{FastWithKeywords, NoArgs};
     let methods: [(&'static CStr, &'static CStr, Function); 6] = [
         (
@@ -447,6 +547,15 @@ pub(crate) fn install<C: LoopClass>(class: &Bound<'_, PyType>) -> PyResult<()> {
             NoArgs(get_debug::<C>),
         ),
     ];
+    put_methods(class, methods)
+}
+
+/// Makes a method descriptor of `class` for each entry and sets it on the class.
+fn put_methods<const N: usize>(
+    class: &Bound<'_, PyType>,
+    methods: [(&'static CStr, &'static CStr, Function); N],
+) -> PyResult<()> {
+    let py = class.py();
     for (name, doc, function) in methods {
         let def = leak_def(name, doc, function);
         // safety: attached; `class` is a type object and `def` a method entry

@@ -101,5 +101,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     entry::install::<event_loop::SwapBufferLoop>(&py.get_type::<event_loop::SwapBufferLoop>())?;
     entry::install::<event_loop::EpollWakeLoop>(&py.get_type::<event_loop::EpollWakeLoop>())?;
     entry::install::<event_loop::LockFreeLoop>(&py.get_type::<event_loop::LockFreeLoop>())?;
+    entry::install_transport(&py.get_type::<transport::TcpTransportCore>())?;
     Ok(())
 }

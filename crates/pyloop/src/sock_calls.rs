@@ -25,7 +25,7 @@ use pyo3::pyclass::{PyTraverseError, PyVisit};
 use pyo3::types::PyBytes;
 use pyo3::{ffi, intern};
 
-use crate::buffer::ContiguousBuffer;
+use crate::buffer::{ContiguousBuffer, ReadableBuffer};
 
 extern "C" {
     /// CPython's way to shrink a bytes object that nobody else has seen yet
@@ -153,7 +153,7 @@ pub(crate) fn sock_sendall_nowait(
     sock: &Bound<'_, PyAny>,
     data: &Bound<'_, PyAny>,
 ) -> PyResult<Option<usize>> {
-    let view = ContiguousBuffer::readable(data)?;
+    let view = ReadableBuffer::of(data)?;
     let sent = send_from(sock, view.as_slice())?;
     Ok((sent < view.len()).then_some(sent))
 }
@@ -207,7 +207,7 @@ impl SockOp {
                 .map(|count| count.into_pyobject(py).map(|n| n.into_any().unbind()))
                 .transpose()?,
             SockOp::SendRest { data, sent } => {
-                let view = ContiguousBuffer::readable(data.bind(py))?;
+                let view = ReadableBuffer::of(data.bind(py))?;
                 let rest = view.as_slice().get(*sent..).unwrap_or_default();
                 *sent += send_from(sock, rest)?;
                 (*sent >= view.len()).then(|| py.None())

@@ -46,7 +46,7 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyByteArray, PyBytes, PyDict, PyMemoryView};
 use pyo3::{ffi, intern};
 
-use crate::buffer::ContiguousBuffer;
+use crate::buffer::{ContiguousBuffer, ReadableBuffer};
 use crate::event_loop::IoLoop;
 use crate::gil_cell::GilCell;
 use crate::sock_calls::os_error;
@@ -744,6 +744,81 @@ impl TcpTransportCore {
         }
     }
 
+    /// Queues `data` (bytes, bytearray or memoryview) for sending; sends at
+    /// once what the kernel takes. (The Python method `write` is
+    /// `entry::transport_write`, installed on the class when the module loads.)
+    pub(crate) fn write(slf: &Bound<'_, Self>, data: &Bound<'_, PyAny>) -> PyResult<()> {
+        let py = slf.py();
+        Self::check_bytes_like(data)?;
+        let this = slf.get();
+        let (eof, sending_file) = this.state.with(py, |s| (s.eof, s.empty_waiter.is_some()));
+        if eof {
+            return Err(PyRuntimeError::new_err(
+                "Cannot call write() after write_eof()",
+            ));
+        }
+        if sending_file {
+            return Err(PyRuntimeError::new_err(
+                "unable to write; sendfile is in progress",
+            ));
+        }
+        // An exact `bytes` (the usual data) is empty exactly when it is false.
+        let empty = match data.cast_exact::<PyBytes>() {
+            Ok(bytes) => bytes.as_bytes().is_empty(),
+            Err(_) => !data.is_truthy()?,
+        };
+        if empty {
+            return Ok(());
+        }
+        let lost_writes = this.state.with(py, |s| {
+            if s.conn_lost == 0 {
+                return 0;
+            }
+            let before = s.conn_lost;
+            s.conn_lost += 1;
+            before
+        });
+        if lost_writes > 0 {
+            if lost_writes >= LOG_THRESHOLD_FOR_CONNLOST_WRITES {
+                logger(py)?
+                    .call_method1(intern!(py, "warning"), ("socket.send() raised exception.",))?;
+            }
+            return Ok(());
+        }
+        // As socket.send: one C-contiguous block; another view is a fatal
+        // write error, as it is in asyncio.
+        let view = match ReadableBuffer::of(data) {
+            Ok(view) => view,
+            Err(err) => {
+                return Self::fatal_error(slf, err, "Fatal write error on socket transport")
+            }
+        };
+        let outcome = this.state.with(py, |s| {
+            let mut rest = view.as_slice();
+            if s.pending() == 0 {
+                let Some(fd) = s.fd.as_ref() else {
+                    return Ok(false);
+                };
+                match send_now(fd, rest) {
+                    Ok(n) => rest = &rest[n..],
+                    Err(e) if would_block(&e) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            s.buffer.extend_from_slice(rest);
+            Ok(!rest.is_empty())
+        });
+        drop(view);
+        match outcome {
+            Err(e) => Self::fatal_error(slf, os_error(e), "Fatal write error on socket transport"),
+            Ok(false) => Ok(()),
+            Ok(true) => {
+                Self::update_watch(slf)?;
+                Self::maybe_pause_protocol(slf)
+            }
+        }
+    }
+
     fn check_bytes_like(data: &Bound<'_, PyAny>) -> PyResult<()> {
         if data.is_instance_of::<PyBytes>()
             || data.is_instance_of::<PyByteArray>()
@@ -958,75 +1033,6 @@ impl TcpTransportCore {
             sock.call_method0(py, intern!(py, "close"))?;
         }
         Ok(true)
-    }
-
-    /// Queues `data` (bytes, bytearray or memoryview) for sending; sends at
-    /// once what the kernel takes.
-    fn write(slf: &Bound<'_, Self>, data: &Bound<'_, PyAny>) -> PyResult<()> {
-        let py = slf.py();
-        Self::check_bytes_like(data)?;
-        let this = slf.get();
-        let (eof, sending_file) = this.state.with(py, |s| (s.eof, s.empty_waiter.is_some()));
-        if eof {
-            return Err(PyRuntimeError::new_err(
-                "Cannot call write() after write_eof()",
-            ));
-        }
-        if sending_file {
-            return Err(PyRuntimeError::new_err(
-                "unable to write; sendfile is in progress",
-            ));
-        }
-        if !data.is_truthy()? {
-            return Ok(());
-        }
-        let lost_writes = this.state.with(py, |s| {
-            if s.conn_lost == 0 {
-                return 0;
-            }
-            let before = s.conn_lost;
-            s.conn_lost += 1;
-            before
-        });
-        if lost_writes > 0 {
-            if lost_writes >= LOG_THRESHOLD_FOR_CONNLOST_WRITES {
-                logger(py)?
-                    .call_method1(intern!(py, "warning"), ("socket.send() raised exception.",))?;
-            }
-            return Ok(());
-        }
-        // As socket.send: one C-contiguous block; another view is a fatal
-        // write error, as it is in asyncio.
-        let view = match ContiguousBuffer::readable(data) {
-            Ok(view) => view,
-            Err(err) => {
-                return Self::fatal_error(slf, err, "Fatal write error on socket transport")
-            }
-        };
-        let outcome = this.state.with(py, |s| {
-            let mut rest = view.as_slice();
-            if s.pending() == 0 {
-                let Some(fd) = s.fd.as_ref() else {
-                    return Ok(false);
-                };
-                match send_now(fd, rest) {
-                    Ok(n) => rest = &rest[n..],
-                    Err(e) if would_block(&e) => {}
-                    Err(e) => return Err(e),
-                }
-            }
-            s.buffer.extend_from_slice(rest);
-            Ok(!rest.is_empty())
-        });
-        drop(view);
-        match outcome {
-            Err(e) => Self::fatal_error(slf, os_error(e), "Fatal write error on socket transport"),
-            Ok(false) => Ok(()),
-            Ok(true) => {
-                Self::update_watch(slf)?;
-                Self::maybe_pause_protocol(slf)
-            }
-        }
     }
 
     /// Closes the sending side once the buffer is flushed.
