@@ -200,3 +200,29 @@ def test_run_rejects_unknown_phase(api):
             api.run(coro, phase="0.0.0")
     finally:
         coro.close()
+
+
+NATIVE_METHODS = ["call_soon", "call_soon_threadsafe", "call_later", "call_at", "create_future"]
+
+
+@pytest.mark.parametrize("method", NATIVE_METHODS)
+def test_native_methods_refuse_an_object_of_another_class(pyloop_spec, method):
+    """The scheduling methods and the transport's ``write`` are C functions that read the
+    object they are called on as their own loop (or transport) state. Called through the
+    class on anything else (another phase's loop, asyncio's loop, a plain object) they must
+    raise ``TypeError``, never read another layout."""
+    lp = pyloop_spec.new_loop()
+    other_phase = next(p for p in pyloop.phases() if p != pyloop_spec.phase)
+    others = [pyloop.new_event_loop(other_phase), asyncio.new_event_loop()]
+    try:
+        native = next(k for k in type(lp).__mro__ if method in vars(k))
+        assert native.__module__ == "pyloop._native", native
+        args = {"call_later": (0, print), "call_at": (0, print), "create_future": ()}
+        for stranger in [*others, object()]:
+            with pytest.raises(TypeError):
+                getattr(native, method)(stranger, *args.get(method, (print,)))
+        with pytest.raises(TypeError):
+            pyloop._native.TcpTransportCore.write(lp, b"data")
+    finally:
+        for loop in [lp, *others]:
+            loop.close()

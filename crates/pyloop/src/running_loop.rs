@@ -67,6 +67,7 @@ fn query(py: Python<'_>) -> PyResult<&RunningLoopQuery> {
     })
 }
 
+// ANCHOR: is_running_loop
 /// True if `event_loop` is what `asyncio._get_running_loop()` returns on this
 /// thread now.
 pub(crate) fn is_running_loop(event_loop: &Bound<'_, PyAny>) -> PyResult<bool> {
@@ -85,3 +86,4 @@ pub(crate) fn is_running_loop(event_loop: &Bound<'_, PyAny>) -> PyResult<bool> {
     };
     Ok(running.is(event_loop))
 }
+// ANCHOR_END: is_running_loop
