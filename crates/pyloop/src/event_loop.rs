@@ -438,11 +438,12 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
 
     /// True if the loop runs on the calling thread and is asyncio's running
     /// loop there, so that a future or task made without a `loop` argument
-    /// gets this loop (see `running_loop`).
+    /// gets this loop; false also where asking would cost a system call (see
+    /// `running_loop`).
     #[inline]
     fn is_running_here(&self, event_loop: &Bound<'_, PyAny>) -> PyResult<bool> {
         Ok(self.on_loop_thread(event_loop.py())
-            && crate::running_loop::is_running_loop(event_loop)?)
+            && crate::running_loop::is_running_loop_cheaply(event_loop)?)
     }
 
     /// `create_task(coro)` with no name, no context, no task factory, on an
