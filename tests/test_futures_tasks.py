@@ -232,9 +232,10 @@ def test_futures_made_from_other_threads(loop):
 
 
 def test_futures_and_tasks_belong_to_their_loop_whoever_is_the_running_one(loop):
-    """PyLoop makes a future or task without a ``loop`` argument when it is the running loop
-    of the thread (cheaper in the C Future). When another loop (``nest_asyncio`` style) or
-    none is set as the running one, they must still belong to the loop they were asked of."""
+    """When another loop (``nest_asyncio`` style) or none is set as the running one, futures
+    and tasks must still belong to the loop they were asked of. (A shortcut that made them
+    without a ``loop`` argument whenever the loop ran on the calling thread failed this on
+    every phase; faster.md, "A shortcut that did not pay".)"""
     other = asyncio.new_event_loop()
     made = []
 

@@ -429,21 +429,8 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
         event_loop: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let py = event_loop.py();
-        if self.is_running_here(event_loop)? {
-            return future_type(py)?.call0();
-        }
         let keywords = self.loop_keywords(event_loop)?;
         call_with_keywords(future_type(py)?, &PyTuple::empty(py), &keywords)
-    }
-
-    /// True if the loop runs on the calling thread and is asyncio's running
-    /// loop there, so that a future or task made without a `loop` argument
-    /// gets this loop; false also where asking would cost a system call (see
-    /// `running_loop`).
-    #[inline]
-    fn is_running_here(&self, event_loop: &Bound<'_, PyAny>) -> PyResult<bool> {
-        Ok(self.on_loop_thread(event_loop.py())
-            && crate::running_loop::is_running_loop_cheaply(event_loop)?)
     }
 
     /// `create_task(coro)` with no name, no context, no task factory, on an
@@ -463,9 +450,6 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
             || self.task_factory.with(py, |f| f.is_some())
         {
             return Ok(None);
-        }
-        if self.is_running_here(event_loop)? {
-            return task_type(py)?.call1((coro,)).map(Some);
         }
         let keywords = self.loop_keywords(event_loop)?;
         let arguments = PyTuple::new(py, [coro])?;

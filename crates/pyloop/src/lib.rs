@@ -12,7 +12,6 @@ mod fd_map;
 mod fd_wait;
 mod gil_cell;
 pub mod handle;
-mod running_loop;
 mod sock_calls;
 pub mod transport;
 
