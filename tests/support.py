@@ -94,6 +94,24 @@ def is_timer_handle(obj) -> bool:
 
 # --- subprocesses: for what may deadlock or needs its own resource limits -----------------
 
+
+def take_every_fd(limit: int) -> list[int]:
+    """Lowers this process's soft limit of open descriptors to ``limit`` and opens
+    ``/dev/null`` until no descriptor is left; returns them (the caller closes them to give
+    descriptors back). For child processes only: it leaves the process out of descriptors."""
+    import resource
+
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (limit, hard))
+    held = []
+    try:
+        while True:
+            held.append(os.open(os.devnull, os.O_RDONLY))
+    except OSError:
+        pass
+    return held
+
+
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 #: The line a child prints (``child_ready()``) once imports are done: the scenario's timeout

@@ -245,17 +245,11 @@ def test_a_loop_held_by_its_task_factory_is_collected(spec):
 
 
 NEW_LOOP_WITHOUT_FDS = """
-import resource, os
+import os
 from tests.loops import ALL_LOOPS
+from tests.support import take_every_fd
 spec = {{s.id: s for s in ALL_LOOPS}}[{loop_id!r}]
-soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-resource.setrlimit(resource.RLIMIT_NOFILE, (64, hard))
-held = []
-try:
-    while True:
-        held.append(os.open(os.devnull, os.O_RDONLY))
-except OSError:
-    pass
+held = take_every_fd(64)
 child_ready()
 try:
     loop = spec.new_loop()

@@ -500,7 +500,8 @@ def test_socket_calls_submitted_from_other_threads(loop):
 
 
 SOCK_CALLS_WITHOUT_FDS = """
-import asyncio, json, os, resource, socket
+import asyncio, json, os, socket
+from tests.support import take_every_fd
 from tests.loops import ALL_LOOPS
 spec = {{s.id: s for s in ALL_LOOPS}}[{loop_id!r}]
 loop = spec.new_loop()
@@ -515,14 +516,7 @@ async def main():
     pending = asyncio.ensure_future(loop.sock_recv(a, 100))
     for _ in range(5):
         await asyncio.sleep(0)
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard))
-    held = []
-    try:
-        while True:
-            held.append(os.open(os.devnull, os.O_RDONLY))
-    except OSError:
-        pass
+    held = take_every_fd(256)
     try:
         await asyncio.wait_for(loop.sock_accept(listener), 5)
         outcome["accept"] = "ok"
