@@ -27,6 +27,7 @@ import gc
 import os
 import socket
 import struct
+import sys
 import threading
 
 import pytest
@@ -682,6 +683,63 @@ def test_write_argument_shapes(loop, call):
     expected = {"positional": "ok", "keyword": "ok"}.get(call, "TypeError")
     sent = (b"abc" if expected == "ok" else b"") + b"|end<EOF>"
     assert run_bounded(loop, main()) == (expected, sent)
+
+
+class ClosingWhenAsked(bytes):
+    """Data whose truth test (and, on 3.12+, buffer export) closes or aborts the transport it
+    is being written to: Python code that runs inside ``write``, between its checks and its
+    send."""
+
+    transport = None
+    how = "close"
+    hook = "bool"
+
+    def _hit(self) -> None:
+        getattr(self.transport, self.how)()
+
+    def __bool__(self) -> bool:
+        if self.hook == "bool":
+            self._hit()
+        return True
+
+    def __buffer__(self, flags):
+        if self.hook == "buffer":
+            self._hit()
+        return memoryview(bytes(self))
+
+
+WRITE_HOOKS = ["bool"] + (["buffer"] if sys.version_info >= (3, 12) else [])
+
+
+def data_closing_its_transport_outcome(loop, hook, how, take_handler_calls) -> tuple:
+    async def main():
+        peer, transport, proto = await connect(loop, lambda: Recorder(loop))
+        try:
+            data = ClosingWhenAsked(b"payload")
+            data.transport, data.how, data.hook = transport, how, hook
+            try:
+                transport.write(data)
+                outcome = "ok"
+            except Exception as exc:  # noqa: BLE001 - the exception is the outcome
+                outcome = type(exc).__name__
+            await proto.lost
+            received = drain_peer(peer)
+        finally:
+            peer.close()
+        return outcome, transport.is_closing(), received
+
+    return run_bounded(loop, main()), handler_summary(take_handler_calls())
+
+
+@pytest.mark.parametrize("how", ["close", "abort"])
+@pytest.mark.parametrize("hook", WRITE_HOOKS)
+def test_data_that_closes_its_transport_during_write(loop, exc_handler, hook, how):
+    """The data's ``__bool__`` (or, on 3.12+, its ``__buffer__``) closes or aborts the transport
+    while ``write`` runs: the same outcome as asyncio's (what the peer receives, the
+    transport's state, what reaches the exception handler), and no crash."""
+    expected = oracle("data_closes", data_closing_its_transport_outcome, hook, how)
+    got = data_closing_its_transport_outcome(loop, hook, how, exc_handler.take)
+    assert got == expected
 
 
 def test_transport_is_an_asyncio_transport_with_what_sslproto_calls(loop):
