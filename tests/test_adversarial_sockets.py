@@ -551,3 +551,139 @@ def test_socket_calls_when_the_process_runs_out_of_descriptors(loop_spec):
         "pending recv": "still served",
         "accept after": "ok",
     }
+
+
+@pytest.mark.parametrize("method", ["sock_recv", "sock_recv_into"])
+def test_a_zero_length_read_returns_at_once(loop, method):
+    """``sock_recv(sock, 0)`` and ``sock_recv_into`` of an empty buffer return ``b""`` and 0
+    at once, as the socket module's calls do, whether or not data waits (it stays in the
+    socket). Before, PyLoop made the system call, which reports "would block" for a
+    zero-length read of an empty socket, and waited for data that might never come."""
+    a, b = _pair()
+    with a, b:
+
+        async def zero_read():
+            if method == "sock_recv":
+                return await loop.sock_recv(a, 0)
+            return await loop.sock_recv_into(a, bytearray())
+
+        async def main():
+            nothing_waiting = await zero_read()
+            b.send(b"data")
+            await _settle()
+            data_waiting = await zero_read()
+            return nothing_waiting, data_waiting, await loop.sock_recv(a, 10)
+
+        empty = b"" if method == "sock_recv" else 0
+        assert run_bounded(loop, main()) == (empty, empty, b"data")
+
+
+BLOCKING_SOCKET_WITH_A_THREAD_PEER = """
+import asyncio, json, socket, threading
+from tests.loops import ALL_LOOPS
+spec = {{s.id: s for s in ALL_LOOPS}}[{loop_id!r}]
+loop = spec.new_loop()
+a, b = socket.socketpair()  # a stays blocking
+b.settimeout(10)
+size = {size}
+
+def peer():
+    if {method!r} == "sock_recv":
+        b.sendall(b"hello")
+        return
+    got = 0
+    while got < size:
+        got += len(b.recv(1 << 20))
+
+async def main():
+    thread = threading.Timer(0.05, peer)
+    thread.start()
+    if {method!r} == "sock_recv":
+        result = (await loop.sock_recv(a, 100)).decode()
+    else:
+        await loop.sock_sendall(a, b"x" * size)
+        result = "sent"
+    await loop.run_in_executor(None, thread.join)
+    return result
+
+child_ready()
+print(json.dumps(loop.run_until_complete(main())))
+loop.close()
+"""
+
+
+@pytest.mark.parametrize("method", ["sock_recv", "sock_sendall"])
+def test_a_blocking_socket_whose_peer_is_a_thread_of_this_process(loop_spec, method):
+    """Outside debug mode asyncio lets a call on a socket left blocking go ahead; its
+    system call blocks with the GIL released, so a peer that is a Python thread of the same
+    process runs and the call completes. PyLoop makes the call with the GIL held: it must not
+    wait inside it (the peer could never run), so it asks the kernel not to (``MSG_DONTWAIT``)
+    and waits for the descriptor instead. In a child process, so that a deadlock is reported
+    as one (the child is killed) instead of hanging the suite."""
+    code = BLOCKING_SOCKET_WITH_A_THREAD_PEER.format(
+        loop_id=loop_spec.id, method=method, size=4 * 1024 * 1024
+    )
+    result = run_child(code, BOUND)
+    assert not result.hung and result.returncode == 0, result.describe()
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == (
+        "hello" if method == "sock_recv" else "sent"
+    )
+
+
+class _InterruptsOnce(asyncio.Protocol):
+    """A protocol whose first ``data_received`` raises ``KeyboardInterrupt`` (Ctrl-C)."""
+
+    def __init__(self) -> None:
+        self.interrupted = False
+
+    def data_received(self, data) -> None:
+        if not self.interrupted:
+            self.interrupted = True
+            raise KeyboardInterrupt
+
+
+def test_an_interrupt_in_one_descriptors_callback_loses_no_other_readiness(loop):
+    """A transport's ``data_received`` raises ``KeyboardInterrupt`` in a turn where the same
+    wait also found a socket with a pending ``sock_recv`` ready. The interrupt leaves
+    ``run_until_complete``, as on asyncio; the next run completes the ``sock_recv``. (PyLoop
+    waits for a socket method's descriptor with a one-shot registration, which is not
+    reported again: a dispatch that stopped at the interrupt used to drop that readiness,
+    and the call waited for ever.)"""
+    a, b = _pair()
+    state: dict = {}
+
+    async def main():
+        if "transport" not in state:
+            with socket.create_server(("127.0.0.1", 0)) as listener:
+                transport, _ = await loop.create_connection(
+                    _InterruptsOnce, *listener.getsockname()
+                )
+                peer, _ = listener.accept()
+            state.update(transport=transport, peer=peer)
+            state["recv"] = asyncio.ensure_future(loop.sock_recv(a, 100))
+            await _settle()
+            # Both become ready before the loop waits again: one wait reports both, the
+            # transport's first (the order the test cannot force; either order is a pass
+            # for asyncio, and PyLoop must lose neither).
+            peer.send(b"x")
+            b.send(b"for sock_recv")
+            await asyncio.sleep(0.05)
+        return await asyncio.wait_for(state["recv"], BOUND)
+
+    task = loop.create_task(main())
+    outcomes = []
+    try:
+        for _ in range(2):
+            try:
+                outcomes.append(loop.run_until_complete(task))
+                break
+            except KeyboardInterrupt:
+                outcomes.append("KeyboardInterrupt")
+    finally:
+        if "transport" in state:
+            state["transport"].abort()
+            state["peer"].close()
+        a.close()
+        b.close()
+        loop.run_until_complete(asyncio.sleep(0))
+    assert outcomes == ["KeyboardInterrupt", b"for sock_recv"]

@@ -798,3 +798,66 @@ def test_start_tls_over_the_transport(loop):
         return await got
 
     assert run_bounded(loop, main()) == b"SECRET"
+
+
+def lost_raises_after_the_flush_outcome(loop, take_handler_calls) -> tuple:
+    class RaisesWhenLost(Recorder):
+        def connection_lost(self, exc) -> None:
+            super().connection_lost(exc)
+            raise ValueError("from connection_lost")
+
+    async def main():
+        peer, transport, proto = await connect(loop, lambda: RaisesWhenLost(loop))
+        try:
+            transport.write(b"x" * (8 << 20))
+            buffered = transport.get_write_buffer_size() > 0
+            transport.close()
+            received = await loop.run_in_executor(None, drain_peer, peer, BOUND)
+            await proto.lost
+            for _ in range(5):
+                await asyncio.sleep(0)
+        finally:
+            peer.close()
+        return buffered, len(received), received[-5:], proto.events
+
+    result = run_bounded(loop, main())
+    return result, [name for _, name in handler_summary(take_handler_calls())]
+
+
+def test_connection_lost_that_raises_when_the_flush_ends(loop, exc_handler):
+    """``close()`` with data buffered: the last write of the flush calls ``connection_lost``,
+    which raises. On asyncio that is a callback's exception: the exception handler gets it
+    and the loop goes on. PyLoop runs the flush from its I/O dispatch, and the exception used
+    to leave ``run_until_complete`` instead."""
+    expected = oracle("lost_raises_after_the_flush", lost_raises_after_the_flush_outcome)
+    assert expected[1] == ["ValueError"]
+    got = lost_raises_after_the_flush_outcome(loop, exc_handler.take)
+    assert got == expected
+
+
+def write_eof_after_a_reset_outcome(loop, take_handler_calls) -> tuple:
+    async def main():
+        peer, transport, proto = await connect(loop, lambda: Recorder(loop))
+        peer.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        peer.close()  # a reset; on loopback it has arrived when close() returns
+        try:
+            transport.write_eof()
+            raised = None
+        except OSError as exc:
+            raised = (type(exc).__name__, exc.errno)
+        transport.abort()
+        await proto.lost
+        return raised, proto.events
+
+    result = run_bounded(loop, main())
+    return result, handler_summary(take_handler_calls())
+
+
+def test_write_eof_after_the_peer_reset(loop, exc_handler):
+    """``write_eof()`` with nothing buffered half-closes at once; on a connection the peer
+    has reset, the shutdown fails and asyncio raises its ``OSError`` to the caller. PyLoop
+    ignored the system call's result."""
+    expected = oracle("write_eof_after_a_reset", write_eof_after_a_reset_outcome)
+    assert expected[0][0] is not None, "asyncio raises"
+    got = write_eof_after_a_reset_outcome(loop, exc_handler.take)
+    assert got == expected

@@ -12,7 +12,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use pyloop_core::{Cancellable, ReadyQueue, Timers, TryPushError};
-use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
+use pyo3::exceptions::{
+    PyKeyboardInterrupt, PyRuntimeError, PySystemExit, PyTypeError, PyValueError,
+};
 use pyo3::prelude::*;
 use pyo3::pyclass::{PyTraverseError, PyVisit};
 use pyo3::sync::PyOnceLock;
@@ -137,6 +139,10 @@ pub struct LoopCore<Q: ReadyQueue<HandleRef>> {
     /// An empty buffer for the readiness of the next turn with I/O, traded
     /// with the queue's (`ReadyQueue::take_io_events`).
     io_events: GilCell<Vec<pyloop_core::IoEvent>>,
+    /// Readiness a dispatch did not reach because a callback raised
+    /// `KeyboardInterrupt` or `SystemExit`: handed out first by the next
+    /// dispatch, since a one-shot wait is not reported twice.
+    io_left: GilCell<Vec<pyloop_core::IoEvent>>,
     /// Poll even a busy loop's self-pipe: set while signal handlers exist,
     /// since asyncio delivers signals through it.
     poll_self_pipe: AtomicBool,
@@ -175,6 +181,7 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
             transports: GilCell::new(FdMap::default()),
             fd_waits: GilCell::new(FdWaits::default()),
             io_events: GilCell::new(Vec::new()),
+            io_left: GilCell::new(Vec::new()),
             poll_self_pipe: AtomicBool::new(false),
             timers: GilCell::new(Timers::new()),
             cancelled_timers: Arc::new(AtomicUsize::new(0)),
@@ -651,7 +658,9 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
         });
         drop(discarded);
 
+        let io_left = self.io_left.with(py, |left| !left.is_empty());
         let has_work = self.stopping.load(Relaxed)
+            || io_left
             || self.local.with(py, |lane| !lane.is_empty())
             || self.queue.has_pending(consumer);
         let io = self.queue.poller().is_some();
@@ -675,7 +684,7 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
             self.queue.wait(consumer, Some(Duration::ZERO));
             waited = true;
         }
-        if io && waited {
+        if io && (waited || io_left) {
             self.dispatch_io(event_loop, consumer)?;
         }
 
@@ -761,10 +770,17 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
 
     // ANCHOR_END: run_once
 
+    // ANCHOR: dispatch_io
     /// Hands the readiness found by the last wait to the native transports,
     /// and the rest to the Python side, which maps descriptors to asyncio's
     /// reader and writer handles and queues them with `_add_callback`
     /// (asyncio's `_process_events`).
+    ///
+    /// What one descriptor's readiness runs is, for asyncio, a callback, so
+    /// it ends as one does: an exception goes to the loop's exception handler
+    /// and the loop goes on with the next descriptor; `KeyboardInterrupt` and
+    /// `SystemExit` leave the loop, and the readiness not yet handed out is
+    /// kept for the next turn (a one-shot wait is not reported again).
     fn dispatch_io(
         &self,
         event_loop: &Bound<'_, PyAny>,
@@ -772,49 +788,79 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
     ) -> PyResult<()> {
         let py = event_loop.py();
         let mut events = self.io_events.with(py, std::mem::take);
+        self.io_left.with(py, |left| events.append(left));
         self.queue.take_io_events(consumer, &mut events);
-        if events.is_empty() {
-            self.io_events.with(py, |spare| *spare = events);
-            return Ok(());
-        }
         let mut others: Vec<(i32, u8)> = Vec::new();
         let mut woken: Vec<Waiter> = Vec::new();
-        let mut first_error = None;
-        for event in events.drain(..) {
-            let transport = self
-                .transports
-                .with(py, |t| t.get(&event.fd).map(|tr| tr.clone_ref(py)));
-            if let Some(transport) = transport {
-                TcpTransportCore::on_ready(transport.bind(py), event.readable, event.writable)?;
+        let mut outcome = Ok(());
+        for (index, &event) in events.iter().enumerate() {
+            let Err(err) = self.dispatch_event(event_loop, event, &mut others, &mut woken) else {
                 continue;
-            }
-            let waited = self.fd_waits.with(py, |w| {
-                w.take_ready(event.fd, event.readable, event.writable, &mut woken)
-            });
-            match waited {
-                // The event disabled the one-shot registration: arm it again
-                // for the waiters of the other direction, if any.
-                Some(Interest::Arm { read, write }) => {
-                    self.rearm_or_fail(py, event.fd, read, write)?
-                }
-                Some(Interest::Idle) => self.forget_io_fd(),
-                None => others.push((
-                    event.fd,
-                    u8::from(event.readable) | (u8::from(event.writable) << 1),
-                )),
-            }
-            if let Err(err) = self.complete_waits(event_loop, event.fd, woken.drain(..)) {
-                first_error.get_or_insert(err);
-            }
+            };
+            let Err(fatal) = report_unless_fatal(event_loop, event.fd, err) else {
+                continue;
+            };
+            let left = others
+                .drain(..)
+                .map(|(fd, mask)| pyloop_core::IoEvent {
+                    fd,
+                    readable: mask & 1 != 0,
+                    writable: mask & 2 != 0,
+                })
+                .chain(events[index + 1..].iter().copied())
+                .collect();
+            self.io_left.with(py, |slot| *slot = left);
+            outcome = Err(fatal);
+            break;
         }
+        events.clear();
         self.io_events.with(py, |spare| *spare = events);
-        if let Some(err) = first_error {
-            return Err(err);
-        }
+        outcome?;
         if !others.is_empty() {
             event_loop.call_method1(intern!(py, "_pyloop_io_ready"), (others,))?;
         }
         Ok(())
+    }
+    // ANCHOR_END: dispatch_io
+
+    /// One descriptor's readiness: its native transport's, its socket
+    /// methods' waits (every woken wait is completed even if one fails; the
+    /// first error is returned), or else queued in `others` for Python.
+    fn dispatch_event(
+        &self,
+        event_loop: &Bound<'_, PyAny>,
+        event: pyloop_core::IoEvent,
+        others: &mut Vec<(i32, u8)>,
+        woken: &mut Vec<Waiter>,
+    ) -> PyResult<()> {
+        let py = event_loop.py();
+        let transport = self
+            .transports
+            .with(py, |t| t.get(&event.fd).map(|tr| tr.clone_ref(py)));
+        if let Some(transport) = transport {
+            return TcpTransportCore::on_ready(transport.bind(py), event.readable, event.writable);
+        }
+        let waited = self.fd_waits.with(py, |w| {
+            w.take_ready(event.fd, event.readable, event.writable, woken)
+        });
+        let armed = match waited {
+            // The event disabled the one-shot registration: arm it again
+            // for the waiters of the other direction, if any.
+            Some(Interest::Arm { read, write }) => self.rearm_or_fail(py, event.fd, read, write),
+            Some(Interest::Idle) => {
+                self.forget_io_fd();
+                Ok(())
+            }
+            None => {
+                others.push((
+                    event.fd,
+                    u8::from(event.readable) | (u8::from(event.writable) << 1),
+                ));
+                Ok(())
+            }
+        };
+        let completed = self.complete_waits(event_loop, event.fd, woken.drain(..));
+        armed.and(completed)
     }
 
     /// Makes the epoll set watch `fd`, a native transport's own descriptor, for
@@ -1180,6 +1226,24 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
     }
 }
 
+/// As asyncio's `Handle._run` does with what a callback raised: passes
+/// `KeyboardInterrupt` and `SystemExit` back, and hands anything else to the
+/// loop's exception handler (here for the readiness of descriptor `fd`).
+fn report_unless_fatal(event_loop: &Bound<'_, PyAny>, fd: i32, err: PyErr) -> PyResult<()> {
+    let py = event_loop.py();
+    if err.is_instance_of::<PyKeyboardInterrupt>(py) || err.is_instance_of::<PySystemExit>(py) {
+        return Err(err);
+    }
+    let context = PyDict::new(py);
+    context.set_item(
+        intern!(py, "message"),
+        format!("Exception in callback for the readiness of file descriptor {fd}"),
+    )?;
+    context.set_item(intern!(py, "exception"), err.value(py))?;
+    event_loop.call_method1(intern!(py, "call_exception_handler"), (context,))?;
+    Ok(())
+}
+
 /// A loop of a phase that can do I/O (its idle wait is epoll's), as a native
 /// transport holds it: the transport reaches the loop's state directly.
 pub(crate) enum IoLoop {
@@ -1311,7 +1375,7 @@ macro_rules! event_loop_class {
             #[new]
             #[pyo3(signature = (*_args, **_kwargs))]
             fn new(_args: &Bound<'_, PyTuple>, _kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<Self> {
-                Ok($class { core: $crate::event_loop::LoopCore::new()? })
+                Ok($class { core: $crate::event_loop::LoopCore::new().map_err($crate::sock_calls::os_error)? })
             }
 
             fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {

@@ -7,9 +7,13 @@
 //! socket that is usually not ready (a server waiting for the next request),
 //! every call makes and throws away an exception object and its traceback.
 //! These functions make the same system call on the socket's descriptor, with
-//! the same flags and the same errors for everything else (`OSError` and its
-//! subclasses, by errno, as the socket module raises them), retrying after a
-//! signal as the socket module does (PEP 475).
+//! the same errors for everything else (`OSError` and its subclasses, by
+//! errno, as the socket module raises them), retrying after a signal as the
+//! socket module does (PEP 475). One flag is added, `MSG_DONTWAIT`: the call
+//! is made with the GIL held, so on a socket left in blocking mode a call that
+//! waited would wait for a peer that may be a Python thread of this process,
+//! which could then never run. With the flag it reports "would block" and the
+//! loop waits for the descriptor instead.
 //!
 //! They are used only for objects whose type is exactly `socket.socket`, so a
 //! subclass that overrides `recv` or `send` keeps its own method. The
@@ -93,6 +97,10 @@ pub(crate) fn sock_recv_nowait<'py>(
         return Err(PyValueError::new_err("negative buffersize in recv"));
     }
     let fd = fileno(sock)?;
+    if n == 0 {
+        // As `socket.recv(0)`: empty at once, whether or not data waits.
+        return Ok(Some(PyBytes::new(py, b"")));
+    }
     // safety: attached; a new bytes object of `n` bytes, or NULL with an error.
     let mut bytes = unsafe { ffi::PyBytes_FromStringAndSize(std::ptr::null(), n) };
     if bytes.is_null() {
@@ -103,7 +111,7 @@ pub(crate) fn sock_recv_nowait<'py>(
     let received = retry_interrupted(
         py,
         // safety: reads at most `n` bytes into the new object's buffer.
-        || unsafe { libc::recv(fd, buf.cast(), n as usize, 0) },
+        || unsafe { libc::recv(fd, buf.cast(), n as usize, libc::MSG_DONTWAIT) },
         |got| got,
     );
     match received {
@@ -137,11 +145,15 @@ pub(crate) fn sock_recv_into_nowait(
     let fd = fileno(sock)?;
     let slice = view.as_mut_slice();
     let (ptr, len) = (slice.as_mut_ptr(), slice.len());
+    if len == 0 {
+        // As `socket.recv_into` of an empty buffer: 0 at once.
+        return Ok(Some(0));
+    }
     retry_interrupted(
         py,
         // safety: reads at most `len` bytes into the exported buffer, which
         // `view` keeps alive and no Python code can touch during the call.
-        || unsafe { libc::recv(fd, ptr.cast(), len, 0) },
+        || unsafe { libc::recv(fd, ptr.cast(), len, libc::MSG_DONTWAIT) },
         |got| got,
     )
 }
@@ -165,7 +177,7 @@ fn send_from(sock: &Bound<'_, PyAny>, bytes: &[u8]) -> PyResult<usize> {
     Ok(retry_interrupted(
         sock.py(),
         // safety: sends from `bytes`, borrowed for the call.
-        || unsafe { libc::send(fd, bytes.as_ptr().cast(), bytes.len(), 0) },
+        || unsafe { libc::send(fd, bytes.as_ptr().cast(), bytes.len(), libc::MSG_DONTWAIT) },
         |sent| sent,
     )?
     .unwrap_or(0))

@@ -524,7 +524,7 @@ impl TcpTransportCore {
                     if closing {
                         Self::connection_lost_now(slf, None)?;
                     } else if eof {
-                        Self::shutdown_write(slf);
+                        Self::shutdown_write(slf)?;
                     }
                 }
                 Ok(())
@@ -532,14 +532,18 @@ impl TcpTransportCore {
         }
     }
 
-    /// Half-closes the socket (`write_eof` once the buffer is flushed).
-    fn shutdown_write(slf: &Bound<'_, Self>) {
-        slf.get().state.with(slf.py(), |s| {
-            if let Some(fd) = &s.fd {
-                // safety: shuts down the sending side of the socket we own.
-                unsafe { libc::shutdown(fd.as_raw_fd(), libc::SHUT_WR) };
-            }
+    /// Half-closes the socket (`write_eof` once the buffer is flushed); its
+    /// error as asyncio's `sock.shutdown(SHUT_WR)` raises it.
+    fn shutdown_write(slf: &Bound<'_, Self>) -> PyResult<()> {
+        let result = slf.get().state.with(slf.py(), |s| match &s.fd {
+            // safety: shuts down the sending side of the socket we own.
+            Some(fd) => unsafe { libc::shutdown(fd.as_raw_fd(), libc::SHUT_WR) },
+            None => 0,
         });
+        if result < 0 {
+            return Err(os_error(io::Error::last_os_error()));
+        }
+        Ok(())
     }
 
     fn maybe_pause_protocol(slf: &Bound<'_, Self>) -> PyResult<()> {
@@ -854,7 +858,7 @@ impl TcpTransportCore {
         }
         let buffered = is_buffered_protocol(&protocol)?;
         let context = copy_context(py)?;
-        let fd = duplicate(sock_fd)?;
+        let fd = duplicate(sock_fd).map_err(os_error)?;
         Ok(TcpTransportCore {
             sock_fd,
             state: GilCell::new(State {
@@ -1045,7 +1049,7 @@ impl TcpTransportCore {
             s.pending() == 0
         });
         if shut_now {
-            Self::shutdown_write(slf);
+            Self::shutdown_write(slf)?;
         }
         Ok(())
     }
