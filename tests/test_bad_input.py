@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import decimal
 import gc
 import math
 import warnings
@@ -220,6 +221,132 @@ def test_call_at_infinite_deadline(loop):
     run_once(loop)
     assert out == []
     handle.cancel()
+
+
+class _OnlyFloat:
+    """A number to ``float()`` but not to ``float + x``: asyncio's ``call_later`` refuses it."""
+
+    def __float__(self) -> float:
+        return 0.0
+
+
+class _InterruptingNumber:
+    """A delay whose conversion raises ``KeyboardInterrupt`` (Ctrl-C at that moment)."""
+
+    def __float__(self) -> float:
+        raise KeyboardInterrupt
+
+    def __radd__(self, other):
+        raise KeyboardInterrupt
+
+    __index__ = __float__
+
+
+@pytest.mark.parametrize(
+    ("delay", "raised"),
+    [
+        (decimal.Decimal("0"), TypeError),
+        (_OnlyFloat(), TypeError),
+        (10**400, OverflowError),
+        (_InterruptingNumber(), KeyboardInterrupt),
+    ],
+    ids=["Decimal", "only __float__", "int too large for a float", "KeyboardInterrupt"],
+)
+def test_call_later_computes_its_deadline_as_asyncio_does(loop, delay, raised):
+    """asyncio's deadline is ``loop.time() + delay``: a type that addition refuses raises its
+    ``TypeError``, an ``int`` beyond a float raises ``OverflowError``, and whatever the
+    conversion raises (here ``KeyboardInterrupt``) comes out as it is, not as a
+    ``TypeError``. Nothing is scheduled."""
+    out = []
+    with pytest.raises(raised):
+        loop.call_later(delay, out.append, "ran")
+    run_once(loop)
+    assert out == []
+
+
+def test_call_at_passes_an_interrupt_in_its_conversion_through(loop):
+    """A ``KeyboardInterrupt`` raised while ``call_at`` reads its deadline is not turned into
+    a ``TypeError`` (asyncio makes no conversion there; PyLoop makes one, and must not hide
+    what it raised)."""
+    try:
+        handle = loop.call_at(_InterruptingNumber(), print)
+    except KeyboardInterrupt:
+        return
+    # asyncio's: accepted as it is; nothing converts it until the loop compares deadlines.
+    assert is_handle(handle)
+    handle.cancel()
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        "call_soon(callback=f)",
+        "call_soon_threadsafe(callback=f)",
+        "call_soon(callback=f, context=ctx)",
+        "call_later(0, callback=f)",
+        "call_later(delay=0, callback=f)",
+        "call_at(when=now, callback=f)",
+        "call_at(now, callback=f, context=ctx)",
+    ],
+)
+def test_required_arguments_by_keyword(loop, call):
+    """asyncio's signatures are Python's, so the callback, ``delay`` and ``when`` may be named
+    (with no positional arguments for the callback then): the call schedules the callback."""
+    var = contextvars.ContextVar("var", default="outer")
+    ctx = contextvars.copy_context()
+    ctx.run(var.set, "given")
+    out = []
+
+    def f():
+        out.append(var.get())
+
+    handle = eval(
+        call,
+        {
+            "call_soon": loop.call_soon,
+            "call_soon_threadsafe": loop.call_soon_threadsafe,
+            "call_later": loop.call_later,
+            "call_at": loop.call_at,
+            "f": f,
+            "ctx": ctx,
+            "now": loop.time(),
+        },
+    )
+    assert is_handle(handle)
+    run_bounded(loop, asyncio.sleep(0.01))
+    assert out == ["given" if "ctx" in call else "outer"]
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        "call_soon(f, callback=f)",
+        "call_later(0, delay=0, callback=f)",
+        "call_later(callback=f)",
+        "call_at(callback=f, context=None)",
+        "call_soon(callback=f, func=f)",
+    ],
+)
+def test_required_arguments_by_keyword_badly(loop, call):
+    """Named twice, missing, or beside an unknown keyword: ``TypeError``, as asyncio's Python
+    signature raises, and nothing is scheduled."""
+    out = []
+
+    def f():
+        out.append("ran")
+
+    with pytest.raises(TypeError):
+        eval(
+            call,
+            {
+                "call_soon": loop.call_soon,
+                "call_later": loop.call_later,
+                "call_at": loop.call_at,
+                "f": f,
+            },
+        )
+    run_once(loop)
+    assert out == []
 
 
 @pytest.mark.parametrize("method", METHODS)

@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicPtr, Ordering::Relaxed};
 
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyString, PyType};
+use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyString, PyTuple, PyType};
 use pyo3::Borrowed;
 use pyo3::{ffi, intern};
 
@@ -110,6 +110,89 @@ unsafe fn parse<'a, 'py>(
         rest: unsafe { ArgRefs::from_raw(&all[lead + 1..nargs]) },
         context,
     })
+}
+
+/// True for a call that passes a required argument (the callback, `delay`,
+/// `when`) by keyword, as asyncio's Python signatures allow: fewer
+/// positional arguments than required, and keywords.
+#[inline(always)]
+fn named_in_place(
+    nargs: ffi::Py_ssize_t,
+    leading_names: &[&str],
+    kwnames: *mut ffi::PyObject,
+) -> bool {
+    nargs.max(0) as usize <= leading_names.len() && !kwnames.is_null()
+}
+
+/// A call that names a required argument by keyword (`call_soon(callback=f)`,
+/// `call_later(delay=1, callback=f)`), made again with those arguments moved
+/// into their positions; asyncio's `TypeError`s for a duplicate, unknown or
+/// missing one. Rare, so it goes the long way, through Python.
+///
+/// # Safety
+/// As for [`parse`]; `slf` is the loop the method was called on.
+#[cold]
+#[inline(never)]
+unsafe fn call_with_names_in_place(
+    py: Python<'_>,
+    slf: *mut ffi::PyObject,
+    method: &str,
+    leading_names: &[&str],
+    args: *const *mut ffi::PyObject,
+    nargs: ffi::Py_ssize_t,
+    kwnames: *mut ffi::PyObject,
+) -> PyResult<*mut ffi::PyObject> {
+    let nargs = nargs.max(0) as usize;
+    // safety: kwnames is a tuple when not NULL (checked by the caller).
+    let names = unsafe { Borrowed::from_ptr(py, kwnames) }.cast::<PyTuple>()?;
+    // safety: the calling convention: nargs + len(kwnames) live pointers.
+    let all = unsafe { std::slice::from_raw_parts(args, nargs + names.len()) };
+    let required: Vec<&str> = leading_names.iter().copied().chain(["callback"]).collect();
+    let mut slots: Vec<Option<Bound<'_, PyAny>>> = vec![None; required.len()];
+    for (slot, &arg) in slots.iter_mut().zip(&all[..nargs]) {
+        // safety: a live positional argument of this call.
+        *slot = Some(unsafe { Bound::from_borrowed_ptr(py, arg) });
+    }
+    let keywords = PyDict::new(py);
+    for (name, &value) in names.iter().zip(&all[nargs..]) {
+        // safety: a live keyword value of this call.
+        let value = unsafe { Bound::from_borrowed_ptr(py, value) };
+        let text: String = name.extract()?;
+        match required.iter().position(|r| *r == text) {
+            Some(i) if i < nargs => {
+                return Err(PyTypeError::new_err(format!(
+                    "{method}() got multiple values for argument '{text}'"
+                )))
+            }
+            Some(i) => slots[i] = Some(value),
+            None if text == "context" => keywords.set_item(name, value)?,
+            None => {
+                return Err(PyTypeError::new_err(format!(
+                    "{method}() got an unexpected keyword argument '{text}'"
+                )))
+            }
+        }
+    }
+    let missing: Vec<String> = required
+        .iter()
+        .zip(&slots)
+        .filter(|(_, slot)| slot.is_none())
+        .map(|(name, _)| format!("'{name}'"))
+        .collect();
+    if !missing.is_empty() {
+        return Err(PyTypeError::new_err(format!(
+            "{method}() missing {} required positional argument{}: {}",
+            missing.len(),
+            if missing.len() == 1 { "" } else { "s" },
+            missing.join(" and ")
+        )));
+    }
+    let positional = PyTuple::new(py, slots.into_iter().flatten().collect::<Vec<_>>())?;
+    // safety: `slf`, the loop the method was called on, alive for the call.
+    let event_loop = unsafe { Bound::from_borrowed_ptr(py, slf) };
+    Ok(event_loop
+        .call_method(method, positional, Some(&keywords))?
+        .into_ptr())
 }
 
 /// CPython's `TypeError` for a call with `nargs` positional arguments where
@@ -212,7 +295,10 @@ unsafe fn core_of<'a, C: LoopClass>(
     unsafe { &*core }
 }
 
-/// A number argument (`delay`, `when`) as `f64`, with asyncio's errors.
+/// A number argument (`delay`, `when`) as `f64`, with asyncio's errors: a
+/// `TypeError` for `None` or a non-number, `ValueError` for NaN; any other
+/// error of the conversion (`OverflowError`, or whatever a `__float__`
+/// raises, `KeyboardInterrupt` included) as it is.
 fn number(
     value: *mut ffi::PyObject,
     py: Python<'_>,
@@ -224,7 +310,10 @@ fn number(
     if value.is_none() {
         return Err(PyTypeError::new_err(none_message.to_string()));
     }
-    let number: f64 = value.extract().map_err(|_| {
+    let number: f64 = value.extract().map_err(|err: PyErr| {
+        if !err.is_instance_of::<PyTypeError>(py) {
+            return err;
+        }
         PyTypeError::new_err(format!(
             "{what} must be a number, not {}",
             value
@@ -240,6 +329,26 @@ fn number(
     Ok(number)
 }
 
+/// `call_later`'s deadline, `loop.time() + delay` as asyncio computes it: a
+/// `float` or an `int` directly (an `int` too large for a float raises
+/// `OverflowError`, as the addition does), anything else through Python's
+/// addition, so that a type `float + delay` refuses (`Decimal`, an object
+/// with only `__float__`) raises asyncio's `TypeError`.
+fn deadline_after(value: *mut ffi::PyObject, py: Python<'_>) -> PyResult<f64> {
+    // safety: a live positional argument of this call.
+    let delay: Bound<'_, PyAny> = unsafe { Bound::from_borrowed_ptr(py, value) };
+    let now = monotonic();
+    if delay.is_exact_instance_of::<PyFloat>() || delay.is_exact_instance_of::<PyInt>() {
+        return Ok(now + number(value, py, "delay", "delay must not be None")?);
+    }
+    if delay.is_none() {
+        return Err(PyTypeError::new_err("delay must not be None"));
+    }
+    let when = PyFloat::new(py, now).add(&delay)?;
+    let when = number(when.as_ptr(), py, "delay", "delay must not be None")?;
+    Ok(when)
+}
+
 // ANCHOR: call_soon
 unsafe extern "C" fn call_soon<C: LoopClass>(
     slf: *mut ffi::PyObject,
@@ -250,6 +359,9 @@ unsafe extern "C" fn call_soon<C: LoopClass>(
     // safety: CPython calls a method attached, with its calling convention.
     unsafe {
         boundary::enter(|py| {
+            if named_in_place(nargs, &[], kwnames) {
+                return call_with_names_in_place(py, slf, "call_soon", &[], args, nargs, kwnames);
+            }
             let p = parse(py, "call_soon", &[], args, nargs, kwnames)?;
             let core = core_of::<C>(py, slf);
             Ok(core
@@ -269,6 +381,17 @@ unsafe extern "C" fn call_soon_threadsafe<C: LoopClass>(
     // safety: as in `call_soon`.
     unsafe {
         boundary::enter(|py| {
+            if named_in_place(nargs, &[], kwnames) {
+                return call_with_names_in_place(
+                    py,
+                    slf,
+                    "call_soon_threadsafe",
+                    &[],
+                    args,
+                    nargs,
+                    kwnames,
+                );
+            }
             let p = parse(py, "call_soon_threadsafe", &[], args, nargs, kwnames)?;
             let core = core_of::<C>(py, slf);
             Ok(core
@@ -287,10 +410,20 @@ unsafe extern "C" fn call_later<C: LoopClass>(
     // safety: as in `call_soon`.
     unsafe {
         boundary::enter(|py| {
+            if named_in_place(nargs, &["delay"], kwnames) {
+                return call_with_names_in_place(
+                    py,
+                    slf,
+                    "call_later",
+                    &["delay"],
+                    args,
+                    nargs,
+                    kwnames,
+                );
+            }
             let p = parse(py, "call_later", &["delay"], args, nargs, kwnames)?;
-            let delay = number(p.leading[0], py, "delay", "delay must not be None")?;
+            let when = deadline_after(p.leading[0], py)?;
             let core = core_of::<C>(py, slf);
-            let when = monotonic() + delay;
             Ok(core
                 .call_at(
                     py,
@@ -314,6 +447,17 @@ unsafe extern "C" fn call_at<C: LoopClass>(
     // safety: as in `call_soon`.
     unsafe {
         boundary::enter(|py| {
+            if named_in_place(nargs, &["when"], kwnames) {
+                return call_with_names_in_place(
+                    py,
+                    slf,
+                    "call_at",
+                    &["when"],
+                    args,
+                    nargs,
+                    kwnames,
+                );
+            }
             let p = parse(py, "call_at", &["when"], args, nargs, kwnames)?;
             let when = number(p.leading[0], py, "when", "when cannot be None")?;
             let core = core_of::<C>(py, slf);
