@@ -104,6 +104,24 @@ def test_debug_call_soon_from_another_thread_when_not_running_is_allowed(loop):
     run_once(loop)
 
 
+def test_debug_call_soon_threadsafe_from_a_thread_with_no_python_frame(loop):
+    """A thread started by C code calls ``call_soon_threadsafe`` with no Python frame at all
+    (here ``_thread.start_new_thread`` calling the method itself): in debug mode the handle
+    records an empty creation stack, and the callback runs; it is not lost to a
+    ``ValueError`` from looking for the caller's frame."""
+    import _thread
+
+    loop.set_debug(True)
+    out = []
+    # The thread's function is the bound method itself: no Python frame when it runs.
+    _thread.start_new_thread(loop.call_soon_threadsafe, (out.append, "ran"))
+    deadline = time.monotonic() + 5
+    while not out and time.monotonic() < deadline:
+        run_once(loop)
+        time.sleep(0.001)
+    assert out == ["ran"]
+
+
 def test_debug_tracks_coroutine_origin_while_running(loop):
     before = sys.get_coroutine_origin_tracking_depth()
     loop.set_debug(True)

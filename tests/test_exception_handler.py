@@ -115,6 +115,31 @@ def test_default_handler_logs(loop_factory, caplog):
         assert records[0].exc_info[0] is ZeroDivisionError
 
 
+class _FalsyError(Exception):
+    """An exception that is false as a truth value."""
+
+    def __bool__(self) -> bool:
+        return False
+
+
+def test_default_handler_logs_the_traceback_of_a_falsy_exception(loop_factory, caplog):
+    """The default handler tests ``exception is not None``, as asyncio's does, never the
+    exception's truth: a falsy exception is logged with its traceback."""
+    error = _FalsyError
+    with closing(loop_factory()) as lp:
+
+        def bad():
+            raise error("logged")
+
+        with caplog.at_level(logging.ERROR, logger="asyncio"):
+            lp.call_soon(bad)
+            run_once(lp)
+        records = [r for r in caplog.records if r.name == "asyncio"]
+        assert len(records) == 1
+        assert records[0].getMessage().startswith("Exception in callback")
+        assert records[0].exc_info[0] is error
+
+
 def test_default_exception_handler_can_be_called_directly(loop_factory, caplog):
     with closing(loop_factory()) as lp:
         with caplog.at_level(logging.ERROR, logger="asyncio"):

@@ -36,7 +36,7 @@ use pyo3::exceptions::{PyKeyboardInterrupt, PySystemExit, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::pyclass::{PyTraverseError, PyVisit};
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyDict, PyTuple, PyType};
+use pyo3::types::{PyDict, PyList, PyTuple, PyType};
 use pyo3::{ffi, intern};
 
 use crate::boundary;
@@ -640,6 +640,14 @@ fn format_callback<'py>(
 fn caller_stack(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
     static EXTRACT_STACK: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
     static GETFRAME: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    static STACK_SUMMARY: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    // safety: attached; returns a borrowed frame, or null where no Python
+    // code is running (a thread started in C calling us directly).
+    if unsafe { ffi::PyEval_GetFrame() }.is_null() {
+        return STACK_SUMMARY
+            .import(py, "traceback", "StackSummary")?
+            .call_method1(intern!(py, "from_list"), (PyList::empty(py),));
+    }
     // Frame 0 is the caller's: a native method has no frame of its own.
     let frame = GETFRAME.import(py, "sys", "_getframe")?.call1((0,))?;
     EXTRACT_STACK

@@ -239,7 +239,11 @@ class LoopMixin:
         """Log the error described by ``context`` on the ``asyncio`` logger."""
         message = context.get("message") or "Unhandled exception in event loop"
         exception = context.get("exception")
-        exc_info = (type(exception), exception, exception.__traceback__) if exception else False
+        exc_info = (
+            (type(exception), exception, exception.__traceback__)
+            if exception is not None
+            else False
+        )
         lines = [message]
         for key in sorted(context):
             if key in ("message", "exception"):
