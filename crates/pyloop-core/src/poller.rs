@@ -197,7 +197,9 @@ mod real {
         /// Waits until a registered descriptor is ready, [`wake`](Self::wake)
         /// is called, or `timeout` (`None`: no limit) passes; appends the ready
         /// descriptors (not the eventfd) to `events`. An interrupted wait
-        /// (EINTR, a signal) returns with nothing added.
+        /// (EINTR, a signal) adds nothing and returns the `Interrupted`
+        /// error, so that the caller goes back to Python, where the signal's
+        /// handler runs, instead of sleeping again.
         pub fn wait(&self, events: &mut Vec<IoEvent>, timeout: Option<Duration>) -> io::Result<()> {
             const CAPACITY: usize = 256;
             // Not zeroed: the kernel writes the first `n` entries and only
@@ -220,12 +222,7 @@ mod real {
                 )
             };
             if n < 0 {
-                let err = io::Error::last_os_error();
-                return if err.kind() == io::ErrorKind::Interrupted {
-                    Ok(())
-                } else {
-                    Err(err)
-                };
+                return Err(io::Error::last_os_error());
             }
             let waker = self.waker_fd();
             for slot in &raw[..n as usize] {

@@ -662,7 +662,8 @@ impl<T: Send + 'static> ReadyQueue<T> for LockFreeQueue<T> {
             let result = self.poller.wait(&mut consumer.events, left());
             slept = true;
             self.sleeping.swap(false, Relaxed);
-            // An error is the poller closed by `close_io`: nothing to wait on.
+            // An error is a signal (EINTR: back to Python, whose handler may
+            // raise) or the poller closed by `close_io` (nothing to wait on).
             if result.is_err() || !consumer.events.is_empty() || left() == Some(Duration::ZERO) {
                 return;
             }
