@@ -56,12 +56,18 @@ fn closed_error() -> PyErr {
     PyRuntimeError::new_err("Event loop is closed")
 }
 
-/// Reports what a pending handle holds to the collector, if the loop holds the
-/// only reference to it: the handle is not tracked (see `handle.rs`), so the
-/// loop owns what it holds then. A handle someone else also holds is not
-/// reported; its holder keeps it, and what it holds, alive.
+/// Reports a pending handle the loop holds (one reference) to the collector.
+/// A `TimerHandle` is tracked (see `handle.rs`): the loop reports the one
+/// reference it owns, the timer itself, and the timer reports what it holds.
+/// A `Handle` is not tracked: the loop reports what it holds if the loop holds
+/// the only reference to it, so owns what it holds then. A `Handle` someone
+/// else also holds is not reported; its holder keeps it, and what it holds,
+/// alive.
 // ANCHOR: visit_pending_handle
 fn visit_pending_handle(visit: &PyVisit<'_>, handle: &HandleRef) -> Result<(), PyTraverseError> {
+    if handle.is_tracked_type() {
+        return visit.call(handle.as_any());
+    }
     // Nothing can change the count during a collection: the collector holds
     // the GIL and runs no Python code between its passes.
     if handle.refcount() != 1 {
@@ -488,8 +494,9 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
     }
 
     /// `__traverse__` of the loop classes: what the loop holds that the
-    /// collector must see to find cycles through it. Handles are not tracked by
-    /// the collector (see `handle.rs`); one that only the loop holds is the
+    /// collector must see to find cycles through it. Timer handles are
+    /// reported as the objects they are; plain handles are not tracked by the
+    /// collector (see `handle.rs`); one that only the loop holds is the
     /// loop's, so the loop reports what it holds instead. Items still in the
     /// phase's shared queue are not reported (that would need its lock): a
     /// cycle through them is kept alive, never freed early.

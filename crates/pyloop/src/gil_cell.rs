@@ -60,4 +60,20 @@ impl<T> GilCell<T> {
     ) -> Option<R> {
         self.0.try_borrow().ok().map(|value| f(&value))
     }
+
+    /// As [`peek_in_traverse`](Self::peek_in_traverse), for a `tp_traverse`
+    /// slot written against the C API, which has no `PyVisit` to show.
+    ///
+    /// # Safety
+    /// Call only from a `tp_traverse` slot CPython called (attached, GIL held).
+    pub(crate) unsafe fn peek_in_raw_traverse<R>(&self, f: impl FnOnce(&T) -> R) -> Option<R> {
+        self.0.try_borrow().ok().map(|value| f(&value))
+    }
+
+    /// Runs `f` on the contents unless they are borrowed (then `None`): for a
+    /// `tp_clear` slot, which the collector may call at any allocation and
+    /// which must not panic. The same rule for `f` as for [`with`](Self::with).
+    pub(crate) fn try_with<R>(&self, _py: Python<'_>, f: impl FnOnce(&mut T) -> R) -> Option<R> {
+        self.0.try_borrow_mut().ok().map(|mut value| f(&mut value))
+    }
 }

@@ -6,18 +6,35 @@
 //! of a tracked type counts towards the collector's next young collection,
 //! which then walks every young tracked object, pending handles included:
 //! measured under callgrind, the collector was the biggest single cost of
-//! scheduling a callback (book: "Closing the gap"). These types are not GC
-//! types. They also keep up to two arguments inline and call the callback
-//! through vectorcall, without building an argument tuple, and reuse freed
-//! objects from a free list (the GIL guards it).
+//! scheduling a callback (book: "Closing the gap"). `Handle` is not a GC type.
+//! Both types keep up to two arguments inline and call the callback through
+//! vectorcall, without building an argument tuple, and reuse freed objects
+//! from a free list each (the GIL guards them).
 //!
-//! **The collector still sees cycles.** A handle lets go of its callback once
-//! it has run or been cancelled, so a cycle through a handle exists only while
-//! it is pending. The loop's `__traverse__` reports what a pending handle holds
-//! when the loop holds the only reference to it (`HandleRef::visit_contents`),
-//! so a loop dropped without `close()` with a pending `call_later(loop.stop)`
-//! is still collected. A pending handle that someone else also holds keeps
-//! what it holds alive until it runs or is cancelled, never longer.
+//! **`TimerHandle` is a GC type.** A timer is typically pending for long (a
+//! timeout), and typically kept by an object that the callback, a bound method
+//! of that object, leads back to: `self._timer = loop.call_later(t, self.cb)`
+//! with `self._loop = loop`. That is a cycle loop -> heap -> timer -> callback
+//! -> object -> loop, in which the timer has two holders. Only a tracked timer
+//! lets the collector count both (the object's `__dict__` visits it, the
+//! loop's traverse visits it as one reference the heap owns, and the timer's
+//! `tp_traverse` visits what it holds), so a loop dropped without `close()`
+//! is collected, as asyncio's is. A timer taken from its free list is not
+//! counted as an allocation by the collector, and is tracked only once its
+//! state is written; it is untracked first thing in its deallocation.
+//!
+//! **The collector sees cycles through a plain `Handle` only when the loop
+//! holds it alone.** A handle lets go of its callback once it has run or been
+//! cancelled, so a cycle through a handle exists only while it is pending. The
+//! loop's `__traverse__` reports what a pending untracked handle holds when the
+//! loop holds the only reference to it (`HandleRef::visit_contents`), so a loop
+//! dropped without `close()` with a pending `call_soon(loop.stop)` is still
+//! collected. A pending `Handle` that someone else also holds keeps what it
+//! holds alive until it runs, is cancelled or the loop is closed, never longer:
+//! reporting its contents then would be unsound (the collector could free what
+//! that other holder still reaches). A `call_soon` handle is pending only until
+//! the loop's next turn, so that cycle needs a loop abandoned, unclosed, with a
+//! stored handle that never ran; it is left out (tests/test_memory.py).
 //!
 //! **The copied context.** A handle made without `context=` runs in a copy of
 //! the caller's context, a new `contextvars.Context` that only the handle
@@ -192,7 +209,9 @@ struct HandleTypes {
 
 static TYPES: PyOnceLock<HandleTypes> = PyOnceLock::new();
 
-/// Freed handle objects (their memory, header included), for reuse.
+/// Freed handle objects of one type (their memory, headers included), for
+/// reuse by the same type: a `TimerHandle`'s block starts with the collector's
+/// header, a `Handle`'s does not.
 struct FreeList(std::cell::UnsafeCell<Vec<NonNull<ffi::PyObject>>>);
 
 // safety: the list is touched only with the GIL held (allocation and
@@ -200,7 +219,10 @@ struct FreeList(std::cell::UnsafeCell<Vec<NonNull<ffi::PyObject>>>);
 // gil_cell.rs), so never by two threads at once.
 unsafe impl Sync for FreeList {}
 
+/// Freed `Handle`s.
 static FREE: FreeList = FreeList(std::cell::UnsafeCell::new(Vec::new()));
+/// Freed `TimerHandle`s, untracked, with their collector's header in front.
+static FREE_TIMERS: FreeList = FreeList(std::cell::UnsafeCell::new(Vec::new()));
 
 impl FreeList {
     fn pop(&self, _py: Python<'_>) -> Option<NonNull<ffi::PyObject>> {
@@ -315,13 +337,27 @@ impl HandleRef {
             None
         };
         let types = handle_types(py)?;
-        let ty = if timer.is_some() {
-            &types.timer
+        let tracked = timer.is_some();
+        let (ty, free) = if tracked {
+            (&types.timer, &FREE_TIMERS)
         } else {
-            &types.handle
+            (&types.handle, &FREE)
         };
-        let object = match FREE.pop(py) {
-            Some(object) => object.as_ptr(),
+        // (the object, and whether its header is still to be set)
+        let (object, init) = match free.pop(py) {
+            Some(object) => (object.as_ptr(), true),
+            None if tracked => {
+                // safety: attached; `ty` is the GC type `TimerHandle` (made in
+                // `make_types` with `Py_TPFLAGS_HAVE_GC`). A new, untracked
+                // object (type set, reference count one) with the collector's
+                // header in front, or NULL with MemoryError set. It may start
+                // a collection, which cannot see this object (untracked).
+                let raw = unsafe { ffi::PyObject_GC_New::<ffi::PyObject>(ty.as_ptr().cast()) };
+                if raw.is_null() {
+                    return Err(PyErr::fetch(py));
+                }
+                (raw, false)
+            }
             None => {
                 // safety: attached; a block of the object's size, or NULL.
                 let raw = unsafe { ffi::PyObject_Malloc(std::mem::size_of::<HandleObject>()) };
@@ -332,16 +368,23 @@ impl HandleRef {
                     unsafe { ffi::PyErr_NoMemory() };
                     return Err(PyErr::fetch(py));
                 }
-                raw.cast()
+                (raw.cast(), true)
             }
         };
         // safety: `object` is a block of `HandleObject`'s size that nobody
-        // else uses (fresh, or taken off the free list); PyObject_Init sets
-        // its type (and takes a reference to it) and its reference count to
-        // one, then the other fields are written (the state straight into
-        // place) before anyone can see it.
+        // else uses (fresh, or taken off the free list of its own type, so with
+        // the collector's header in front for a timer, untracked); PyObject_Init
+        // sets its type (and takes a reference to it) and its reference count
+        // to one (PyObject_GC_New did that already for a fresh timer), then
+        // the other fields are written (the state straight into place) before
+        // anyone can see it. A timer is tracked only after that, so the
+        // collector never traverses a half-made one; it was untracked (fresh,
+        // or untracked by `handle_dealloc` before going on the free list), so
+        // this is not the fatal second tracking.
         unsafe {
-            ffi::PyObject_Init(object, ty.as_ptr().cast());
+            if init {
+                ffi::PyObject_Init(object, ty.as_ptr().cast());
+            }
             let this = object.cast::<HandleObject>();
             ptr::addr_of_mut!((*this).weakreflist).write(ptr::null_mut());
             ptr::addr_of_mut!((*this).data).write(HandleData {
@@ -354,6 +397,9 @@ impl HandleRef {
                 cancelled: Cell::new(false),
                 timer,
             });
+            if tracked {
+                ffi::PyObject_GC_Track(object.cast());
+            }
             Ok(HandleRef(Bound::from_owned_ptr(py, object).unbind()))
         }
     }
@@ -411,9 +457,16 @@ impl HandleRef {
     }
 
     /// Reports to the collector what the handle holds. The loop calls this for
-    /// a pending handle that only it holds (see the module documentation).
+    /// a pending untracked handle that only it holds (see the module
+    /// documentation); never for a tracked one, which reports it itself.
     pub(crate) fn visit_contents(&self, visit: &PyVisit<'_>) -> Result<(), PyTraverseError> {
-        visit_data(self.data(), visit)
+        visit_data(self.data(), &mut |held| visit.call(held.as_py()))
+    }
+
+    /// True for a handle of a GC type (a `TimerHandle`): the collector tracks
+    /// it, so a holder reports the handle itself, never what it holds.
+    pub(crate) fn is_tracked_type(&self) -> bool {
+        self.data().timer.is_some()
     }
 
     /// The reference count of the handle object.
@@ -599,28 +652,41 @@ unsafe fn invoke(callback: &Bound<'_, PyAny>, args: &Args) -> *mut ffi::PyObject
     }
 }
 
-fn visit_data(data: &HandleData, visit: &PyVisit<'_>) -> Result<(), PyTraverseError> {
-    data.call
-        .peek_in_traverse(visit, |call| match call {
+/// Calls `visit` on every reference `data` holds: the pending call's callback
+/// and arguments, the context and the source traceback. The call is skipped if
+/// it is borrowed (by the collecting thread itself, further up its stack):
+/// reporting fewer references only keeps objects alive.
+fn visit_data<E>(
+    data: &HandleData,
+    visit: &mut dyn FnMut(&Owned) -> Result<(), E>,
+) -> Result<(), E> {
+    // safety: only reached from a traverse (the loop's `__traverse__` through
+    // `visit_contents`, or `timer_traverse`), attached.
+    unsafe {
+        data.call.peek_in_raw_traverse(|call| match call {
             Some(call) => {
-                visit.call(call.callback.as_py())?;
+                visit(&call.callback)?;
                 match &call.args {
                     Args::Zero => Ok(()),
-                    Args::One(a) => visit.call(a.as_py()),
+                    Args::One(a) => visit(a),
                     Args::Two(a, b) => {
-                        visit.call(a.as_py())?;
-                        visit.call(b.as_py())
+                        visit(a)?;
+                        visit(b)
                     }
-                    Args::Many(t) => visit.call(t.as_py()),
+                    Args::Many(t) => visit(t),
                 }
             }
             None => Ok(()),
         })
-        .unwrap_or(Ok(()))?;
+    }
+    .unwrap_or(Ok(()))?;
     // A private context is not tracked: visiting it is harmless (the collector
     // ignores untracked objects), and right once it is public again.
-    visit.call(data.context.context.as_py())?;
-    visit.call(data.source_traceback.as_ref().map(Owned::as_py))
+    visit(&data.context.context)?;
+    match &data.source_traceback {
+        Some(stack) => visit(stack),
+        None => Ok(()),
+    }
 }
 
 fn format_callback<'py>(
@@ -683,6 +749,13 @@ unsafe extern "C" fn handle_dealloc(object: *mut ffi::PyObject) {
     unsafe {
         boundary::enter_void(|py| {
             let ty = ffi::Py_TYPE(object);
+            // A `TimerHandle` leaves the collector's list first, before
+            // anything below can run Python code and start a collection that
+            // would traverse a half-destroyed object.
+            let tracked = ffi::PyType_IS_GC(ty) != 0;
+            if tracked {
+                ffi::PyObject_GC_UnTrack(object.cast());
+            }
             let this = object.cast::<HandleObject>();
             if !(*this).weakreflist.is_null() {
                 ffi::PyObject_ClearWeakRefs(object);
@@ -692,16 +765,68 @@ unsafe extern "C" fn handle_dealloc(object: *mut ffi::PyObject) {
             // the free list): dropping may run any Python code (a destructor),
             // which may make and free handles meanwhile.
             ptr::drop_in_place(ptr::addr_of_mut!((*this).data));
-            let exact = TYPES
-                .get(py)
-                .is_some_and(|t| ty == t.handle.as_ptr().cast() || ty == t.timer.as_ptr().cast());
-            if !(exact && FREE.push(py, NonNull::new_unchecked(object))) {
-                ffi::PyObject_Free(object.cast());
+            let kept = match TYPES.get(py) {
+                Some(t) if ty == t.handle.as_ptr().cast() => {
+                    FREE.push(py, NonNull::new_unchecked(object))
+                }
+                Some(t) if ty == t.timer.as_ptr().cast() => {
+                    FREE_TIMERS.push(py, NonNull::new_unchecked(object))
+                }
+                _ => false,
+            };
+            if !kept {
+                if tracked {
+                    // The block starts with the collector's header.
+                    ffi::PyObject_GC_Del(object.cast());
+                } else {
+                    ffi::PyObject_Free(object.cast());
+                }
             }
             // Every instance of a heap type holds a reference to its type.
             ffi::Py_DECREF(ty.cast());
         })
     }
+}
+
+/// `tp_traverse` of `TimerHandle`: what the timer holds (see the module
+/// documentation), every one a reference the timer owns.
+unsafe extern "C" fn timer_traverse(
+    object: *mut ffi::PyObject,
+    visit: ffi::visitproc,
+    arg: *mut c_void,
+) -> c_int {
+    // safety: CPython calls tp_traverse attached, on a live object of our
+    // type; `visit` and `arg` are its pair, valid for the call, and each
+    // pointer given to `visit` is a live object the timer holds a reference to.
+    // No panic can unwind from here: `visit_data` and the closure do not panic.
+    unsafe {
+        let data = data_of(object);
+        visit_data(data, &mut |held| match visit(held.as_ptr(), arg) {
+            0 => Ok(()),
+            stop => Err(stop),
+        })
+        .err()
+        .unwrap_or(0)
+    }
+}
+
+/// `tp_clear` of `TimerHandle`, for a timer in a cycle the collector found to
+/// be garbage: lets go of the callback and its arguments (as running or
+/// cancelling it would), which breaks any cycle through them. A cycle through
+/// the context is the context's to break (its own `tp_clear`).
+unsafe extern "C" fn timer_clear(object: *mut ffi::PyObject) -> c_int {
+    // safety: CPython calls tp_clear attached, on a live object of our type.
+    unsafe {
+        boundary::enter_void(|py| {
+            let data = data_of(object);
+            // Taken out, then dropped after the borrow ended (the drop may
+            // run any Python code); left alone if borrowed further up the
+            // stack, which only keeps the cycle for a later collection.
+            let call = data.call.try_with(py, Option::take).flatten();
+            drop(call);
+        });
+    }
+    0
 }
 
 unsafe extern "C" fn handle_repr(slf: *mut ffi::PyObject) -> *mut ffi::PyObject {
@@ -965,9 +1090,10 @@ fn slot(slot: c_int, pfunc: *mut c_void) -> ffi::PyType_Slot {
 fn make_types(py: Python<'_>) -> PyResult<HandleTypes> {
     let size = std::mem::size_of::<HandleObject>() as c_int;
     // ANCHOR: flags
-    // No Py_TPFLAGS_HAVE_GC: allocating a handle does not count towards a
-    // collection, and the collector never walks one (the loop's traverse
-    // reports what a pending handle holds).
+    // No Py_TPFLAGS_HAVE_GC for `Handle`: allocating one does not count
+    // towards a collection, and the collector never walks one (the loop's
+    // traverse reports what a pending handle holds when it holds it alone).
+    // `TimerHandle` adds it (see the module documentation).
     let flags =
         (ffi::Py_TPFLAGS_DEFAULT | ffi::Py_TPFLAGS_DISALLOW_INSTANTIATION) as std::ffi::c_uint;
     // ANCHOR_END: flags
@@ -1000,6 +1126,8 @@ fn make_types(py: Python<'_>) -> PyResult<HandleTypes> {
     };
     let mut timer_slots = [
         slot(ffi::Py_tp_dealloc, handle_dealloc as *mut c_void),
+        slot(ffi::Py_tp_traverse, timer_traverse as *mut c_void),
+        slot(ffi::Py_tp_clear, timer_clear as *mut c_void),
         slot(ffi::Py_tp_repr, handle_repr as *mut c_void),
         slot(ffi::Py_tp_methods, TIMER_METHODS.get().cast()),
         slot(ffi::Py_tp_getset, TIMER_GETSET.get().cast()),
@@ -1013,7 +1141,7 @@ fn make_types(py: Python<'_>) -> PyResult<HandleTypes> {
         name: c"pyloop._native.TimerHandle".as_ptr(),
         basicsize: size,
         itemsize: 0,
-        flags,
+        flags: flags | ffi::Py_TPFLAGS_HAVE_GC as std::ffi::c_uint,
         slots: timer_slots.as_mut_ptr(),
     };
     let bases = PyTuple::new(py, [&handle])?;
