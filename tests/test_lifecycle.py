@@ -263,6 +263,39 @@ def test_keyboard_interrupt_in_timer_callback(loop):
     assert out == ["later"]
 
 
+@pytest.mark.parametrize("exc_type", [KeyboardInterrupt, SystemExit])
+def test_callbacks_left_by_an_interrupt_run_in_order(loop, exc_type):
+    """Three callbacks sent from another thread run in one turn; the first schedules x, the
+    second raises. The interrupt leaves ``run_forever``; the next run finishes the turn first
+    (c), then what the turn scheduled (x), as asyncio's one ready queue has them. PyLoop runs
+    callbacks from other threads as a batch of its phase's queue: the rest of an interrupted
+    batch used to go behind x."""
+    seen = []
+
+    def a():
+        seen.append("a")
+        loop.call_soon(seen.append, "x")
+
+    def b():
+        seen.append("b")
+        raise exc_type
+
+    def c():
+        seen.append("c")
+
+    def send_all():
+        thread = threading.Thread(target=lambda: [loop.call_soon_threadsafe(f) for f in (a, b, c)])
+        thread.start()
+        thread.join()
+
+    loop.call_soon(send_all)
+    with pytest.raises(exc_type):
+        run_forever_bounded(loop)
+    loop.call_soon(loop.stop)
+    run_forever_bounded(loop)
+    assert seen == ["a", "b", "c", "x"]
+
+
 def test_loop_runs_in_another_thread(loop):
     """A loop may be run by any one thread (not only the one that created it)."""
     result = []

@@ -727,17 +727,27 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
         }
 
         let mut fatal = None;
+        let mut rest = Vec::new();
         self.queue.run_batch(consumer, |handle| {
             if fatal.is_some() {
                 // A callback of this batch raised KeyboardInterrupt or
                 // SystemExit: keep the rest for the next run, in order.
-                self.local
-                    .with(py, |lane| lane.push_back(Ready::Native(handle)));
+                rest.push(handle);
             } else if let Err(err) = self.run_handle(py, &handle, event_loop, debug) {
                 fatal = Some(err);
             }
         });
-        fatal.map_or(Ok(()), Err)
+        let Some(err) = fatal else {
+            return Ok(());
+        };
+        // Ahead of what the batch's callbacks scheduled, as in asyncio's one
+        // ready queue, where the rest of a turn stays in front.
+        self.local.with(py, |lane| {
+            for handle in rest.into_iter().rev() {
+                lane.push_front(Ready::Native(handle));
+            }
+        });
+        Err(err)
     }
 
     /// Moves every callback waiting in the phase's queue to the end of the
