@@ -183,6 +183,34 @@ def test_timerhandle_when_is_the_deadline(loop):
     assert handle.when() <= after + 10  # still answers once cancelled
 
 
+def test_timerhandles_compare_and_hash_as_asyncio_s(loop):
+    """asyncio's ``TimerHandle`` orders by deadline (so ``sorted`` and ``heapq`` work on
+    handles), is equal to another with the same deadline, callback, arguments and cancelled
+    state, hashes as its deadline, and returns ``NotImplemented`` against anything else."""
+    now = loop.time()
+    early = loop.call_at(now + 10, print, "x")
+    late = loop.call_at(now + 20, print, "x")
+    twin = loop.call_at(now + 10, print, "x")
+    other_args = loop.call_at(now + 10, print, "y")
+    handles = [late, early]
+    try:
+        assert early < late and early <= late and late > early and late >= early
+        assert not (late < early)
+        assert sorted(handles) == [early, late]
+        assert early == twin and not (early != twin)
+        assert early != other_args and early != late
+        assert hash(early) == hash(now + 10) == hash(twin)
+        assert (early == "x") is False and early != "x"
+        with pytest.raises(TypeError):
+            early < "x"  # noqa: B015 - the comparison is what raises
+        assert {early, twin, late} == {early, late}
+        twin.cancel()
+        assert early != twin  # the cancelled state differs now
+    finally:
+        for handle in (early, late, twin, other_args):
+            handle.cancel()
+
+
 def test_call_at_int_deadline(loop):
     when = int(loop.time()) + 1000
     handle = loop.call_at(when, lambda: None)

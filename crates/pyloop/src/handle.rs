@@ -51,9 +51,9 @@ use std::sync::Arc;
 
 use pyo3::exceptions::{PyKeyboardInterrupt, PySystemExit, PyTypeError};
 use pyo3::prelude::*;
-use pyo3::pyclass::{PyTraverseError, PyVisit};
+use pyo3::pyclass::{CompareOp, PyTraverseError, PyVisit};
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyDict, PyList, PyTuple, PyType};
+use pyo3::types::{PyBool, PyDict, PyList, PyTuple, PyType};
 use pyo3::{ffi, intern};
 
 use crate::boundary;
@@ -788,6 +788,80 @@ unsafe extern "C" fn handle_dealloc(object: *mut ffi::PyObject) {
     }
 }
 
+/// `tp_richcompare` of `TimerHandle`, asyncio's: against another timer
+/// handle, `<`, `<=`, `>` and `>=` compare deadlines, and `==` holds when the
+/// deadline, callback, arguments and cancelled state are all equal; against
+/// anything else, `NotImplemented`. Through the attributes asyncio compares
+/// (rare, so not worth a path of its own).
+unsafe extern "C" fn timer_richcompare(
+    a: *mut ffi::PyObject,
+    b: *mut ffi::PyObject,
+    op: c_int,
+) -> *mut ffi::PyObject {
+    // safety: CPython calls tp_richcompare attached, with two live objects,
+    // `a` of our type.
+    unsafe {
+        boundary::enter(|py| {
+            let (a, b) = (Borrowed::from_ptr(py, a), Borrowed::from_ptr(py, b));
+            let timer_type = handle_types(py)?.timer.bind(py);
+            if !b.is_instance(timer_type)? {
+                return Ok(py.NotImplemented().into_ptr());
+            }
+            let when = intern!(py, "_when");
+            let (wa, wb) = (a.getattr(when)?, b.getattr(when)?);
+            let order = match op {
+                ffi::Py_LT => Some(CompareOp::Lt),
+                ffi::Py_LE => Some(CompareOp::Le),
+                ffi::Py_GT => Some(CompareOp::Gt),
+                ffi::Py_GE => Some(CompareOp::Ge),
+                _ => None,
+            };
+            if let Some(order) = order {
+                return Ok(wa.rich_compare(&wb, order)?.into_ptr());
+            }
+            let mut equal = wa.eq(&wb)?;
+            for name in [
+                intern!(py, "_callback"),
+                intern!(py, "_args"),
+                intern!(py, "_cancelled"),
+            ] {
+                if !equal {
+                    break;
+                }
+                equal = a.getattr(name)?.eq(b.getattr(name)?)?;
+            }
+            let result = match op {
+                ffi::Py_EQ => equal,
+                ffi::Py_NE => !equal,
+                _ => return Ok(py.NotImplemented().into_ptr()),
+            };
+            Ok(PyBool::new(py, result).to_owned().into_ptr())
+        })
+    }
+}
+
+/// `tp_hash` of `TimerHandle`: the hash of its deadline, as asyncio's (equal
+/// timers have equal deadlines).
+unsafe extern "C" fn timer_hash(object: *mut ffi::PyObject) -> ffi::Py_hash_t {
+    // safety: CPython calls tp_hash attached, on a live object of our type.
+    let hashed = unsafe {
+        boundary::enter(|py| {
+            let when = Borrowed::from_ptr(py, object).getattr(intern!(py, "_when"))?;
+            Ok(when.hash()?.into_pyobject(py)?.into_ptr())
+        })
+    };
+    if hashed.is_null() {
+        return -1;
+    }
+    // safety: attached (CPython called us so); `hashed` is a new reference to
+    // an int we made, let go of after reading it.
+    unsafe {
+        let value = ffi::PyLong_AsSsize_t(hashed);
+        ffi::Py_DECREF(hashed);
+        value
+    }
+}
+
 /// `tp_traverse` of `TimerHandle`: what the timer holds (see the module
 /// documentation), every one a reference the timer owns.
 unsafe extern "C" fn timer_traverse(
@@ -1128,6 +1202,8 @@ fn make_types(py: Python<'_>) -> PyResult<HandleTypes> {
         slot(ffi::Py_tp_dealloc, handle_dealloc as *mut c_void),
         slot(ffi::Py_tp_traverse, timer_traverse as *mut c_void),
         slot(ffi::Py_tp_clear, timer_clear as *mut c_void),
+        slot(ffi::Py_tp_richcompare, timer_richcompare as *mut c_void),
+        slot(ffi::Py_tp_hash, timer_hash as *mut c_void),
         slot(ffi::Py_tp_repr, handle_repr as *mut c_void),
         slot(ffi::Py_tp_methods, TIMER_METHODS.get().cast()),
         slot(ffi::Py_tp_getset, TIMER_GETSET.get().cast()),
