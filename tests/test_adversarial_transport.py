@@ -861,3 +861,38 @@ def test_write_eof_after_the_peer_reset(loop, exc_handler):
     assert expected[0][0] is not None, "asyncio raises"
     got = write_eof_after_a_reset_outcome(loop, exc_handler.take)
     assert got == expected
+
+
+def strided_write_while_buffered_outcome(loop, take_handler_calls) -> tuple:
+    async def main():
+        peer, transport, proto = await connect(loop, lambda: Recorder(loop))
+        try:
+            transport.write(b"a" * (8 << 20))
+            buffered = transport.get_write_buffer_size() > 0
+            try:
+                transport.write(memoryview(bytearray(100))[::2])
+                raised = None
+            except Exception as exc:  # noqa: BLE001 - the type is the outcome
+                raised = type(exc).__name__
+            closing = transport.is_closing()
+            transport.close()
+            received = await loop.run_in_executor(None, drain_peer, peer, BOUND)
+            await proto.lost
+        finally:
+            peer.close()
+        return buffered, raised, closing, len(received), proto.events
+
+    result = run_bounded(loop, main())
+    return result, [name for _, name in handler_summary(take_handler_calls())]
+
+
+def test_a_strided_write_while_data_is_buffered(loop, exc_handler):
+    """A non-contiguous view written while earlier data waits in the buffer. On CPython 3.11
+    asyncio appends it to its buffer without a send, and the append raises ``TypeError`` to
+    the caller: the connection stays open and the earlier data all arrives. From 3.12 it is
+    a fatal write error, as it is when nothing is buffered. PyLoop treated it as fatal on
+    3.11 too, and dropped the earlier data."""
+    expected = oracle("strided_write_while_buffered", strided_write_while_buffered_outcome)
+    assert expected[0][0], "the first write is buffered"
+    got = strided_write_while_buffered_outcome(loop, exc_handler.take)
+    assert got == expected

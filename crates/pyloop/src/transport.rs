@@ -790,11 +790,21 @@ impl TcpTransportCore {
             return Ok(());
         }
         // As socket.send: one C-contiguous block; another view is a fatal
-        // write error, as it is in asyncio.
+        // write error, as it is in asyncio. Except on CPython 3.11 with data
+        // already buffered: its asyncio appends to the buffer without trying
+        // a send, and the append raises its TypeError to the caller, the
+        // connection intact.
         let view = match ReadableBuffer::of(data) {
             Ok(view) => view,
             Err(err) => {
-                return Self::fatal_error(slf, err, "Fatal write error on socket transport")
+                let buffered = this.state.with(py, |s| s.pending() > 0);
+                if buffered && py.version_info() < (3, 12) {
+                    return Err(PyTypeError::new_err(format!(
+                        "can't concat {} to bytearray",
+                        data.get_type().name()?
+                    )));
+                }
+                return Self::fatal_error(slf, err, "Fatal write error on socket transport");
             }
         };
         let outcome = this.state.with(py, |s| {
