@@ -80,6 +80,65 @@ DEVIATIONS = {
         "a descriptor number belongs to whoever holds it now; a call on a closed socket has "
         "nothing left to wait for",
     ),
+    "callbacks from other threads run as a batch": (
+        "asyncio has one ready queue: a callback runs in the order it was registered, "
+        "whichever thread registered it, and a turn runs what was ready when it began",
+        "PyLoop keeps the loop thread's callbacks in its own lane and other threads' in the "
+        "phase's queue; a turn runs the lane, then a batch of at most 128 from the queue, "
+        "including what other threads sent during the turn. So a call_soon_threadsafe made "
+        "after a call_soon of the same turn can run first, callbacks sent during a turn that "
+        "calls stop() run before run_forever returns, and a call_soon made by the first of "
+        "200 sent callbacks runs after 128 of them",
+        "the lane is what lets the loop thread schedule without an atomic operation, and the "
+        "batch limit is phase 3.1.1's bound on a turn; a single queue would put the phases' "
+        "cross-thread cost on every call_soon",
+    ),
+    "native transports read in the I/O step": (
+        "asyncio queues a ready descriptor's reader or writer callback behind the callbacks "
+        "already ready, and warns in debug mode about a slow one",
+        "PyLoop's native TCP transport reads (data_received) and flushes when the wait "
+        "reports the descriptor, before the callbacks already ready in that turn; a slow "
+        "data_received is not reported in debug mode",
+        "a queued handle per readiness is what the native transport saves; a callback that "
+        "must act before data arrives can pause reading itself",
+    ),
+    "one registration per descriptor for sock_* calls": (
+        "asyncio lets add_reader/add_writer, and sock_sendfile's writer, take a descriptor "
+        "that a pending sock_recv waits on (the reader replaces the call's)",
+        "PyLoop raises RuntimeError: the descriptor is used by a pending sock_* call",
+        "the loop makes a pending call's system call itself; a reader that silently took "
+        "its place would leave the call pending for ever",
+    ),
+    "the transport's own descriptor": (
+        "asyncio's transport uses the socket's descriptor: closing the socket object "
+        "closes the connection (and a number reused meanwhile gets the transport's writes)",
+        "PyLoop's native transport works on its own duplicate: closing the socket object "
+        "leaves the connection open until the transport is closed, and each connection "
+        "takes two descriptors",
+        "no descriptor number is ever used after its socket is closed (the book's open "
+        "items: owning the socket's own descriptor would keep that without the second one)",
+    ),
+    "a pending call_soon handle held elsewhere": (
+        "asyncio's handles are tracked by the collector: a loop dropped without close(), "
+        "whose pending call_soon handle is also held by an object its callback leads to, "
+        "is collected",
+        "PyLoop's Handle is not a GC type (its TimerHandle is): that cycle is collected "
+        "only once the loop is closed or the handle runs or is cancelled",
+        "tracking every call_soon handle costs every callback a collector allocation; the "
+        "cycle needs an unclosed loop abandoned with a stored handle that never ran "
+        "(tests/test_memory.py marks it)",
+    ),
+    "transport details kept from construction": (
+        "asyncio's resume_reading() re-adds the reader with a new handle, so data_received "
+        "then runs in a copy of the context of whoever resumed, and a transport whose "
+        "eof_received returned True calls it again after pause_reading/resume_reading; "
+        "set_write_buffer_limits accepts floats and ints beyond 64 bits",
+        "PyLoop's data_received runs in the context the transport was made in, eof_received "
+        "is called once, and the limits are integers that fit 64 bits (TypeError, "
+        "OverflowError otherwise)",
+        "these follow from asyncio's implementation (a handle per registration, Python "
+        "numbers), not from a documented contract",
+    ),
 }
 
 #: CPython 3.12 replaced the socket transport's writelines and write buffer (the three
