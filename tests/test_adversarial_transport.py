@@ -880,7 +880,9 @@ def strided_write_while_buffered_outcome(loop, take_handler_calls) -> tuple:
             await proto.lost
         finally:
             peer.close()
-        return buffered, raised, closing, len(received), proto.events
+        # From 3.12 asyncio queues the view and fails at its next send, where PyLoop fails
+        # at once: the outcome is the same, its moment (is_closing() after write) is not.
+        return buffered, raised, None if TRANSPORT_312 else closing, len(received), proto.events
 
     result = run_bounded(loop, main())
     return result, [name for _, name in handler_summary(take_handler_calls())]
@@ -890,7 +892,8 @@ def test_a_strided_write_while_data_is_buffered(loop, exc_handler):
     """A non-contiguous view written while earlier data waits in the buffer. On CPython 3.11
     asyncio appends it to its buffer without a send, and the append raises ``TypeError`` to
     the caller: the connection stays open and the earlier data all arrives. From 3.12 it is
-    a fatal write error, as it is when nothing is buffered. PyLoop treated it as fatal on
+    a fatal write error, as it is when nothing is buffered (asyncio's comes at its next
+    send, PyLoop's at once: the moment is not compared there). PyLoop treated it as fatal on
     3.11 too, and dropped the earlier data."""
     expected = oracle("strided_write_while_buffered", strided_write_while_buffered_outcome)
     assert expected[0][0], "the first write is buffered"
