@@ -128,6 +128,15 @@ DEVIATIONS = {
         "cycle needs an unclosed loop abandoned with a stored handle that never ran "
         "(tests/test_memory.py marks it)",
     ),
+    "no handle_traceback in debug mode": (
+        "in debug mode, asyncio's default exception handler adds 'Handle created at' (the "
+        "creation stack of the handle running at the time) to an error reported while a "
+        "callback runs",
+        "PyLoop's handles record their creation stack in debug mode (source_traceback) but "
+        "the loop keeps no current handle, so the handler has no handle_traceback to add",
+        "keeping the running handle would cost every callback a store and a reference; the "
+        "handle's own source_traceback still reaches the handler for its own errors",
+    ),
     "transport details kept from construction": (
         "asyncio's resume_reading() re-adds the reader with a new handle, so data_received "
         "then runs in a copy of the context of whoever resumed, and a transport whose "
