@@ -356,12 +356,17 @@ unsafe extern "C" fn call_soon<C: LoopClass>(
     nargs: ffi::Py_ssize_t,
     kwnames: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
+    if named_in_place(nargs, &[], kwnames) {
+        // safety: as below.
+        return unsafe {
+            boundary::enter(|py| {
+                call_with_names_in_place(py, slf, "call_soon", &[], args, nargs, kwnames)
+            })
+        };
+    }
     // safety: CPython calls a method attached, with its calling convention.
     unsafe {
         boundary::enter(|py| {
-            if named_in_place(nargs, &[], kwnames) {
-                return call_with_names_in_place(py, slf, "call_soon", &[], args, nargs, kwnames);
-            }
             let p = parse(py, "call_soon", &[], args, nargs, kwnames)?;
             let core = core_of::<C>(py, slf);
             Ok(core
@@ -378,20 +383,17 @@ unsafe extern "C" fn call_soon_threadsafe<C: LoopClass>(
     nargs: ffi::Py_ssize_t,
     kwnames: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
+    if named_in_place(nargs, &[], kwnames) {
+        // safety: as below.
+        return unsafe {
+            boundary::enter(|py| {
+                call_with_names_in_place(py, slf, "call_soon_threadsafe", &[], args, nargs, kwnames)
+            })
+        };
+    }
     // safety: as in `call_soon`.
     unsafe {
         boundary::enter(|py| {
-            if named_in_place(nargs, &[], kwnames) {
-                return call_with_names_in_place(
-                    py,
-                    slf,
-                    "call_soon_threadsafe",
-                    &[],
-                    args,
-                    nargs,
-                    kwnames,
-                );
-            }
             let p = parse(py, "call_soon_threadsafe", &[], args, nargs, kwnames)?;
             let core = core_of::<C>(py, slf);
             Ok(core
@@ -407,20 +409,17 @@ unsafe extern "C" fn call_later<C: LoopClass>(
     nargs: ffi::Py_ssize_t,
     kwnames: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
+    if named_in_place(nargs, &["delay"], kwnames) {
+        // safety: as below.
+        return unsafe {
+            boundary::enter(|py| {
+                call_with_names_in_place(py, slf, "call_later", &["delay"], args, nargs, kwnames)
+            })
+        };
+    }
     // safety: as in `call_soon`.
     unsafe {
         boundary::enter(|py| {
-            if named_in_place(nargs, &["delay"], kwnames) {
-                return call_with_names_in_place(
-                    py,
-                    slf,
-                    "call_later",
-                    &["delay"],
-                    args,
-                    nargs,
-                    kwnames,
-                );
-            }
             let p = parse(py, "call_later", &["delay"], args, nargs, kwnames)?;
             let when = deadline_after(p.leading[0], py)?;
             let core = core_of::<C>(py, slf);
@@ -444,20 +443,17 @@ unsafe extern "C" fn call_at<C: LoopClass>(
     nargs: ffi::Py_ssize_t,
     kwnames: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
+    if named_in_place(nargs, &["when"], kwnames) {
+        // safety: as below.
+        return unsafe {
+            boundary::enter(|py| {
+                call_with_names_in_place(py, slf, "call_at", &["when"], args, nargs, kwnames)
+            })
+        };
+    }
     // safety: as in `call_soon`.
     unsafe {
         boundary::enter(|py| {
-            if named_in_place(nargs, &["when"], kwnames) {
-                return call_with_names_in_place(
-                    py,
-                    slf,
-                    "call_at",
-                    &["when"],
-                    args,
-                    nargs,
-                    kwnames,
-                );
-            }
             let p = parse(py, "call_at", &["when"], args, nargs, kwnames)?;
             let when = number(p.leading[0], py, "when", "when cannot be None")?;
             let core = core_of::<C>(py, slf);

@@ -727,27 +727,21 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
         }
 
         let mut fatal = None;
-        let mut rest = Vec::new();
+        let mut kept = 0;
         self.queue.run_batch(consumer, |handle| {
             if fatal.is_some() {
                 // A callback of this batch raised KeyboardInterrupt or
-                // SystemExit: keep the rest for the next run, in order.
-                rest.push(handle);
+                // SystemExit: keep the rest for the next run, in order, ahead
+                // of what the batch's callbacks scheduled (asyncio's one ready
+                // queue keeps the rest of a turn in front).
+                self.local
+                    .with(py, |lane| lane.insert(kept, Ready::Native(handle)));
+                kept += 1;
             } else if let Err(err) = self.run_handle(py, &handle, event_loop, debug) {
                 fatal = Some(err);
             }
         });
-        let Some(err) = fatal else {
-            return Ok(());
-        };
-        // Ahead of what the batch's callbacks scheduled, as in asyncio's one
-        // ready queue, where the rest of a turn stays in front.
-        self.local.with(py, |lane| {
-            for handle in rest.into_iter().rev() {
-                lane.push_front(Ready::Native(handle));
-            }
-        });
-        Err(err)
+        fatal.map_or(Ok(()), Err)
     }
 
     /// Moves every callback waiting in the phase's queue to the end of the
