@@ -583,6 +583,7 @@ import asyncio, json, socket, threading
 from tests.loops import ALL_LOOPS
 spec = {{s.id: s for s in ALL_LOOPS}}[{loop_id!r}]
 loop = spec.new_loop()
+loop.set_debug(False)  # debug mode refuses a blocking socket (PYTHONASYNCIODEBUG=1 runs)
 a, b = socket.socketpair()  # a stays blocking
 b.settimeout(10)
 size = {size}
