@@ -99,22 +99,6 @@ def test_failing_custom_handler_falls_back_to_default(loop_factory, caplog):
         assert any("Unhandled error in exception handler" in m for m in messages), messages
 
 
-def test_default_handler_logs(loop_factory, caplog):
-    with closing(loop_factory()) as lp:
-
-        def bad():
-            raise ZeroDivisionError("logged")
-
-        with caplog.at_level(logging.ERROR, logger="asyncio"):
-            lp.call_soon(bad)
-            run_once(lp)
-        records = [r for r in caplog.records if r.name == "asyncio"]
-        assert len(records) == 1
-        assert records[0].levelno == logging.ERROR
-        assert records[0].getMessage().startswith("Exception in callback")
-        assert records[0].exc_info[0] is ZeroDivisionError
-
-
 class _FalsyError(Exception):
     """An exception that is false as a truth value."""
 
@@ -122,10 +106,11 @@ class _FalsyError(Exception):
         return False
 
 
-def test_default_handler_logs_the_traceback_of_a_falsy_exception(loop_factory, caplog):
-    """The default handler tests ``exception is not None``, as asyncio's does, never the
-    exception's truth: a falsy exception is logged with its traceback."""
-    error = _FalsyError
+@pytest.mark.parametrize("error", [ZeroDivisionError, _FalsyError])
+def test_default_handler_logs(loop_factory, caplog, error):
+    """The default handler logs the callback's exception with its traceback; it tests
+    ``exception is not None``, as asyncio's does, never the exception's truth, so a falsy
+    exception keeps its traceback too."""
     with closing(loop_factory()) as lp:
 
         def bad():
@@ -136,6 +121,7 @@ def test_default_handler_logs_the_traceback_of_a_falsy_exception(loop_factory, c
             run_once(lp)
         records = [r for r in caplog.records if r.name == "asyncio"]
         assert len(records) == 1
+        assert records[0].levelno == logging.ERROR
         assert records[0].getMessage().startswith("Exception in callback")
         assert records[0].exc_info[0] is error
 
