@@ -11,9 +11,11 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr;
 
-use pyo3::exceptions::PyRuntimeError;
+use pyo3::exceptions::{PyKeyboardInterrupt, PyRuntimeError, PySystemExit};
 use pyo3::ffi;
+use pyo3::intern;
 use pyo3::prelude::*;
+use pyo3::types::PyDict;
 
 /// Runs `body` for a C API function called by CPython, with the interpreter
 /// attached (`// safety`: callers are C API slots and methods, which CPython
@@ -66,4 +68,27 @@ where
         // one being destroyed is half gone).
         unsafe { ffi::PyErr_WriteUnraisable(ptr::null_mut()) };
     }
+}
+
+/// True for the exceptions asyncio lets leave the loop (`KeyboardInterrupt`,
+/// `SystemExit`) where it hands any other to the exception handler.
+pub(crate) fn is_fatal_to_loop(py: Python<'_>, err: &PyErr) -> bool {
+    err.is_instance_of::<PyKeyboardInterrupt>(py) || err.is_instance_of::<PySystemExit>(py)
+}
+
+/// Calls `event_loop.call_exception_handler` with asyncio's `message` and
+/// `exception` keys and those `more` adds (`handle`, `transport`, ...).
+pub(crate) fn report_to_handler(
+    event_loop: &Bound<'_, PyAny>,
+    message: &str,
+    err: &PyErr,
+    more: impl FnOnce(&Bound<'_, PyDict>) -> PyResult<()>,
+) -> PyResult<()> {
+    let py = event_loop.py();
+    let context = PyDict::new(py);
+    context.set_item(intern!(py, "message"), message)?;
+    context.set_item(intern!(py, "exception"), err.value(py))?;
+    more(&context)?;
+    event_loop.call_method1(intern!(py, "call_exception_handler"), (context,))?;
+    Ok(())
 }

@@ -12,15 +12,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use pyloop_core::{Cancellable, ReadyQueue, Timers, TryPushError};
-use pyo3::exceptions::{
-    PyKeyboardInterrupt, PyRuntimeError, PySystemExit, PyTypeError, PyValueError,
-};
+use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::pyclass::{PyTraverseError, PyVisit};
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyTuple};
 use pyo3::{ffi, intern};
 
+use crate::boundary;
 use crate::clock::{monotonic, thread_token, CLOCK_RESOLUTION};
 use crate::fd_map::FdMap;
 use crate::fd_wait::{FdWaits, Interest, Waiter};
@@ -1241,18 +1240,11 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
 /// `KeyboardInterrupt` and `SystemExit` back, and hands anything else to the
 /// loop's exception handler (here for the readiness of descriptor `fd`).
 fn report_unless_fatal(event_loop: &Bound<'_, PyAny>, fd: i32, err: PyErr) -> PyResult<()> {
-    let py = event_loop.py();
-    if err.is_instance_of::<PyKeyboardInterrupt>(py) || err.is_instance_of::<PySystemExit>(py) {
+    if boundary::is_fatal_to_loop(event_loop.py(), &err) {
         return Err(err);
     }
-    let context = PyDict::new(py);
-    context.set_item(
-        intern!(py, "message"),
-        format!("Exception in callback for the readiness of file descriptor {fd}"),
-    )?;
-    context.set_item(intern!(py, "exception"), err.value(py))?;
-    event_loop.call_method1(intern!(py, "call_exception_handler"), (context,))?;
-    Ok(())
+    let message = format!("Exception in callback for the readiness of file descriptor {fd}");
+    boundary::report_to_handler(event_loop, &message, &err, |_| Ok(()))
 }
 
 /// A loop of a phase that can do I/O (its idle wait is epoll's), as a native

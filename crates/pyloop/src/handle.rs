@@ -49,11 +49,11 @@ use std::ptr::{self, NonNull};
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
 
-use pyo3::exceptions::{PyKeyboardInterrupt, PySystemExit, PyTypeError};
+use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::pyclass::{CompareOp, PyTraverseError, PyVisit};
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyBool, PyDict, PyList, PyTuple, PyType};
+use pyo3::types::{PyBool, PyList, PyTuple, PyType};
 use pyo3::{ffi, intern};
 
 use crate::boundary;
@@ -569,22 +569,18 @@ impl HandleRef {
         args: &Args,
         err: PyErr,
     ) -> PyResult<()> {
-        if err.is_instance_of::<PyKeyboardInterrupt>(py) || err.is_instance_of::<PySystemExit>(py) {
+        if boundary::is_fatal_to_loop(py, &err) {
             return Err(err);
         }
         let source = format_callback(py, callback, &args_tuple(py, args)?)?;
-        let context = PyDict::new(py);
-        context.set_item(
-            intern!(py, "message"),
-            format!("Exception in callback {source}"),
-        )?;
-        context.set_item(intern!(py, "exception"), err.value(py))?;
-        context.set_item(intern!(py, "handle"), self.0.bind(py))?;
-        if let Some(stack) = &self.data().source_traceback {
-            context.set_item(intern!(py, "source_traceback"), stack.bind(py))?;
-        }
-        event_loop.call_method1(intern!(py, "call_exception_handler"), (context,))?;
-        Ok(())
+        let message = format!("Exception in callback {source}");
+        boundary::report_to_handler(event_loop, &message, &err, |context| {
+            context.set_item(intern!(py, "handle"), self.0.bind(py))?;
+            if let Some(stack) = &self.data().source_traceback {
+                context.set_item(intern!(py, "source_traceback"), stack.bind(py))?;
+            }
+            Ok(())
+        })
     }
 }
 

@@ -36,16 +36,14 @@ use std::cell::RefCell;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
-use pyo3::exceptions::{
-    PyConnectionError, PyKeyboardInterrupt, PyOSError, PyRuntimeError, PySystemExit, PyTypeError,
-    PyValueError,
-};
+use pyo3::exceptions::{PyConnectionError, PyOSError, PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::pyclass::{PyTraverseError, PyVisit};
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyByteArray, PyBytes, PyDict, PyMemoryView};
 use pyo3::{ffi, intern};
 
+use crate::boundary;
 use crate::buffer::{ContiguousBuffer, ReadableBuffer};
 use crate::event_loop::IoLoop;
 use crate::gil_cell::GilCell;
@@ -184,10 +182,6 @@ pub struct TcpTransportCore {
     state: GilCell<State>,
 }
 // ANCHOR_END: transport
-
-fn is_fatal_to_loop(py: Python<'_>, err: &PyErr) -> bool {
-    err.is_instance_of::<PyKeyboardInterrupt>(py) || err.is_instance_of::<PySystemExit>(py)
-}
 
 fn logger(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
     static LOGGER: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
@@ -379,7 +373,7 @@ impl TcpTransportCore {
             Some(Ok(data)) if data.as_bytes().is_empty() => Self::on_eof(slf, protocol),
             Some(Ok(data)) => match protocol.call_method1(intern!(py, "data_received"), (data,)) {
                 Ok(_) => Ok(()),
-                Err(err) if is_fatal_to_loop(py, &err) => Err(err),
+                Err(err) if boundary::is_fatal_to_loop(py, &err) => Err(err),
                 Err(err) => Self::fatal_error(
                     slf,
                     err,
@@ -412,7 +406,7 @@ impl TcpTransportCore {
                 }
             }) {
             Ok(buf) => buf,
-            Err(err) if is_fatal_to_loop(py, &err) => return Err(err),
+            Err(err) if boundary::is_fatal_to_loop(py, &err) => return Err(err),
             Err(err) => {
                 return Self::fatal_error(
                     slf,
@@ -439,7 +433,7 @@ impl TcpTransportCore {
             Some(Ok(0)) => Self::on_eof(slf, protocol),
             Some(Ok(n)) => match protocol.call_method1(intern!(py, "buffer_updated"), (n,)) {
                 Ok(_) => Ok(()),
-                Err(err) if is_fatal_to_loop(py, &err) => Err(err),
+                Err(err) if boundary::is_fatal_to_loop(py, &err) => Err(err),
                 Err(err) => Self::fatal_error(
                     slf,
                     err,
@@ -457,7 +451,7 @@ impl TcpTransportCore {
             .and_then(|r| r.is_truthy())
         {
             Ok(keep) => keep,
-            Err(err) if is_fatal_to_loop(py, &err) => return Err(err),
+            Err(err) if boundary::is_fatal_to_loop(py, &err) => return Err(err),
             Err(err) => {
                 return Self::fatal_error(
                     slf,
@@ -583,7 +577,7 @@ impl TcpTransportCore {
         };
         match protocol.call_method0(py, method) {
             Ok(_) => Ok(()),
-            Err(err) if is_fatal_to_loop(py, &err) => Err(err),
+            Err(err) if boundary::is_fatal_to_loop(py, &err) => Err(err),
             Err(err) => Self::report(slf, &err, message),
         }
     }
@@ -595,15 +589,10 @@ impl TcpTransportCore {
         let Some(event_loop) = this.loop_of(py) else {
             return Ok(());
         };
-        let context = PyDict::new(py);
-        context.set_item("message", message)?;
-        context.set_item("exception", err.value(py))?;
-        context.set_item("transport", Self::public(slf))?;
-        context.set_item("protocol", this.protocol_of(py))?;
-        event_loop
-            .as_any()
-            .call_method1(py, intern!(py, "call_exception_handler"), (context,))?;
-        Ok(())
+        boundary::report_to_handler(event_loop.as_any().bind(py), message, err, |context| {
+            context.set_item("transport", Self::public(slf))?;
+            context.set_item("protocol", this.protocol_of(py))
+        })
     }
 
     /// asyncio's `_fatal_error`: OS errors are expected (a peer went away) and
