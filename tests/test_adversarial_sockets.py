@@ -688,3 +688,44 @@ def test_an_interrupt_in_one_descriptors_callback_loses_no_other_readiness(loop)
         b.close()
         loop.run_until_complete(asyncio.sleep(0))
     assert outcomes == ["KeyboardInterrupt", b"for sock_recv"]
+
+
+def test_readiness_kept_by_an_interrupt_for_a_call_cancelled_meanwhile(loop):
+    """An interrupted turn keeps the readiness it did not hand out; before the next turn the
+    transport is aborted and the waiting ``sock_recv`` cancelled. The next turn hands the
+    kept readiness out to nobody: the cancelled call reads nothing (the data stays in the
+    socket), the aborted transport is not touched, and no descriptor stays open (the
+    ``no_fd_leak`` fixture checks it)."""
+    a, b = _pair()
+    with a, b:
+        with socket.create_server(("127.0.0.1", 0)) as listener:
+
+            async def setup():
+                transport, _ = await loop.create_connection(
+                    _InterruptsOnce, *listener.getsockname()
+                )
+                peer, _ = listener.accept()
+                return transport, peer
+
+            transport, peer = loop.run_until_complete(setup())
+        with peer:
+            recv = loop.create_task(loop.sock_recv(a, 100))
+            loop.run_until_complete(_settle())
+
+            async def provoke():
+                peer.send(b"x")
+                b.send(b"y")
+                await asyncio.sleep(0.05)
+
+            provoking = loop.create_task(provoke())
+            with pytest.raises(KeyboardInterrupt):
+                loop.run_until_complete(provoking)
+            transport.abort()
+            recv.cancel()
+            provoking.cancel()
+            loop.run_until_complete(_settle())
+            assert recv.cancelled() or recv.exception() is None
+            if recv.cancelled():
+                a.setblocking(True)
+                a.settimeout(BOUND)
+                assert a.recv(10) == b"y"

@@ -458,3 +458,41 @@ def test_context_that_is_not_a_context(loop, exc_handler, method):
         calls = exc_handler.take()
         assert [type(c.get("exception")) for c in calls] == [AttributeError]
     assert seen == []
+
+
+def test_call_later_whose_delay_closes_the_loop(loop):
+    """A delay whose addition closes the loop (re-entrancy from ``__radd__``): the timer is
+    refused with asyncio's ``RuntimeError`` for a closed loop, and nothing is scheduled."""
+    out = []
+
+    class Closing:
+        def __radd__(self, other):
+            loop.close()
+            return other + 0.0
+
+    with pytest.raises(RuntimeError, match="closed"):
+        loop.call_later(Closing(), out.append, "ran")
+    assert loop.is_closed()
+    assert out == []
+
+
+def test_call_soon_threadsafe_by_keyword_from_another_thread(loop):
+    """``call_soon_threadsafe(callback=f)`` from another thread while the loop runs: the
+    named call is rearranged on that thread and the callback runs on the loop."""
+    import threading
+
+    out = []
+
+    async def main():
+        done = loop.create_future()
+
+        def send():
+            loop.call_soon_threadsafe(callback=lambda: done.set_result("ran"))
+
+        thread = threading.Thread(target=send)
+        thread.start()
+        out.append(await asyncio.wait_for(done, 5))
+        thread.join()
+
+    run_bounded(loop, main())
+    assert out == ["ran"]
