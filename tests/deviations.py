@@ -114,7 +114,8 @@ DEVIATIONS = {
         "closes the connection (and a number reused meanwhile gets the transport's writes)",
         "PyLoop's native transport works on its own duplicate: closing the socket object "
         "leaves the connection open until the transport is closed, and each connection "
-        "takes two descriptors",
+        "takes two descriptors (one with no descriptor left for the duplicate gets "
+        "asyncio's transport instead)",
         "no descriptor number is ever used after its socket is closed (the book's open "
         "items: owning the socket's own descriptor would keep that without the second one)",
     ),
@@ -147,6 +148,20 @@ DEVIATIONS = {
         "OverflowError otherwise)",
         "these follow from asyncio's implementation (a handle per registration, Python "
         "numbers), not from a documented contract",
+    ),
+    "an eof_received answer that is not a bool": (
+        "when the object eof_received returns raises in __bool__, asyncio reports the "
+        "error and leaves its reader registered: the error is reported again on every turn "
+        "and the transport stays open",
+        "PyLoop reports a fatal protocol error once and closes the transport "
+        "(connection_lost gets the exception), as it does when eof_received raises",
+        "asyncio's behaviour is a busy loop, not a contract",
+    ),
+    "shutdown_default_executor(timeout=) on 3.11": (
+        "asyncio 3.11's shutdown_default_executor takes no argument (TypeError)",
+        "PyLoop takes 3.12's timeout= on every version",
+        "one signature on every supported version; a 3.11 program cannot tell, as it does "
+        "not pass the argument",
     ),
 }
 

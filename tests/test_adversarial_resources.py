@@ -17,6 +17,8 @@
   ``PanicException``, a ``BaseException``), in a child with ``RLIMIT_NOFILE`` lowered.
 - A server accepting until ``EMFILE``: the error reaches the exception handler as an
   ``OSError``, as asyncio does, and the server keeps serving once descriptors are free again.
+- A server, and a client, with too few descriptors for the native transport's duplicate:
+  every connection is served (by asyncio's transport), as on asyncio.
 
 The warnings asyncio emits are not written down here: each test asks a fresh stock asyncio
 loop for them first (the oracle) and expects the same of the loop under test.
@@ -414,6 +416,110 @@ def test_server_accepting_until_emfile_reports_and_keeps_serving(spec):
     odd = [c for c in calls if not expected(c) and not asyncio_retry_after_close(c)]
     assert not odd, f"{len(odd)} of {len(calls)} reports are not EMFILE from accept: {odd[:5]}"
     assert "panicked" not in err and "Traceback" not in err, err
+
+
+SERVER_AT_ITS_LIMIT = """
+import asyncio, os, resource
+from tests.loops import ALL_LOOPS
+loop = {{s.id: s for s in ALL_LOOPS}}[{loop_id!r}].new_loop()
+loop.set_exception_handler(lambda loop, context: None)  # accept's EMFILE, as asyncio reports
+
+class EchoForASecond(asyncio.Protocol):
+    def connection_made(self, transport):
+        self.transport = transport
+        loop.call_later(1.0, transport.close)  # frees its descriptor for the next one
+    def data_received(self, data):
+        self.transport.write(data)
+
+async def main():
+    server = await loop.create_server(EchoForASecond, "127.0.0.1", 0, backlog=50)
+    n_open = len(os.listdir("/proc/self/fd")) - 1  # less the one listdir used
+    resource.setrlimit(resource.RLIMIT_NOFILE, (n_open + 2, n_open + 2))
+    print("PORT", server.sockets[0].getsockname()[1], flush=True)
+    child_ready()
+    await loop.run_in_executor(None, input)  # the parent says when to stop
+    server.close()
+
+loop.run_until_complete(main())
+"""
+
+
+@IO_SPECS
+def test_a_server_at_its_descriptor_limit_serves_every_queued_connection(spec):
+    """A server with two descriptors to spare (the connection's, and one for a duplicate)
+    and eight clients that each send and wait for their echo; the server closes each
+    connection after a second. asyncio serves them all: accept fails with EMFILE while
+    none is free, and asyncio retries a second later. The native transport needs a second
+    descriptor for its duplicate; when there is none it must not drop the accepted
+    connection (it did: the clients got a reset) but serve it with asyncio's transport."""
+    import subprocess
+
+    from tests.support import CHILD_PRELUDE, REPO_ROOT
+
+    code = SERVER_AT_ITS_LIMIT.format(loop_id=spec.id)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CHILD_PRELUDE + code],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO_ROOT,
+    )
+    clients: list[socket.socket] = []
+    try:
+        port = int(proc.stdout.readline().split()[1])
+        assert proc.stdout.readline().strip().endswith("READY")
+        for _ in range(8):
+            client = socket.create_connection(("127.0.0.1", port), timeout=BOUND)
+            client.sendall(b"ping")
+            clients.append(client)
+        answers = []
+        for client in clients:
+            try:
+                answers.append(client.recv(4))
+            except OSError as exc:
+                answers.append(type(exc).__name__)
+        out, err = proc.communicate("stop\n", timeout=BOUND)
+    finally:
+        for client in clients:
+            client.close()
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert answers == [b"ping"] * 8, answers
+    assert proc.returncode == 0, err
+
+
+CLIENT_WITH_ONE_DESCRIPTOR_LEFT = """
+import asyncio, os, resource, socket
+from tests.loops import ALL_LOOPS
+loop = {{s.id: s for s in ALL_LOOPS}}[{loop_id!r}].new_loop()
+listener = socket.create_server(("127.0.0.1", 0))
+
+async def main():
+    n_open = len(os.listdir("/proc/self/fd")) - 1  # less the one listdir used
+    resource.setrlimit(resource.RLIMIT_NOFILE, (n_open + 1, n_open + 1))
+    transport, _ = await loop.create_connection(
+        asyncio.Protocol, *listener.getsockname()[:2]
+    )
+    transport.write(b"hello")
+    transport.close()
+    await asyncio.sleep(0)
+    return transport.is_closing()
+
+print("RESULT", loop.run_until_complete(main()))
+loop.close()
+"""
+
+
+@IO_SPECS
+def test_create_connection_with_one_descriptor_left(spec):
+    """asyncio's client connection takes one descriptor; PyLoop's native transport a second,
+    for its duplicate. With only one left, ``create_connection`` must still connect (it
+    raised EMFILE): the connection then gets asyncio's transport."""
+    result = run_child(CLIENT_WITH_ONE_DESCRIPTOR_LEFT.format(loop_id=spec.id), BOUND)
+    assert result.returncode == 0, result.describe()
+    assert "RESULT True" in result.stdout, result.describe()
 
 
 ACCEPT_RETRY_AFTER_CLOSE = """

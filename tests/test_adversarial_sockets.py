@@ -357,6 +357,58 @@ def test_socket_errors_carry_their_errno(loop):
         ]
 
 
+@pytest.mark.parametrize(
+    "method", ["sock_recv", "sock_recv_into", "sock_sendall", "sock_accept", "sock_connect"]
+)
+def test_a_call_that_must_wait_on_a_closed_loop(loop_spec, method):
+    """On a closed loop, a call that can complete at once does (asyncio tries the system call
+    first), and one that would have to wait raises asyncio's ``RuntimeError``. (PyLoop raised
+    ``AttributeError`` from its selector, which ``close()`` had dropped.)"""
+    loop = loop_spec.new_loop()
+    loop.close()
+    a, b = _pair()
+    listener = _listener()
+    unconnected = socket.socket()
+    unconnected.setblocking(False)
+    try:
+        if method == "sock_sendall":
+            while True:  # fill the pair's buffers, so that the send must wait
+                try:
+                    a.send(b"x" * 65536)
+                except BlockingIOError:
+                    break
+        calls = {
+            "sock_recv": lambda: loop.sock_recv(a, 10),
+            "sock_recv_into": lambda: loop.sock_recv_into(a, bytearray(4)),
+            "sock_sendall": lambda: loop.sock_sendall(a, b"y" * 100_000),
+            "sock_accept": lambda: loop.sock_accept(listener),
+            "sock_connect": lambda: loop.sock_connect(unconnected, _unroutable()),
+        }
+        coro = calls[method]()
+        with pytest.raises(RuntimeError, match="Event loop is closed"):
+            coro.send(None)
+        if method in ("sock_recv", "sock_recv_into"):
+            b.send(b"data")  # now the call completes at once, closed loop or not
+            with pytest.raises(StopIteration) as done:
+                calls[method]().send(None)
+            assert done.value.value in (b"data", 4)
+    finally:
+        for sock in (a, b, listener, unconnected):
+            sock.close()
+
+
+def _unroutable() -> tuple[str, int]:
+    """A TCP address a non-blocking connect must wait for: one that is never answered
+    (TEST-NET-1, RFC 5737). Skips the test on a machine with no route to it, where the
+    connect fails at once instead."""
+    address = ("192.0.2.1", 9)
+    with socket.socket() as probe:
+        probe.setblocking(False)
+        if probe.connect_ex(address) != errno.EINPROGRESS:
+            pytest.skip("no route to TEST-NET-1: a connect there does not wait")
+    return address
+
+
 def test_cancelling_a_call_on_a_closed_socket_leaves_the_new_owner_of_its_number_alone(
     loop, loop_spec
 ):

@@ -899,3 +899,42 @@ def test_a_strided_write_while_data_is_buffered(loop, exc_handler):
     assert expected[0][0], "the first write is buffered"
     got = strided_write_while_buffered_outcome(loop, exc_handler.take)
     assert got == expected
+
+
+def test_eof_received_whose_answer_cannot_be_read_as_a_bool(loop, exc_handler):
+    """``eof_received`` returns an object whose ``__bool__`` raises. asyncio reports the error
+    from its reader callback and leaves the reader in place, so it reports it again on every
+    turn, the transport never closed; PyLoop reports it once as a fatal protocol error and
+    closes the transport, ``connection_lost`` getting the exception (tests/deviations.py,
+    "an eof_received answer that is not a bool")."""
+
+    class BadBool:
+        def __bool__(self):
+            raise ValueError("no truth value")
+
+    class AnswersBadly(Recorder):
+        def eof_received(self):
+            super().eof_received()
+            return BadBool()
+
+    async def main():
+        peer, transport, proto = await connect(loop, lambda: AnswersBadly(loop))
+        try:
+            peer.shutdown(socket.SHUT_WR)
+            for _ in range(20):  # turns enough for asyncio to report it again and again
+                await asyncio.sleep(0)
+            return transport.is_closing(), proto.events
+        finally:
+            transport.abort()
+            peer.close()
+
+    closing, events = run_bounded(loop, main())
+    reports = [c for c in exc_handler.take() if isinstance(c.get("exception"), ValueError)]
+    if is_pyloop(loop):
+        assert closing
+        assert events[-2:] == ["eof", ("lost", "ValueError")], events
+        assert len(reports) == 1, reports
+    else:
+        assert not closing
+        assert events.count("eof") > 1 and ("lost", "ValueError") not in events, events
+        assert len(reports) > 1, reports

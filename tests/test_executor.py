@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import sys
 import threading
 
 import pytest
 
+from tests.deviations import is_pyloop
 from tests.support import run_bounded
 
 
@@ -76,6 +78,20 @@ def test_shutdown_default_executor(loop):
     # a custom executor still works
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         assert run_bounded(loop, loop.run_in_executor(pool, abs, -3)) == 3
+
+
+def test_shutdown_default_executor_timeout_keyword(loop):
+    """CPython 3.12 added ``timeout=``; asyncio 3.11 refuses it, PyLoop takes it on every
+    version (tests/deviations.py, "shutdown_default_executor(timeout=) on 3.11")."""
+    assert run_bounded(loop, loop.run_in_executor(None, abs, -1)) == 1
+    if sys.version_info < (3, 12) and not is_pyloop(loop):
+        with pytest.raises(TypeError, match="timeout"):
+            loop.shutdown_default_executor(timeout=5)
+        run_bounded(loop, loop.shutdown_default_executor())
+    else:
+        run_bounded(loop, loop.shutdown_default_executor(timeout=5))
+    with pytest.raises(RuntimeError, match="shutdown"):
+        loop.run_in_executor(None, print)
 
 
 def test_shutdown_default_executor_without_one(loop):

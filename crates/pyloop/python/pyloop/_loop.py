@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import errno
 import functools
 import logging
 import os
@@ -575,7 +576,17 @@ class IoLoopMixin:
                 info["peername"] = sock.getpeername()
             except OSError:
                 info["peername"] = None
-        transport = _transport.TcpTransport(self, sock, protocol, info, server)
+        try:
+            transport = _transport.TcpTransport(self, sock, protocol, info, server)
+        except OSError as exc:
+            if exc.errno not in (errno.EMFILE, errno.ENFILE):
+                raise
+            # The native transport works on a duplicate of the socket's descriptor, and
+            # the process has none left: asyncio's transport needs none, so the connection
+            # is served by it rather than dropped (tests/test_adversarial_resources.py).
+            return super()._make_socket_transport(
+                sock, protocol, waiter, extra=extra, server=server
+            )
         if server is not None:
             _transport.attach_to_server(server, transport)
         self._transports[sock.fileno()] = transport

@@ -43,6 +43,7 @@ class NativeSocketMixin:
         """Whether a wait on ``fd`` may use the native one-shot path: not when asyncio's
         selector already has a reader or writer for it (the two would share one epoll
         registration), as asyncio's own path then replaces that reader or writer."""
+        self._check_closed()
         self._ensure_fd_no_transport(fd)
         return fd not in self._selector._fd_to_key
 
