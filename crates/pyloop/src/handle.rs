@@ -274,6 +274,7 @@ impl HandleRef {
     /// `TypeError`, naming `method`, if `callback` is not callable (always,
     /// where asyncio checks only in debug mode). In `debug` mode it records
     /// where it was made, as asyncio's handles do.
+    #[inline(always)]
     pub(crate) fn new(
         py: Python<'_>,
         method: &str,
@@ -487,7 +488,7 @@ impl HandleRef {
     /// the handle's repr still names the callback there, as in asyncio. With
     /// `keep_call` (debug mode) the call stays until [`release`](Self::release),
     /// for the slow-callback warning made after the run.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn run(
         &self,
         py: Python<'_>,
