@@ -244,6 +244,7 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
     // ANCHOR: schedule
     /// Queues `handle`: on the loop's own lane if called on the loop thread
     /// or while the loop is not running, otherwise on the phase's queue.
+    #[inline(always)]
     fn schedule(&self, py: Python<'_>, handle: HandleRef) -> PyResult<()> {
         let running = self.running_thread.load(Relaxed);
         let own_lane = if running == 0 {
