@@ -76,7 +76,8 @@ DEVIATIONS = {
         "stays pending",
         "PyLoop reads the descriptor from the socket before any use: the new socket's waits "
         "work, and the old call fails with OSError(EBADF) when the number is next ready or a "
-        "reader takes it over",
+        "reader takes it over; a reader or writer left registered on the old socket's number "
+        "is watched again, on the new socket, once a sock_* call waits there",
         "a descriptor number belongs to whoever holds it now; a call on a closed socket has "
         "nothing left to wait for",
     ),

@@ -107,6 +107,23 @@ impl Shared {
             waiting: native != 0,
         }
     }
+
+    /// As [`after`](Self::after), for a wait just added: the registration is
+    /// renewed even if the union did not change. A socket closed under an
+    /// earlier wait took its registration out of the epoll set with it, and
+    /// the new wait's socket may be the one that got its number.
+    fn adding(&mut self, native: u8) -> Interest {
+        match self.after(native) {
+            Interest::Shared {
+                python, waiting, ..
+            } => Interest::Shared {
+                watch: Some(self.watched),
+                python,
+                waiting,
+            },
+            other => other,
+        }
+    }
 }
 // ANCHOR_END: shared
 
@@ -135,7 +152,7 @@ pub(crate) enum Interest {
     /// level-triggered, for the union of both (see [`Shared`]).
     Shared {
         /// What to watch it for from now on ([`READ`], [`WRITE`]), or `None`
-        /// if that did not change.
+        /// if that did not change (never for a wait just added).
         watch: Option<u8>,
         /// What the selector watches it for: an event's directions in it go
         /// to the selector's readers and writers.
@@ -164,7 +181,7 @@ impl FdWaits {
         let (read, write) = waiters.interest();
         if !self.python.is_empty() {
             if let Some(shared) = self.python.get_mut(&fd) {
-                return shared.after(mask(read, write));
+                return shared.adding(mask(read, write));
             }
         }
         Interest::Arm { read, write }
@@ -328,6 +345,9 @@ mod tests {
         assert_eq!(shared.after(WRITE), change(Some(WRITE), true));
         assert_eq!(shared.after(0), change(None, false));
         assert_eq!(shared.watched, WRITE);
+        // A wait added always renews the registration, changed or not.
+        assert_eq!(shared.adding(WRITE), change(Some(WRITE), true));
+        assert_eq!(shared.adding(READ), change(Some(READ | WRITE), true));
     }
 
     #[test]
