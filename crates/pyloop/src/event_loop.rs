@@ -978,7 +978,6 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
         })
     }
 
-    // ANCHOR: io_register
     /// Starts watching `fd` for `events` (1: read, 2: write, as `selectors`)
     /// for asyncio's selector (a reader or writer). A descriptor with pending
     /// waits of the socket methods in the other direction is shared with
@@ -1043,6 +1042,7 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
         Ok(())
     }
 
+    // ANCHOR: claim_for_python
     /// Before asyncio's selector watches `fd` for `events`: the directions
     /// of the waits pending on it, which the registration must keep
     /// watching. A pending wait in a direction of `events`, of a socket that
@@ -1084,7 +1084,7 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
         }
         Ok(self.fd_waits.with(py, |w| w.native(fd)))
     }
-    // ANCHOR_END: io_register
+    // ANCHOR_END: claim_for_python
 
     /// True if a wait pending on `fd` belongs to a socket that still holds it.
     fn has_live_wait(&self, py: Python<'_>, fd: i32) -> bool {
