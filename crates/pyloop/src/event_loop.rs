@@ -22,7 +22,7 @@ use pyo3::{ffi, intern};
 use crate::boundary;
 use crate::clock::{monotonic, thread_token, CLOCK_RESOLUTION};
 use crate::fd_map::FdMap;
-use crate::fd_wait::{mask, FdWaits, Interest, Waiter, READ, WRITE};
+use crate::fd_wait::{mask, FdWaits, Interest, Sharing, Waiter, READ, WRITE};
 use crate::gil_cell::GilCell;
 use crate::handle::{ArgRefs, HandleRef, TimerPart};
 use crate::sock_calls::{holds_fd, os_error, SockOp};
@@ -75,6 +75,15 @@ fn visit_pending_handle(visit: &PyVisit<'_>, handle: &HandleRef) -> Result<(), P
     handle.visit_contents(visit)
 }
 // ANCHOR_END: visit_pending_handle
+
+/// What a change of a shared descriptor's waits asks the epoll set to watch
+/// it for, if it is shared and that changed.
+fn shared_watch(interest: Interest) -> Option<u8> {
+    match interest {
+        Interest::Shared(sharing) => sharing.watch(),
+        _ => None,
+    }
+}
 
 /// Completes each future not yet done with `None`.
 /// Fails `future` with `err` unless it is already done (cancelled, or
@@ -856,7 +865,6 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
         let waited = self.fd_waits.with(py, |w| {
             w.take_ready(event.fd, event.readable, event.writable, woken)
         });
-        let ready = mask(event.readable, event.writable);
         let armed = match waited {
             // The event disabled the one-shot registration: arm it again
             // for the waiters of the other direction, if any.
@@ -865,28 +873,39 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
                 self.forget_io_fd();
                 Ok(())
             }
-            // asyncio's selector watches it too: its directions go to Python,
-            // and the registration stops watching those of the waits woken.
-            Some(Interest::Shared {
-                watch,
-                python,
-                waiting,
-            }) => {
-                if ready & python != 0 {
-                    others.push((event.fd, ready & python));
-                }
-                if !waiting {
-                    self.forget_io_fd();
-                }
-                watch.map_or(Ok(()), |events| self.rewatch_or_fail(py, event.fd, events))
-            }
+            Some(Interest::Shared(sharing)) => self.shared_event_done(py, event, sharing, others),
             None => {
-                others.push((event.fd, ready));
+                others.push((event.fd, mask(event.readable, event.writable)));
                 Ok(())
             }
         };
         let completed = self.complete_waits(event_loop, event.fd, woken.drain(..));
         armed.and(completed)
+    }
+
+    /// The rest of [`dispatch_event`](Self::dispatch_event) for a descriptor
+    /// asyncio's selector watches too (`sharing`, after the waits the event
+    /// woke were taken out): the event's directions the selector watches go
+    /// to Python, and the registration stops watching those of the waits
+    /// woken. Out of line, as the path of a program that mixes both.
+    #[cold]
+    #[inline(never)]
+    fn shared_event_done(
+        &self,
+        py: Python<'_>,
+        event: pyloop_core::IoEvent,
+        sharing: Sharing,
+        others: &mut Vec<(i32, u8)>,
+    ) -> PyResult<()> {
+        let ready = mask(event.readable, event.writable) & sharing.python();
+        if ready != 0 {
+            others.push((event.fd, ready));
+        }
+        if !sharing.waiting() {
+            self.forget_io_fd();
+        }
+        let watch = sharing.watch();
+        watch.map_or(Ok(()), |events| self.rewatch_or_fail(py, event.fd, events))
     }
 
     /// Makes the epoll set watch `fd`, a native transport's own descriptor, for
@@ -1128,9 +1147,10 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
         });
         let armed = match interest {
             Interest::Arm { read, write } => poller.arm_once(fd, read, write),
-            Interest::Shared { watch, .. } => {
-                watch.map_or(Ok(()), |events| Self::watch_level(poller, fd, events))
-            }
+            Interest::Shared(sharing) => match sharing.watch() {
+                Some(events) => Self::watch_level(poller, fd, events),
+                None => unreachable!("a wait added renews a shared registration"),
+            },
             Interest::Idle => unreachable!("a descriptor just given a waiter is armed"),
         };
         if let Err(err) = armed {
@@ -1209,7 +1229,12 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
         };
         let still_open = holds_fd(removed.sock.bind(py), fd);
         drop(removed);
-        if let Interest::Idle | Interest::Shared { waiting: false, .. } = interest {
+        let left = match interest {
+            Interest::Idle => false,
+            Interest::Shared(sharing) => sharing.waiting(),
+            Interest::Arm { .. } => true,
+        };
+        if !left {
             self.forget_io_fd();
         }
         if !still_open {
@@ -1218,11 +1243,7 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
             // wait, or a new owner of the number in the set would be reported
             // ready for it every turn. A number closed or out of the set
             // (EBADF, ENOENT) is left so: nothing watches it.
-            if let Interest::Shared {
-                watch: Some(events),
-                ..
-            } = interest
-            {
+            if let Some(events) = shared_watch(interest) {
                 let _ = self
                     .poller()?
                     .modify(fd, events & READ != 0, events & WRITE != 0);
@@ -1231,7 +1252,8 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
         }
         match interest {
             Interest::Arm { read, write } => self.rearm_or_fail(py, fd, read, write),
-            Interest::Shared { watch, .. } => {
+            Interest::Shared(sharing) => {
+                let watch = sharing.watch();
                 watch.map_or(Ok(()), |events| self.rewatch_or_fail(py, fd, events))
             }
             Interest::Idle => {
@@ -1268,6 +1290,8 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
     /// Watches `fd` level-triggered for `events`: changes its registration,
     /// or adds it if the epoll set no longer holds it (a descriptor closed
     /// and its number reused: the set dropped the old file).
+    #[cold]
+    #[inline(never)]
     fn watch_level(poller: &pyloop_core::Poller, fd: i32, events: u8) -> io::Result<()> {
         let (read, write) = (events & READ != 0, events & WRITE != 0);
         match poller.modify(fd, read, write) {

@@ -101,11 +101,7 @@ impl Shared {
         let want = self.python | native;
         let watch = (want != self.watched).then_some(want);
         self.watched = want;
-        Interest::Shared {
-            watch,
-            python: self.python,
-            waiting: native != 0,
-        }
+        Interest::Shared(Sharing::new(watch, self.python, native != 0))
     }
 
     /// As [`after`](Self::after), for a wait just added: the registration is
@@ -113,19 +109,58 @@ impl Shared {
     /// earlier wait took its registration out of the epoll set with it, and
     /// the new wait's socket may be the one that got its number.
     fn adding(&mut self, native: u8) -> Interest {
-        match self.after(native) {
-            Interest::Shared {
-                python, waiting, ..
-            } => Interest::Shared {
-                watch: Some(self.watched),
-                python,
-                waiting,
-            },
-            other => other,
-        }
+        self.after(native);
+        Interest::Shared(Sharing::new(Some(self.watched), self.python, native != 0))
     }
 }
 // ANCHOR_END: shared
+
+/// What a change of the waits on a descriptor shared with asyncio's
+/// selector asks of the epoll set, packed in one byte so that [`Interest`]
+/// stays two bytes: with the three fields as they are, the unshared path,
+/// which never builds one, spent about ten instructions more per round trip
+/// of `sock_echo` (benchmarks/instr) packing its wider `Interest`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Sharing(u8);
+
+impl Sharing {
+    /// Bits 0-1: what to watch from now on; bit 2: whether that changed;
+    /// bits 3-4: what the selector watches; bit 5: whether waits are left.
+    const CHANGED: u8 = 1 << 2;
+    const WAITING: u8 = 1 << 5;
+
+    fn new(watch: Option<u8>, python: u8, waiting: bool) -> Self {
+        let watch = watch.map_or(0, |events| events | Self::CHANGED);
+        Sharing(watch | (python << 3) | (u8::from(waiting) * Self::WAITING))
+    }
+
+    /// What to watch the descriptor for from now on ([`READ`], [`WRITE`]),
+    /// or `None` if that did not change (never for a wait just added).
+    pub(crate) fn watch(self) -> Option<u8> {
+        (self.0 & Self::CHANGED != 0).then_some(self.0 & (READ | WRITE))
+    }
+
+    /// What the selector watches it for: an event's directions in it go to
+    /// the selector's readers and writers.
+    pub(crate) fn python(self) -> u8 {
+        (self.0 >> 3) & (READ | WRITE)
+    }
+
+    /// Whether waits are still pending on it.
+    pub(crate) fn waiting(self) -> bool {
+        self.0 & Self::WAITING != 0
+    }
+}
+
+impl std::fmt::Debug for Sharing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sharing")
+            .field("watch", &self.watch())
+            .field("python", &self.python())
+            .field("waiting", &self.waiting())
+            .finish()
+    }
+}
 
 /// The descriptors with a pending one-shot wait, and their futures; and
 /// those asyncio's selector watches, which a wait then shares.
@@ -142,7 +177,7 @@ pub(crate) struct FdWaits {
 // ANCHOR: interest
 /// What the epoll set should watch a descriptor for after a change, or that
 /// nothing waits on it any more.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Interest {
     /// Arm it (one-shot) for reading, writing, or both.
     Arm { read: bool, write: bool },
@@ -150,16 +185,7 @@ pub(crate) enum Interest {
     Idle,
     /// asyncio's selector watches the descriptor too: its registration is
     /// level-triggered, for the union of both (see [`Shared`]).
-    Shared {
-        /// What to watch it for from now on ([`READ`], [`WRITE`]), or `None`
-        /// if that did not change (never for a wait just added).
-        watch: Option<u8>,
-        /// What the selector watches it for: an event's directions in it go
-        /// to the selector's readers and writers.
-        python: u8,
-        /// Whether waits are still pending on it.
-        waiting: bool,
-    },
+    Shared(Sharing),
 }
 // ANCHOR_END: interest
 
@@ -180,9 +206,7 @@ impl FdWaits {
         }
         let (read, write) = waiters.interest();
         if !self.python.is_empty() {
-            if let Some(shared) = self.python.get_mut(&fd) {
-                return shared.adding(mask(read, write));
-            }
+            return self.shared(fd, Interest::Arm { read, write }, true);
         }
         Interest::Arm { read, write }
     }
@@ -292,14 +316,30 @@ impl FdWaits {
             Some((read, write)) => Interest::Arm { read, write },
         };
         if !self.python.is_empty() {
-            if let Some(shared) = self.python.get_mut(&fd) {
-                return match interest {
-                    Interest::Arm { read, write } => shared.after(mask(read, write)),
-                    _ => shared.after(0),
-                };
-            }
+            return self.shared(fd, interest, false);
         }
         interest
+    }
+
+    /// `interest`, what the waits on `fd` need after a change (`added`: a
+    /// wait was added), turned into the shared registration's if asyncio's
+    /// selector watches `fd` too. Out of line: the socket methods' waits
+    /// reach it only in a program that also registers readers or writers.
+    #[cold]
+    #[inline(never)]
+    fn shared(&mut self, fd: i32, interest: Interest, added: bool) -> Interest {
+        let Some(shared) = self.python.get_mut(&fd) else {
+            return interest;
+        };
+        let native = match interest {
+            Interest::Arm { read, write } => mask(read, write),
+            _ => 0,
+        };
+        if added {
+            shared.adding(native)
+        } else {
+            shared.after(native)
+        }
     }
 
     /// Every pending waiter, taken out (the loop is closing); what asyncio's
@@ -333,11 +373,7 @@ mod tests {
             python: WRITE,
             watched: WRITE,
         };
-        let change = |watch, waiting| Interest::Shared {
-            watch,
-            python: WRITE,
-            waiting,
-        };
+        let change = |watch, waiting| Interest::Shared(Sharing::new(watch, WRITE, waiting));
         assert_eq!(shared.after(READ), change(Some(READ | WRITE), true));
         assert_eq!(shared.after(READ), change(None, true));
         // A write wait adds nothing the selector's writer did not watch.
@@ -348,6 +384,20 @@ mod tests {
         // A wait added always renews the registration, changed or not.
         assert_eq!(shared.adding(WRITE), change(Some(WRITE), true));
         assert_eq!(shared.adding(READ), change(Some(READ | WRITE), true));
+    }
+
+    #[test]
+    fn sharing_unpacks_what_it_packed_and_interest_stays_two_bytes() {
+        for watch in [None, Some(0), Some(READ), Some(WRITE), Some(READ | WRITE)] {
+            for python in [0, READ, WRITE, READ | WRITE] {
+                for waiting in [false, true] {
+                    let sharing = Sharing::new(watch, python, waiting);
+                    let unpacked = (sharing.watch(), sharing.python(), sharing.waiting());
+                    assert_eq!(unpacked, (watch, python, waiting));
+                }
+            }
+        }
+        assert_eq!(std::mem::size_of::<Interest>(), 2);
     }
 
     #[test]

@@ -42,14 +42,18 @@ class NativeSocketMixin:
         if self._debug and sock.gettimeout() != 0:
             raise ValueError("the socket must be non-blocking")
 
-    def _waits_natively(self, fd: int, direction: int) -> bool:
-        """Whether a wait on ``fd`` for ``direction`` (``_READ``, ``_WRITE``) may use the
-        native path: not when asyncio's selector already has a reader or writer for it in that
-        direction, which asyncio's own path then replaces, as asyncio does. One in the other
-        direction shares the descriptor with the wait."""
+    def _waits_natively(self, fd: int) -> bool:
+        """Whether a wait on ``fd`` may use the native path because asyncio's selector has no
+        reader or writer for it (the common case, checked first)."""
         self._ensure_fd_no_transport(fd)
-        key = self._selector._fd_to_key.get(fd)
-        return key is None or not key.events & direction
+        return fd not in self._selector._fd_to_key
+
+    def _shares_natively(self, fd: int, direction: int) -> bool:
+        """Whether a wait on ``fd`` for ``direction`` (``_READ``, ``_WRITE``), which asyncio's
+        selector watches, may still use the native path: if the selector's reader or writer is
+        in the other direction, the two share the descriptor. One in the same direction keeps
+        asyncio's path, which replaces it, as asyncio does."""
+        return not self._selector._fd_to_key[fd].events & direction
 
     async def _until_done(self, sock, fut):
         """The result of a native wait on ``sock``; if the coroutine is cancelled (or the
@@ -72,7 +76,7 @@ class NativeSocketMixin:
             if data is not None:
                 return data
             fd = sock.fileno()
-            if self._waits_natively(fd, _READ):
+            if self._waits_natively(fd) or self._shares_natively(fd, _READ):
                 fut = self._recv_when_ready(sock, fd, n)
                 try:
                     return await fut
@@ -90,7 +94,7 @@ class NativeSocketMixin:
             if got is not None:
                 return got
             fd = sock.fileno()
-            if self._waits_natively(fd, _READ):
+            if self._waits_natively(fd) or self._shares_natively(fd, _READ):
                 fut = self._recv_into_when_ready(sock, fd, buf)
                 try:
                     return await fut
@@ -110,7 +114,7 @@ class NativeSocketMixin:
             return
         view = memoryview(data)  # holds the buffer, as asyncio's does, until all is sent
         fd = sock.fileno()
-        if not self._waits_natively(fd, _WRITE):
+        if not (self._waits_natively(fd) or self._shares_natively(fd, _WRITE)):
             # asyncio's path tries the whole send again: let it start from where we are.
             return await super().sock_sendall(sock, view.cast("B")[sent:])
         fut = self._send_rest_when_ready(sock, fd, view, sent)
@@ -131,7 +135,7 @@ class NativeSocketMixin:
                 return conn, address
             except (BlockingIOError, InterruptedError):
                 pass
-            if not self._waits_natively(fd, _READ):
+            if not (self._waits_natively(fd) or self._shares_natively(fd, _READ)):
                 return await super().sock_accept(sock)
             await self._until_done(sock, self._wait_fd(sock, fd, _READ))
 
@@ -151,7 +155,7 @@ class NativeSocketMixin:
             return
         except (BlockingIOError, InterruptedError):
             pass
-        if not self._waits_natively(fd, _WRITE):
+        if not (self._waits_natively(fd) or self._shares_natively(fd, _WRITE)):
             # asyncio's path connects again (EALREADY), then waits with a writer.
             return await super().sock_connect(sock, address)
         await self._until_done(sock, self._wait_fd(sock, fd, _WRITE))
