@@ -76,7 +76,8 @@ DEVIATIONS = {
         "stays pending",
         "PyLoop reads the descriptor from the socket before any use: the new socket's waits "
         "work, and the old call fails with OSError(EBADF) when the number is next ready or a "
-        "reader takes it over",
+        "reader takes it over; a reader or writer left registered on the old socket's number "
+        "is watched again, on the new socket, once a sock_* call waits there",
         "a descriptor number belongs to whoever holds it now; a call on a closed socket has "
         "nothing left to wait for",
     ),
@@ -102,10 +103,13 @@ DEVIATIONS = {
         "a queued handle per readiness is what the native transport saves; a callback that "
         "must act before data arrives can pause reading itself",
     ),
-    "one registration per descriptor for sock_* calls": (
-        "asyncio lets add_reader/add_writer, and sock_sendfile's writer, take a descriptor "
-        "that a pending sock_recv waits on (the reader replaces the call's)",
-        "PyLoop raises RuntimeError: the descriptor is used by a pending sock_* call",
+    "a reader or writer in the direction of a pending sock_* call": (
+        "asyncio lets add_reader take a descriptor that a pending sock_recv, sock_recv_into "
+        "or sock_accept waits on, and add_writer one that a pending sock_sendall or "
+        "sock_connect waits on: the new reader or writer silently replaces the call's, which "
+        "then waits for ever",
+        "PyLoop raises RuntimeError naming the direction; a reader or writer in the other "
+        "direction shares the descriptor with the call, as on asyncio",
         "the loop makes a pending call's system call itself; a reader that silently took "
         "its place would leave the call pending for ever",
     ),

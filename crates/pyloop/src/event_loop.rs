@@ -22,7 +22,7 @@ use pyo3::{ffi, intern};
 use crate::boundary;
 use crate::clock::{monotonic, thread_token, CLOCK_RESOLUTION};
 use crate::fd_map::FdMap;
-use crate::fd_wait::{FdWaits, Interest, Waiter};
+use crate::fd_wait::{mask, FdWaits, Interest, Sharing, Waiter, READ, WRITE};
 use crate::gil_cell::GilCell;
 use crate::handle::{ArgRefs, HandleRef, TimerPart};
 use crate::sock_calls::{holds_fd, os_error, SockOp};
@@ -75,6 +75,15 @@ fn visit_pending_handle(visit: &PyVisit<'_>, handle: &HandleRef) -> Result<(), P
     handle.visit_contents(visit)
 }
 // ANCHOR_END: visit_pending_handle
+
+/// What a change of a shared descriptor's waits asks the epoll set to watch
+/// it for, if it is shared and that changed.
+fn shared_watch(interest: Interest) -> Option<u8> {
+    match interest {
+        Interest::Shared(sharing) => sharing.watch(),
+        _ => None,
+    }
+}
 
 /// Completes each future not yet done with `None`.
 /// Fails `future` with `err` unless it is already done (cancelled, or
@@ -134,7 +143,10 @@ pub struct LoopCore<Q: ReadyQueue<HandleRef>> {
     /// a phase holds that lock can schedule more without deadlocking.
     local: GilCell<VecDeque<Ready>>,
     /// Registered file descriptors, not counting the loop's own self-pipe: while
-    /// there are any, a busy loop still looks for I/O every turn.
+    /// there are any, a busy loop still looks for I/O every turn. Each side
+    /// counts its own: a descriptor with a reader or writer from Python and
+    /// pending socket waits (see `fd_wait.rs`) counts twice, and once when
+    /// either goes.
     io_fds: AtomicUsize,
     /// Native transports by descriptor (the transport's own duplicate): their
     /// readiness is handled in Rust, without going through asyncio's selector code.
@@ -863,16 +875,39 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
                 self.forget_io_fd();
                 Ok(())
             }
+            Some(Interest::Shared(sharing)) => self.shared_event_done(py, event, sharing, others),
             None => {
-                others.push((
-                    event.fd,
-                    u8::from(event.readable) | (u8::from(event.writable) << 1),
-                ));
+                others.push((event.fd, mask(event.readable, event.writable)));
                 Ok(())
             }
         };
         let completed = self.complete_waits(event_loop, event.fd, woken.drain(..));
         armed.and(completed)
+    }
+
+    /// The rest of [`dispatch_event`](Self::dispatch_event) for a descriptor
+    /// asyncio's selector watches too (`sharing`, after the waits the event
+    /// woke were taken out): the event's directions the selector watches go
+    /// to Python, and the registration stops watching those of the waits
+    /// woken. Out of line, as the path of a program that mixes both.
+    #[cold]
+    #[inline(never)]
+    fn shared_event_done(
+        &self,
+        py: Python<'_>,
+        event: pyloop_core::IoEvent,
+        sharing: Sharing,
+        others: &mut Vec<(i32, u8)>,
+    ) -> PyResult<()> {
+        let ready = mask(event.readable, event.writable) & sharing.python();
+        if ready != 0 {
+            others.push((event.fd, ready));
+        }
+        if !sharing.waiting() {
+            self.forget_io_fd();
+        }
+        let watch = sharing.watch();
+        watch.map_or(Ok(()), |events| self.rewatch_or_fail(py, event.fd, events))
     }
 
     /// Makes the epoll set watch `fd`, a native transport's own descriptor, for
@@ -964,41 +999,60 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
         })
     }
 
-    /// Starts watching `fd` for `events` (1: read, 2: write, as `selectors`).
-    /// A descriptor with a pending wait of a socket method is refused: the
-    /// two would share one registration.
-    /// A descriptor whose waits all belong to sockets closed meanwhile (the
-    /// number was given to a new socket) is taken from them first: their
-    /// futures fail with `EBADF`, as their call would.
+    /// Starts watching `fd` for `events` (1: read, 2: write, as `selectors`)
+    /// for asyncio's selector (a reader or writer). A descriptor with pending
+    /// waits of the socket methods in the other direction is shared with
+    /// them (see `fd_wait.rs`); one in the same direction is refused.
     pub fn io_register(&self, py: Python<'_>, fd: i32, events: u8, internal: bool) -> PyResult<()> {
-        if self.fd_waits.with(py, |w| w.contains(fd)) {
-            let sockets = self.fd_waits.with(py, |w| w.sockets(py, fd));
-            if sockets.iter().any(|sock| holds_fd(sock.bind(py), fd)) {
-                return Err(PyRuntimeError::new_err(format!(
-                    "file descriptor {fd} is used by a pending sock_* call of this loop"
-                )));
-            }
-            self.fail_waits(py, fd, os_error(io::Error::from_raw_os_error(libc::EBADF)))?;
-        }
+        let native = self.claim_for_python(py, fd, events)?;
+        let watched = events | native;
+        // A descriptor with pending waits is in the set, armed one-shot: this
+        // makes it level-triggered, for the union.
         self.poller()?
-            .register(fd, events & 1 != 0, events & 2 != 0)
+            .register(fd, watched & READ != 0, watched & WRITE != 0)
             .map_err(os_error)?;
         if !internal {
+            self.fd_waits
+                .with(py, |w| w.set_python(fd, events, watched));
             self.io_fds.fetch_add(1, Relaxed);
         }
         Ok(())
     }
 
-    /// Changes what `fd` is watched for.
-    pub fn io_modify(&self, fd: i32, events: u8) -> PyResult<()> {
+    /// Changes what `fd` is watched for by asyncio's selector, which
+    /// registered it (a reader added or removed while the other stays); the
+    /// directions of pending waits stay watched, and a wait in a direction
+    /// added is refused as [`io_register`](Self::io_register) refuses it.
+    pub fn io_modify(&self, py: Python<'_>, fd: i32, events: u8) -> PyResult<()> {
+        let shared = self.fd_waits.with(py, |w| w.python(fd)).is_some();
+        let native = if shared {
+            self.claim_for_python(py, fd, events)?
+        } else {
+            0
+        };
+        let watched = events | native;
         self.poller()?
-            .modify(fd, events & 1 != 0, events & 2 != 0)
-            .map_err(os_error)
+            .modify(fd, watched & READ != 0, watched & WRITE != 0)
+            .map_err(os_error)?;
+        if shared {
+            self.fd_waits
+                .with(py, |w| w.set_python(fd, events, watched));
+        }
+        Ok(())
     }
 
-    /// Stops watching `fd`. A descriptor already closed is gone from the epoll
-    /// set anyway; that is not an error.
-    pub fn io_unregister(&self, fd: i32, internal: bool) -> PyResult<()> {
+    /// Stops watching `fd` for asyncio's selector. Pending waits on it keep
+    /// it, armed one-shot again for their directions; otherwise it leaves
+    /// the epoll set. A descriptor already closed is gone from the epoll set
+    /// anyway; that is not an error.
+    pub fn io_unregister(&self, py: Python<'_>, fd: i32, internal: bool) -> PyResult<()> {
+        let native = self.fd_waits.with(py, |w| w.forget_python(fd));
+        if !internal {
+            self.forget_io_fd();
+        }
+        if native != 0 && self.has_live_wait(py, fd) {
+            return self.rearm_or_fail(py, fd, native & READ != 0, native & WRITE != 0);
+        }
         match self.poller()?.deregister(fd) {
             Ok(()) => {}
             Err(e)
@@ -1006,10 +1060,57 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
                     || e.raw_os_error() == Some(libc::ENOENT) => {}
             Err(e) => return Err(os_error(e)),
         }
-        if !internal {
-            self.forget_io_fd();
-        }
         Ok(())
+    }
+
+    // ANCHOR: claim_for_python
+    /// Before asyncio's selector watches `fd` for `events`: the directions
+    /// of the waits pending on it, which the registration must keep
+    /// watching. A pending wait in a direction of `events`, of a socket that
+    /// still holds `fd`, is refused: the reader or writer would take its
+    /// readiness, and asyncio's would replace it, leaving its call pending
+    /// for ever (tests/deviations.py). Waits that all belong to sockets
+    /// closed meanwhile (the number was given to a new socket) are failed
+    /// first with `EBADF`, as their call would.
+    fn claim_for_python(&self, py: Python<'_>, fd: i32, events: u8) -> PyResult<u8> {
+        if !self.fd_waits.with(py, |w| w.contains(fd)) {
+            return Ok(0);
+        }
+        let sockets = self.fd_waits.with(py, |w| w.sockets(py, fd));
+        let mut live = 0;
+        let mut any_live = false;
+        for (sock, direction) in &sockets {
+            if holds_fd(sock.bind(py), fd) {
+                live |= direction;
+                any_live = true;
+            }
+        }
+        drop(sockets);
+        if !any_live {
+            self.fail_waits(py, fd, os_error(io::Error::from_raw_os_error(libc::EBADF)))?;
+            return Ok(0);
+        }
+        let clash = live & events;
+        if clash != 0 {
+            let (what, calls) = if clash & READ != 0 {
+                ("reader", "sock_recv, sock_recv_into or sock_accept")
+            } else {
+                ("writer", "sock_sendall or sock_connect")
+            };
+            return Err(PyRuntimeError::new_err(format!(
+                "file descriptor {fd} is waited on by a pending {calls} of this loop in the \
+                 same direction: a {what} would take its readiness (the other direction \
+                 can be shared)"
+            )));
+        }
+        Ok(self.fd_waits.with(py, |w| w.native(fd)))
+    }
+    // ANCHOR_END: claim_for_python
+
+    /// True if a wait pending on `fd` belongs to a socket that still holds it.
+    fn has_live_wait(&self, py: Python<'_>, fd: i32) -> bool {
+        let sockets = self.fd_waits.with(py, |w| w.sockets(py, fd));
+        sockets.iter().any(|(sock, _)| holds_fd(sock.bind(py), fd))
     }
 
     // ANCHOR: wait_fd
@@ -1046,10 +1147,15 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
             let new = !w.contains(fd);
             (w.add(fd, waiter, read), new)
         });
-        let Interest::Arm { read, write } = interest else {
-            unreachable!("a descriptor just given a waiter is armed")
+        let armed = match interest {
+            Interest::Arm { read, write } => poller.arm_once(fd, read, write),
+            Interest::Shared(sharing) => match sharing.watch() {
+                Some(events) => Self::watch_level(poller, fd, events),
+                None => unreachable!("a wait added renews a shared registration"),
+            },
+            Interest::Idle => unreachable!("a descriptor just given a waiter is armed"),
         };
-        if let Err(err) = poller.arm_once(fd, read, write) {
+        if let Err(err) = armed {
             let gone = self.fd_waits.with(py, |w| w.remove(fd, future.bind(py)));
             drop(gone);
             return Err(os_error(err));
@@ -1125,16 +1231,34 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
         };
         let still_open = holds_fd(removed.sock.bind(py), fd);
         drop(removed);
+        let left = match interest {
+            Interest::Idle => false,
+            Interest::Shared(sharing) => sharing.waiting(),
+            Interest::Arm { .. } => true,
+        };
+        if !left {
+            self.forget_io_fd();
+        }
         if !still_open {
-            if interest == Interest::Idle {
-                self.forget_io_fd();
+            // Shared with asyncio's selector, which keeps the number
+            // registered: stop watching the direction of the closed socket's
+            // wait, or a new owner of the number in the set would be reported
+            // ready for it every turn. A number closed or out of the set
+            // (EBADF, ENOENT) is left so: nothing watches it.
+            if let Some(events) = shared_watch(interest) {
+                let _ = self
+                    .poller()?
+                    .modify(fd, events & READ != 0, events & WRITE != 0);
             }
             return Ok(());
         }
         match interest {
             Interest::Arm { read, write } => self.rearm_or_fail(py, fd, read, write),
+            Interest::Shared(sharing) => {
+                let watch = sharing.watch();
+                watch.map_or(Ok(()), |events| self.rewatch_or_fail(py, fd, events))
+            }
             Interest::Idle => {
-                self.forget_io_fd();
                 // Disabled, not removed: the next wait on it re-arms it with
                 // one system call. A closed descriptor is gone from the set.
                 match self.poller()?.arm_once(fd, false, false) {
@@ -1152,6 +1276,30 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
             return Ok(());
         };
         self.fail_waits(py, fd, os_error(err))
+    }
+
+    /// Makes the epoll set watch `fd`, which asyncio's selector watches too,
+    /// for `events` ([`READ`], [`WRITE`]) after its waits changed; if the
+    /// system refuses (the descriptor was closed under them), fails them
+    /// with the error.
+    fn rewatch_or_fail(&self, py: Python<'_>, fd: i32, events: u8) -> PyResult<()> {
+        let Err(err) = Self::watch_level(self.poller()?, fd, events) else {
+            return Ok(());
+        };
+        self.fail_waits(py, fd, os_error(err))
+    }
+
+    /// Watches `fd` level-triggered for `events`: changes its registration,
+    /// or adds it if the epoll set no longer holds it (a descriptor closed
+    /// and its number reused: the set dropped the old file).
+    #[cold]
+    #[inline(never)]
+    fn watch_level(poller: &pyloop_core::Poller, fd: i32, events: u8) -> io::Result<()> {
+        let (read, write) = (events & READ != 0, events & WRITE != 0);
+        match poller.modify(fd, read, write) {
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => poller.register(fd, read, write),
+            other => other,
+        }
     }
 
     /// Takes every wait on `fd` out and fails its future with `err`.
@@ -1517,13 +1665,13 @@ macro_rules! event_loop_class {
                 self.core.set_poll_self_pipe(enabled)
             }
 
-            fn _io_modify(&self, fd: i32, events: u8) -> PyResult<()> {
-                self.core.io_modify(fd, events)
+            fn _io_modify(&self, py: Python<'_>, fd: i32, events: u8) -> PyResult<()> {
+                self.core.io_modify(py, fd, events)
             }
 
             #[pyo3(signature = (fd, internal=false))]
-            fn _io_unregister(&self, fd: i32, internal: bool) -> PyResult<()> {
-                self.core.io_unregister(fd, internal)
+            fn _io_unregister(&self, py: Python<'_>, fd: i32, internal: bool) -> PyResult<()> {
+                self.core.io_unregister(py, fd, internal)
             }
 
             /// True if this phase can wait for I/O (sockets, pipes, signals).

@@ -16,8 +16,20 @@
 //! also disables the registration, with no system call, so a wait costs one
 //! `epoll_ctl`.
 //!
-//! A descriptor already watched the asyncio way (a reader or writer in the
-//! selector) keeps asyncio's path: the coroutine sees that and falls back.
+//! A descriptor may also be watched the asyncio way, by a reader or writer
+//! in the selector (`add_reader`, `add_writer`, asyncio's own code that uses
+//! them), in the other direction: a task waits in `sock_recv` while another
+//! sends a file with `sock_sendfile`, whose writer watches the same socket.
+//! The two then share one epoll registration: while the selector watches a
+//! descriptor, [`FdWaits`] keeps what it watches it for ([`Shared`]), and the
+//! registration is level-triggered and persistent, for the union of that
+//! and the directions of the pending waits, changed as waits come and go. An
+//! event's directions with a pending wait wake it; the others go to the
+//! selector. With no reader or writer the one-shot path above is unchanged
+//! but for one branch. A reader or writer in the direction of a pending wait
+//! is refused (`LoopCore::io_register`): it would take the wait's readiness.
+//! A coroutine that finds a reader or writer already in its own direction
+//! keeps asyncio's path, which replaces it, as asyncio does.
 
 use pyo3::prelude::*;
 use pyo3::pyclass::{PyTraverseError, PyVisit};
@@ -45,6 +57,16 @@ impl Waiter {
     }
 }
 
+/// A direction as `selectors` numbers it: readable.
+pub(crate) const READ: u8 = 1;
+/// A direction as `selectors` numbers it: writable.
+pub(crate) const WRITE: u8 = 2;
+
+/// `read` and `write` as a mask of [`READ`] and [`WRITE`].
+pub(crate) fn mask(read: bool, write: bool) -> u8 {
+    (u8::from(read) * READ) | (u8::from(write) * WRITE)
+}
+
 /// The futures waiting for one descriptor, by direction.
 #[derive(Default)]
 struct Waiters {
@@ -58,21 +80,112 @@ impl Waiters {
     }
 }
 
-/// The descriptors with a pending one-shot wait, and their futures.
+// ANCHOR: shared
+/// A descriptor that asyncio's selector watches too (a reader or writer
+/// registered from Python): its epoll registration is level-triggered and
+/// persistent, as the selector's always is, and covers the pending waits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Shared {
+    /// What the selector watches it for ([`READ`], [`WRITE`]).
+    python: u8,
+    /// What the epoll set watches it for now: `python` and the directions of
+    /// the waits pending on it. Kept so that a change that leaves the union
+    /// as it was costs no system call.
+    watched: u8,
+}
+
+impl Shared {
+    /// The registration after the waits on the descriptor changed; `native`:
+    /// the directions they wait for now (0: none is left).
+    fn after(&mut self, native: u8) -> Interest {
+        let want = self.python | native;
+        let watch = (want != self.watched).then_some(want);
+        self.watched = want;
+        Interest::Shared(Sharing::new(watch, self.python, native != 0))
+    }
+
+    /// As [`after`](Self::after), for a wait just added: the registration is
+    /// renewed even if the union did not change. A socket closed under an
+    /// earlier wait took its registration out of the epoll set with it, and
+    /// the new wait's socket may be the one that got its number.
+    fn adding(&mut self, native: u8) -> Interest {
+        self.after(native);
+        Interest::Shared(Sharing::new(Some(self.watched), self.python, native != 0))
+    }
+}
+// ANCHOR_END: shared
+
+/// What a change of the waits on a descriptor shared with asyncio's
+/// selector asks of the epoll set, packed in one byte so that [`Interest`]
+/// stays two bytes: with the three fields as they are, the unshared path,
+/// which never builds one, spent about ten instructions more per round trip
+/// of `sock_echo` (benchmarks/instr) packing its wider `Interest`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Sharing(u8);
+
+impl Sharing {
+    /// Bits 0-1: what to watch from now on; bit 2: whether that changed;
+    /// bits 3-4: what the selector watches; bit 5: whether waits are left.
+    const CHANGED: u8 = 1 << 2;
+    const WAITING: u8 = 1 << 5;
+
+    fn new(watch: Option<u8>, python: u8, waiting: bool) -> Self {
+        let watch = watch.map_or(0, |events| events | Self::CHANGED);
+        Sharing(watch | (python << 3) | (u8::from(waiting) * Self::WAITING))
+    }
+
+    /// What to watch the descriptor for from now on ([`READ`], [`WRITE`]),
+    /// or `None` if that did not change (never for a wait just added).
+    pub(crate) fn watch(self) -> Option<u8> {
+        (self.0 & Self::CHANGED != 0).then_some(self.0 & (READ | WRITE))
+    }
+
+    /// What the selector watches it for: an event's directions in it go to
+    /// the selector's readers and writers.
+    pub(crate) fn python(self) -> u8 {
+        (self.0 >> 3) & (READ | WRITE)
+    }
+
+    /// Whether waits are still pending on it.
+    pub(crate) fn waiting(self) -> bool {
+        self.0 & Self::WAITING != 0
+    }
+}
+
+impl std::fmt::Debug for Sharing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sharing")
+            .field("watch", &self.watch())
+            .field("python", &self.python())
+            .field("waiting", &self.waiting())
+            .finish()
+    }
+}
+
+/// The descriptors with a pending one-shot wait, and their futures; and
+/// those asyncio's selector watches, which a wait then shares.
 #[derive(Default)]
 pub(crate) struct FdWaits {
     by_fd: FdMap<Waiters>,
+    /// The descriptors asyncio's selector watches, by number as it keys them
+    /// (not the loop's self-pipe, on which no socket method waits). Empty in
+    /// a program that only uses the socket methods: their waits then look at
+    /// it with one branch.
+    python: FdMap<Shared>,
 }
 
 // ANCHOR: interest
 /// What the epoll set should watch a descriptor for after a change, or that
 /// nothing waits on it any more.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Interest {
     /// Arm it (one-shot) for reading, writing, or both.
     Arm { read: bool, write: bool },
     /// No waiter is left: leave the registration disabled.
     Idle,
+    /// asyncio's selector watches the descriptor too: its registration is
+    /// level-triggered, for the union of both (see [`Shared`]).
+    Shared(Sharing),
 }
 // ANCHOR_END: interest
 
@@ -92,6 +205,9 @@ impl FdWaits {
             waiters.writers.push(waiter);
         }
         let (read, write) = waiters.interest();
+        if !self.python.is_empty() {
+            return self.shared(fd, Interest::Arm { read, write }, true);
+        }
         Interest::Arm { read, write }
     }
 
@@ -115,13 +231,50 @@ impl FdWaits {
         Some((self.interest_after_change(fd), removed))
     }
 
-    /// The sockets waiting on `fd`.
-    pub(crate) fn sockets(&self, py: Python<'_>, fd: i32) -> Vec<Py<PyAny>> {
+    /// The sockets waiting on `fd`, each with the direction it waits for
+    /// ([`READ`] or [`WRITE`]).
+    pub(crate) fn sockets(&self, py: Python<'_>, fd: i32) -> Vec<(Py<PyAny>, u8)> {
         let Some(waiters) = self.by_fd.get(&fd) else {
             return Vec::new();
         };
-        let all = waiters.readers.iter().chain(&waiters.writers);
-        all.map(|w| w.sock.clone_ref(py)).collect()
+        let readers = waiters.readers.iter().map(|w| (w, READ));
+        let all = readers.chain(waiters.writers.iter().map(|w| (w, WRITE)));
+        all.map(|(w, direction)| (w.sock.clone_ref(py), direction))
+            .collect()
+    }
+
+    /// The directions the waits pending on `fd` wait for ([`READ`], [`WRITE`]).
+    pub(crate) fn native(&self, fd: i32) -> u8 {
+        self.by_fd
+            .get(&fd)
+            .map_or(0, |w| mask(!w.readers.is_empty(), !w.writers.is_empty()))
+    }
+
+    /// What asyncio's selector watches `fd` for, if it watches it.
+    pub(crate) fn python(&self, fd: i32) -> Option<u8> {
+        self.python.get(&fd).map(|shared| shared.python)
+    }
+
+    /// Records that asyncio's selector now watches `fd` for `events` (it was
+    /// registered or changed), and that the epoll set watches it for
+    /// `watched`: `events` and the directions of the pending waits.
+    pub(crate) fn set_python(&mut self, fd: i32, events: u8, watched: u8) {
+        self.python.insert(
+            fd,
+            Shared {
+                python: events,
+                watched,
+            },
+        );
+    }
+
+    /// Records that asyncio's selector no longer watches `fd`; returns the
+    /// directions of the waits still pending on it (0: none).
+    pub(crate) fn forget_python(&mut self, fd: i32) -> u8 {
+        if self.python.remove(&fd).is_none() {
+            return 0;
+        }
+        self.native(fd)
     }
 
     /// The descriptor `future` waits on, found by looking at every one (for
@@ -155,17 +308,44 @@ impl FdWaits {
     }
 
     fn interest_after_change(&mut self, fd: i32) -> Interest {
-        match self.by_fd.get(&fd).map(Waiters::interest) {
+        let interest = match self.by_fd.get(&fd).map(Waiters::interest) {
             Some((false, false)) | None => {
                 self.by_fd.remove(&fd);
                 Interest::Idle
             }
             Some((read, write)) => Interest::Arm { read, write },
+        };
+        if !self.python.is_empty() {
+            return self.shared(fd, interest, false);
+        }
+        interest
+    }
+
+    /// `interest`, what the waits on `fd` need after a change (`added`: a
+    /// wait was added), turned into the shared registration's if asyncio's
+    /// selector watches `fd` too. Out of line: the socket methods' waits
+    /// reach it only in a program that also registers readers or writers.
+    #[cold]
+    #[inline(never)]
+    fn shared(&mut self, fd: i32, interest: Interest, added: bool) -> Interest {
+        let Some(shared) = self.python.get_mut(&fd) else {
+            return interest;
+        };
+        let native = match interest {
+            Interest::Arm { read, write } => mask(read, write),
+            _ => 0,
+        };
+        if added {
+            shared.adding(native)
+        } else {
+            shared.after(native)
         }
     }
 
-    /// Every pending waiter, taken out (the loop is closing).
+    /// Every pending waiter, taken out (the loop is closing); what asyncio's
+    /// selector watched is forgotten with them.
     pub(crate) fn drain(&mut self) -> Vec<Waiter> {
+        self.python.clear();
         self.by_fd
             .drain()
             .flat_map(|(_, w)| w.readers.into_iter().chain(w.writers))
@@ -180,5 +360,51 @@ impl FdWaits {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_shared_registration_changes_only_when_the_union_does() {
+        let mut shared = Shared {
+            python: WRITE,
+            watched: WRITE,
+        };
+        let change = |watch, waiting| Interest::Shared(Sharing::new(watch, WRITE, waiting));
+        assert_eq!(shared.after(READ), change(Some(READ | WRITE), true));
+        assert_eq!(shared.after(READ), change(None, true));
+        // A write wait adds nothing the selector's writer did not watch.
+        assert_eq!(shared.after(READ | WRITE), change(None, true));
+        assert_eq!(shared.after(WRITE), change(Some(WRITE), true));
+        assert_eq!(shared.after(0), change(None, false));
+        assert_eq!(shared.watched, WRITE);
+        // A wait added always renews the registration, changed or not.
+        assert_eq!(shared.adding(WRITE), change(Some(WRITE), true));
+        assert_eq!(shared.adding(READ), change(Some(READ | WRITE), true));
+    }
+
+    #[test]
+    fn sharing_unpacks_what_it_packed_and_interest_stays_two_bytes() {
+        for watch in [None, Some(0), Some(READ), Some(WRITE), Some(READ | WRITE)] {
+            for python in [0, READ, WRITE, READ | WRITE] {
+                for waiting in [false, true] {
+                    let sharing = Sharing::new(watch, python, waiting);
+                    let unpacked = (sharing.watch(), sharing.python(), sharing.waiting());
+                    assert_eq!(unpacked, (watch, python, waiting));
+                }
+            }
+        }
+        assert_eq!(std::mem::size_of::<Interest>(), 2);
+    }
+
+    #[test]
+    fn masks_number_directions_as_selectors_does() {
+        assert_eq!(mask(false, false), 0);
+        assert_eq!(mask(true, false), 1);
+        assert_eq!(mask(false, true), 2);
+        assert_eq!(mask(true, true), 3);
     }
 }

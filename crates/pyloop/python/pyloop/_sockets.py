@@ -14,8 +14,11 @@ ready, waits again if it would still block, and completes the future with the re
 
 Semantics are asyncio's: the same checks and errors, the same results; a cancelled call leaves
 nothing registered; in debug mode asyncio's checks of the socket come first. A socket of a
-subclass (which may override ``recv`` or ``send``) and a descriptor that already has a reader
-or writer registered the asyncio way keep asyncio's path for that call.
+subclass (which may override ``recv`` or ``send``) keeps asyncio's path, and so does a call on
+a descriptor that already has a reader (for the reading methods) or a writer (for the writing
+ones) registered the asyncio way: asyncio's call replaces that reader or writer, and so does
+this one. A reader or writer in the other direction shares the descriptor with the native wait
+(``fd_wait.rs``): a task can wait in ``sock_recv`` while another sends with ``sock_sendfile``.
 """
 
 from __future__ import annotations
@@ -40,12 +43,19 @@ class NativeSocketMixin:
             raise ValueError("the socket must be non-blocking")
 
     def _waits_natively(self, fd: int) -> bool:
-        """Whether a wait on ``fd`` may use the native one-shot path: not when asyncio's
-        selector already has a reader or writer for it (the two would share one epoll
-        registration), as asyncio's own path then replaces that reader or writer."""
+        """Whether a wait on ``fd`` may use the native path because asyncio's selector has no
+        reader or writer for it (the common case, checked first). On a closed loop, asyncio's
+        ``RuntimeError``."""
         self._check_closed()
         self._ensure_fd_no_transport(fd)
         return fd not in self._selector._fd_to_key
+
+    def _shares_natively(self, fd: int, direction: int) -> bool:
+        """Whether a wait on ``fd`` for ``direction`` (``_READ``, ``_WRITE``), which asyncio's
+        selector watches, may still use the native path: if the selector's reader or writer is
+        in the other direction, the two share the descriptor. One in the same direction keeps
+        asyncio's path, which replaces it, as asyncio does."""
+        return not self._selector._fd_to_key[fd].events & direction
 
     async def _until_done(self, sock, fut):
         """The result of a native wait on ``sock``; if the coroutine is cancelled (or the
@@ -68,7 +78,7 @@ class NativeSocketMixin:
             if data is not None:
                 return data
             fd = sock.fileno()
-            if self._waits_natively(fd):
+            if self._waits_natively(fd) or self._shares_natively(fd, _READ):
                 fut = self._recv_when_ready(sock, fd, n)
                 try:
                     return await fut
@@ -86,7 +96,7 @@ class NativeSocketMixin:
             if got is not None:
                 return got
             fd = sock.fileno()
-            if self._waits_natively(fd):
+            if self._waits_natively(fd) or self._shares_natively(fd, _READ):
                 fut = self._recv_into_when_ready(sock, fd, buf)
                 try:
                     return await fut
@@ -106,7 +116,7 @@ class NativeSocketMixin:
             return
         view = memoryview(data)  # holds the buffer, as asyncio's does, until all is sent
         fd = sock.fileno()
-        if not self._waits_natively(fd):
+        if not (self._waits_natively(fd) or self._shares_natively(fd, _WRITE)):
             # asyncio's path tries the whole send again: let it start from where we are.
             return await super().sock_sendall(sock, view.cast("B")[sent:])
         fut = self._send_rest_when_ready(sock, fd, view, sent)
@@ -127,7 +137,7 @@ class NativeSocketMixin:
                 return conn, address
             except (BlockingIOError, InterruptedError):
                 pass
-            if not self._waits_natively(fd):
+            if not (self._waits_natively(fd) or self._shares_natively(fd, _READ)):
                 return await super().sock_accept(sock)
             await self._until_done(sock, self._wait_fd(sock, fd, _READ))
 
@@ -147,7 +157,7 @@ class NativeSocketMixin:
             return
         except (BlockingIOError, InterruptedError):
             pass
-        if not self._waits_natively(fd):
+        if not (self._waits_natively(fd) or self._shares_natively(fd, _WRITE)):
             # asyncio's path connects again (EALREADY), then waits with a writer.
             return await super().sock_connect(sock, address)
         await self._until_done(sock, self._wait_fd(sock, fd, _WRITE))

@@ -1,0 +1,528 @@
+"""One socket, two directions: a ``sock_*`` call waiting on a descriptor while a reader or
+writer (``add_reader``, ``add_writer``, or asyncio's own code that uses them, such as
+``sock_sendfile``) watches the same descriptor in the other direction.
+
+On stock asyncio the two directions are independent: one task waits in ``sock_recv`` while
+another sends a file on the same socket. PyLoop's ``sock_recv``, ``sock_recv_into``,
+``sock_sendall``, ``sock_accept`` and ``sock_connect`` wait natively with a one-shot epoll
+registration, asyncio's readers and writers with a persistent one; while both watch a
+descriptor its registration covers both (``crates/pyloop/src/fd_wait.rs``). These tests check
+that each side gets its readiness and only its own: nothing lost, nothing reported twice, no
+callback run for a direction it did not ask for, no loop left waking up for a direction nobody
+waits for any more, and each side still working after the other has gone. In one direction
+both cannot work, on any loop: asyncio's reader or writer replaces the call's, and the call
+waits for ever; PyLoop refuses it (tests/deviations.py, "a reader or writer in the direction
+of a pending sock_* call").
+
+Every test runs on stock asyncio (the reference) and on each phase that does I/O, with
+conftest's checked ``loop`` (no unexpected exception-handler call, no task left pending, no
+descriptor left open).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import gc
+import os
+import socket
+import tempfile
+
+import pytest
+
+from tests.deviations import is_pyloop
+from tests.io_support import io_loop_spec, no_fd_leak  # noqa: F401 (fixtures)
+from tests.support import closing, run_bounded
+
+loop_spec = io_loop_spec
+pytestmark = pytest.mark.usefixtures("no_fd_leak")
+
+#: Larger than a socket pair's buffers on Linux, so a send waits for the peer many times.
+BIG = 4 * 1024 * 1024
+
+#: How many times an idle loop may go to sleep in ``_IDLE`` seconds: a few (PyLoop sleeps at
+#: most 100 ms at a time, asyncio until its next timer). A loop that epoll keeps waking for a
+#: direction nobody waits for goes back to epoll thousands of times meanwhile.
+_IDLE = 0.3
+_FEW_WAKEUPS = 20
+
+
+def _pair() -> tuple[socket.socket, socket.socket]:
+    a, b = socket.socketpair()
+    a.setblocking(False)
+    b.setblocking(False)
+    return a, b
+
+
+def _ends(c: socket.socket, d: socket.socket, fd: int):
+    """Of the new pair (c, d), the end given descriptor number ``fd`` and its peer; None if
+    the system gave both ends other numbers."""
+    if fd not in (c.fileno(), d.fileno()):
+        return None
+    return (c, d) if c.fileno() == fd else (d, c)
+
+
+async def _settle(turns: int = 5) -> None:
+    """A few turns of the loop, each of which polls for I/O."""
+    for _ in range(turns):
+        await asyncio.sleep(0)
+
+
+class Calls:
+    """A reader or writer callback that counts its calls and can be awaited for the next."""
+
+    def __init__(self, action=None) -> None:
+        self.count = 0
+        self._action = action
+        self._next: asyncio.Future | None = None
+
+    def __call__(self) -> None:
+        self.count += 1
+        if self._action is not None:
+            self._action()
+        if self._next is not None and not self._next.done():
+            self._next.set_result(None)
+
+    async def more(self, n: int = 1) -> None:
+        """Returns once the callback has run ``n`` more times."""
+        target = self.count + n
+        while self.count < target:
+            self._next = asyncio.get_running_loop().create_future()
+            await self._next
+
+
+def _wakeups(loop):
+    """A function that tells how many times ``loop`` has gone to sleep in its I/O wait so
+    far: asyncio's ``select()`` calls, PyLoop's idle waits (its queue's counter)."""
+    if is_pyloop(loop):
+        return lambda: loop._queue_stats()["idle_waits"]
+    calls = [0]
+    select = loop._selector.select
+
+    def counted(timeout=None):
+        calls[0] += 1
+        return select(timeout)
+
+    loop._selector.select = counted
+    return lambda: calls[0]
+
+
+async def _idle_wakeups(count) -> int:
+    """How many times the loop goes to sleep while this task sleeps ``_IDLE`` seconds."""
+    before = count()
+    await asyncio.sleep(_IDLE)
+    return count() - before
+
+
+async def _drain(loop, sock: socket.socket, size: int) -> bytes:
+    """Exactly ``size`` bytes received from ``sock`` with ``sock_recv``."""
+    got = bytearray()
+    while len(got) < size:
+        data = await loop.sock_recv(sock, 65536)
+        assert data, "the peer closed early"
+        got += data
+    return bytes(got)
+
+
+def _read_what_is_there(sock: socket.socket) -> None:
+    """Reads from ``sock`` until it would block."""
+    try:
+        while sock.recv(65536):
+            pass
+    except BlockingIOError:
+        pass
+
+
+def test_a_writer_added_while_sock_recv_waits_fires_and_the_recv_completes(loop):
+    """``sock_recv`` waits; a writer is added on the same socket and fires (the socket is
+    writable) while the call keeps waiting; data then completes the call, once: the next call
+    gets the next data."""
+    a, b = _pair()
+    with a, b:
+
+        async def main():
+            recv = asyncio.ensure_future(loop.sock_recv(a, 100))
+            await _settle()
+            writer = Calls()
+            loop.add_writer(a, writer)
+            try:
+                await writer.more(3)
+                assert not recv.done()
+                b.send(b"first")
+                first = await recv
+                await writer.more(2)
+                b.send(b"second")
+                second = await loop.sock_recv(a, 100)
+            finally:
+                removed = loop.remove_writer(a)
+            return first, second, removed
+
+        assert run_bounded(loop, main()) == (b"first", b"second", True)
+
+
+def test_sock_sendfile_while_sock_recv_waits_on_the_same_socket(loop):
+    """One task waits in ``sock_recv`` on a socket while another sends a file far larger than
+    the socket's buffer on it with ``loop.sock_sendfile`` (asyncio's, whose ``os.sendfile``
+    waits with a writer on that socket each time the buffer is full): the peer gets the file's
+    bytes, and the waiting call then gets the peer's reply."""
+    a, b = _pair()
+    content = os.urandom(BIG)
+    with a, b, tempfile.TemporaryFile() as file:
+        file.write(content)
+        file.seek(0)
+
+        async def peer():
+            got = await _drain(loop, b, len(content))
+            await loop.sock_sendall(b, b"reply")
+            return got
+
+        async def main():
+            recv = asyncio.ensure_future(loop.sock_recv(a, 100))
+            await _settle()
+            receiving = asyncio.ensure_future(peer())
+            sent = await loop.sock_sendfile(a, file)
+            got = await receiving
+            return sent, got == content, await recv
+
+        assert run_bounded(loop, main()) == (BIG, True, b"reply")
+
+
+@pytest.mark.parametrize("order", ["reader then sock_sendall", "writer then sock_recv"])
+def test_a_reader_or_writer_registered_first_then_a_call_in_the_other_direction(loop, order):
+    """A reader (or writer) is registered first; then ``sock_sendall`` (or ``sock_recv``) waits
+    on the same socket in the other direction. Both work: the call completes, the reader runs
+    only when data comes (never for the writable socket), the writer runs while it stays."""
+    a, b = _pair()
+    with a, b:
+
+        async def reader_then_sendall():
+            got = []
+            reader = Calls(lambda: got.append(a.recv(100)))
+            loop.add_reader(a, reader)
+            try:
+                sending = asyncio.ensure_future(loop.sock_sendall(a, b"s" * BIG))
+                await _settle()
+                assert not sending.done()
+                assert await _drain(loop, b, BIG) == b"s" * BIG
+                await sending
+                calls_before_data = reader.count
+                b.send(b"to the reader")
+                await reader.more()
+            finally:
+                loop.remove_reader(a)
+            return calls_before_data, got
+
+        async def writer_then_recv():
+            writer = Calls()
+            loop.add_writer(a, writer)
+            try:
+                recv = asyncio.ensure_future(loop.sock_recv(a, 100))
+                await writer.more(3)
+                assert not recv.done()
+                b.send(b"to the call")
+                got = await recv
+                await writer.more(2)
+            finally:
+                loop.remove_writer(a)
+            return got
+
+        if order == "reader then sock_sendall":
+            assert run_bounded(loop, reader_then_sendall()) == (0, [b"to the reader"])
+        else:
+            assert run_bounded(loop, writer_then_recv()) == b"to the call"
+
+
+def test_remove_writer_then_the_recv_still_completes(loop):
+    """``sock_recv`` waits; a writer comes and goes on the same socket: the writer is not
+    called after its removal, and the call completes when data comes."""
+    a, b = _pair()
+    with a, b:
+
+        async def main():
+            recv = asyncio.ensure_future(loop.sock_recv(a, 100))
+            await _settle()
+            writer = Calls()
+            loop.add_writer(a, writer)
+            await writer.more(2)
+            assert loop.remove_writer(a) is True
+            calls = writer.count
+            await _settle()
+            assert writer.count == calls
+            assert not recv.done()
+            b.send(b"after the writer")
+            return await recv
+
+        assert run_bounded(loop, main()) == b"after the writer"
+
+
+def test_cancelling_the_recv_leaves_the_writer_firing(loop):
+    """``sock_recv`` waits and a writer watches the same socket; the call is cancelled: the
+    writer keeps firing, and data that arrives afterwards stays in the socket (the cancelled
+    call read nothing)."""
+    a, b = _pair()
+    with a, b:
+
+        async def main():
+            recv = asyncio.ensure_future(loop.sock_recv(a, 100))
+            await _settle()
+            writer = Calls()
+            loop.add_writer(a, writer)
+            try:
+                await writer.more()
+                recv.cancel()
+                with pytest.raises(asyncio.CancelledError):
+                    await recv
+                await writer.more(3)
+                b.send(b"kept")
+                await writer.more(3)
+            finally:
+                loop.remove_writer(a)
+            return a.recv(100)
+
+        assert run_bounded(loop, main()) == b"kept"
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "add_reader while sock_recv waits",
+        "add_writer while sock_sendall waits",
+        "add_reader while sock_recv waits beside a writer",
+    ],
+)
+def test_a_reader_or_writer_in_the_direction_of_a_waiting_call(loop, loop_spec, case):
+    """A reader (writer) added on a socket that a ``sock_recv`` (``sock_sendall``) waits on
+    in the same direction. Stock asyncio replaces the call's reader with the new one: the
+    reader gets the readiness, and the call waits for ever. PyLoop raises ``RuntimeError`` and
+    the call completes (tests/deviations.py, "a reader or writer in the direction of a pending
+    sock_* call"). The third case adds the reader to a descriptor that already has a writer."""
+    a, b = _pair()
+    with a, b:
+
+        async def main():
+            writer = None
+            if case.startswith("add_writer"):
+                call = asyncio.ensure_future(loop.sock_sendall(a, b"s" * BIG))
+            else:
+                call = asyncio.ensure_future(loop.sock_recv(a, 100))
+            await _settle()
+            if case.endswith("beside a writer"):
+                writer = Calls()
+                loop.add_writer(a, writer)
+            fired = Calls()
+            add, remove = (
+                (loop.add_writer, loop.remove_writer)
+                if case.startswith("add_writer")
+                else (loop.add_reader, loop.remove_reader)
+            )
+            try:
+                add(a, fired)
+            except RuntimeError as exc:
+                refused = str(exc)
+            else:
+                refused = None
+            try:
+                if case.startswith("add_writer"):
+                    if refused:
+                        await _drain(loop, b, BIG)
+                    else:
+                        _read_what_is_there(b)
+                        await fired.more()
+                else:
+                    b.send(b"data")
+                    if refused:
+                        await asyncio.wait([call])
+                    else:
+                        await fired.more()
+                await _settle()
+                outcome = (
+                    refused,
+                    fired.count > 0,
+                    (call.result() if call.done() else "pending"),
+                )
+            finally:
+                remove(a)
+                if writer is not None:
+                    loop.remove_writer(a)
+                call.cancel()
+                await asyncio.gather(call, return_exceptions=True)
+            return outcome
+
+        refused, fired, result = run_bounded(loop, main())
+        if loop_spec.is_pyloop:
+            assert refused is not None and "same direction" in refused
+            assert (fired, result) == (False, None if case.startswith("add_writer") else b"data")
+        else:
+            assert (refused, fired, result) == (None, True, "pending")
+
+
+def test_a_reader_is_not_called_while_the_other_direction_is_ready(loop):
+    """``sock_sendall`` of more than the socket's buffer waits while a reader watches the same
+    socket, which receives nothing: every time the peer drains, the socket turns writable, and
+    the reader must not run for it. Once the send is done the loop sleeps (it is not woken for
+    a writability nobody waits for any more); then data runs the reader, once."""
+    a, b = _pair()
+    count = _wakeups(loop)
+    with a, b:
+
+        async def main():
+            sending = asyncio.ensure_future(loop.sock_sendall(a, b"s" * BIG))
+            await _settle()
+            got = []
+            reader = Calls(lambda: got.append(a.recv(100)))
+            loop.add_reader(a, reader)
+            try:
+                assert await _drain(loop, b, BIG) == b"s" * BIG
+                await sending
+                while_sending = reader.count
+                idle = await _idle_wakeups(count)
+                b.send(b"x")
+                await reader.more()
+                await _settle()
+            finally:
+                loop.remove_reader(a)
+            return while_sending, idle < _FEW_WAKEUPS, reader.count, got
+
+        assert run_bounded(loop, main()) == (0, True, 1, [b"x"])
+
+
+def test_a_listener_with_a_writer_sleeps_after_sock_accept(loop):
+    """``sock_accept`` waits on a listening socket; a writer watches it too (a listening
+    socket is never writable: it must never run). Two clients connect; the call takes one,
+    and the other waits in the backlog, so the socket stays readable with no call waiting
+    for it: the loop must sleep, not be woken for it every turn. The next ``sock_accept``
+    takes the second client."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    listener.setblocking(False)
+    count = _wakeups(loop)
+    with listener:
+
+        async def main():
+            accepting = asyncio.ensure_future(loop.sock_accept(listener))
+            await _settle()
+            writer = Calls()
+            loop.add_writer(listener, writer)
+            clients = [socket.socket(), socket.socket()]
+            try:
+                for client in clients:
+                    client.setblocking(False)
+                    await loop.sock_connect(client, listener.getsockname())
+                first, _ = await accepting
+                first.close()
+                idle = await _idle_wakeups(count)
+                second, _ = await loop.sock_accept(listener)
+                second.close()
+            finally:
+                loop.remove_writer(listener)
+                for client in clients:
+                    client.close()
+            return idle < _FEW_WAKEUPS, writer.count
+
+        assert run_bounded(loop, main()) == (True, 0)
+
+
+def test_remove_writer_after_the_socket_closed_and_its_number_was_reused(loop, loop_spec):
+    """``sock_recv`` waits on socket A and a writer watches A; A is closed under both, a new
+    socket gets A's number and ``sock_recv`` waits on it; then the writer is removed (by the
+    number, which asyncio's selector still has). On PyLoop the new socket's call completes
+    when its data comes, with the writer still registered (epoll dropped the registration
+    with A: the new wait puts one back, for the writer's number too, which then runs for the
+    new socket), and A's call fails with EBADF (tests/deviations.py, "a socket closed under a
+    pending sock_* call"). Stock asyncio keeps A's selector key, and the new call's reader
+    replaces A's call's in it with no ``epoll_ctl``, so nothing is reported; removing the
+    writer modifies a registration epoll dropped with A: ``remove_writer`` raises
+    ``FileNotFoundError`` (ENOENT), the selector drops the key, and both calls stay
+    pending."""
+    a, b = _pair()
+    with b:
+        old_fd = a.fileno()
+
+        async def main():
+            old = asyncio.ensure_future(loop.sock_recv(a, 100))
+            await _settle()
+            writer = Calls()
+            loop.add_writer(a, writer)
+            await writer.more()
+            a.close()
+            c, d = _pair()
+            with c, d:
+                if (ends := _ends(c, d, old_fd)) is None:
+                    loop.remove_writer(old_fd)
+                    old.cancel()
+                    await asyncio.gather(old, return_exceptions=True)
+                    pytest.skip("the system gave the new pair other numbers")
+                mine, peer = ends
+
+                def outcome(task):
+                    if not task.done():
+                        return "pending"
+                    if task.exception() is not None:
+                        exc = task.exception()
+                        return type(exc).__name__, exc.errno
+                    return task.result()
+
+                await _settle()
+                closed_calls = writer.count
+                new = asyncio.ensure_future(loop.sock_recv(mine, 100))
+                await _settle()
+                peer.send(b"new")
+                await _settle(20)
+                before_removal = outcome(new), writer.count > closed_calls
+                try:
+                    removed = loop.remove_writer(old_fd)
+                except OSError as exc:
+                    removed = type(exc).__name__
+                calls = writer.count
+                await _settle(20)
+                result = (
+                    before_removal,
+                    removed,
+                    outcome(new),
+                    outcome(old),
+                    writer.count == calls,
+                )
+                for task in (old, new):
+                    task.cancel()
+                await asyncio.gather(old, new, return_exceptions=True)
+                return result
+
+        result = run_bounded(loop, main())
+        if loop_spec.is_pyloop:
+            expected = ((b"new", True), True, b"new", ("OSError", errno.EBADF), True)
+        else:
+            expected = (("pending", False), "FileNotFoundError", "pending", "pending", True)
+        assert result == expected
+
+
+def test_closing_the_loop_with_a_waiting_call_and_a_writer(loop_factory):
+    """A loop is closed while ``sock_recv`` waits on a socket and a writer watches it: the
+    close releases both (no descriptor of the loop's stays open, the writer never runs again,
+    removing it afterwards finds nothing), and the call's task is left pending, as a task
+    pending when its loop closes is, which the loop reports when the task is collected."""
+    a, b = _pair()
+    reports = []
+    with a, b:
+        with closing(loop_factory()) as lp:
+            lp.set_exception_handler(lambda _, context: reports.append(context["message"]))
+            writer = Calls()
+
+            async def start():
+                task = asyncio.ensure_future(lp.sock_recv(a, 100))
+                await _settle()
+                lp.add_writer(a, writer)
+                await writer.more(2)
+                return task
+
+            task = lp.run_until_complete(start())
+            lp.close()
+            calls = writer.count
+            b.send(b"after the close")
+            removed = lp.remove_writer(a)
+            pending = not task.done()
+            del task
+            gc.collect()
+        assert (pending, removed, writer.count == calls) == (True, False, True)
+        assert reports == ["Task was destroyed but it is pending!"]
+        assert a.recv(100) == b"after the close"
