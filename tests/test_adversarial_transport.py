@@ -938,3 +938,62 @@ def test_eof_received_whose_answer_cannot_be_read_as_a_bool(loop, exc_handler):
         assert not closing
         assert events.count("eof") > 1 and ("lost", "ValueError") not in events, events
         assert len(reports) > 1, reports
+
+
+def test_an_empty_waiter_replaced_while_it_is_made(loop_spec):
+    """``loop.sendfile`` asks the transport for an "empty waiter" (``_make_empty_waiter``),
+    which makes a future with ``loop.create_future()``. A loop whose ``create_future`` makes
+    another waiter meanwhile gets the outer one in its place, as in asyncio; the replaced
+    waiter is dropped, and a ``__del__`` of its done-callback that uses the transport must
+    find it usable. (PyLoop dropped it while the transport's state was borrowed: the
+    ``__del__`` got a PanicException, reported as unraisable.)"""
+    seen: list = []
+    unraisable: list = []
+    holder: dict = {}
+
+    class TouchesTheTransport:
+        def __call__(self, future):
+            pass
+
+        def __del__(self):
+            seen.append(holder["transport"].is_closing())
+
+    probe = loop_spec.new_loop()
+    probe.close()
+
+    class MakesAWaiterToo(type(probe)):
+        def create_future(self):
+            future = super().create_future()
+            transport = holder.get("transport")
+            if transport is not None and not holder.get("inside"):
+                holder["inside"] = True
+                transport._make_empty_waiter().add_done_callback(TouchesTheTransport())
+            return future
+
+    loop = MakesAWaiterToo()
+
+    async def main():
+        with socket.create_server(("127.0.0.1", 0)) as listener:
+            transport, _ = await loop.create_connection(asyncio.Protocol, *listener.getsockname())
+            peer, _ = listener.accept()
+        try:
+            holder["transport"] = transport
+            transport.write(b"x" * (8 << 20))  # the peer reads nothing: it stays buffered
+            outer = transport._make_empty_waiter()
+            gc.collect()
+            assert not outer.done()
+            transport._reset_empty_waiter()
+        finally:
+            transport.abort()
+            peer.close()
+            holder.clear()
+
+    previous = sys.unraisablehook
+    sys.unraisablehook = unraisable.append
+    try:
+        run_bounded(loop, main())
+    finally:
+        sys.unraisablehook = previous
+        loop.close()
+    assert not unraisable, [repr(u.exc_value) for u in unraisable]
+    assert seen == [False]

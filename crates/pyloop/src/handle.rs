@@ -552,7 +552,9 @@ impl HandleRef {
         let callback = call.callback.bind(py);
         let args = clone_args(py, &call.args);
         if !keep_call && !data.cancelled.get() {
-            data.call.with(py, |slot| *slot = Some(call));
+            // Anything the slot held is dropped after the borrow.
+            let replaced = data.call.with(py, |slot| slot.replace(call));
+            drop(replaced);
         }
         let reported = self.report_error(py, event_loop, &callback, &args, err);
         self.release(py);

@@ -935,10 +935,15 @@ impl TcpTransportCore {
             .bind(py)
             .call_method0(intern!(py, "create_future"))?
             .unbind();
-        let empty = this.state.with(py, |s| {
-            s.empty_waiter = Some(waiter.clone_ref(py));
-            s.pending() == 0
+        // `create_future` can run Python code that made a waiter meanwhile:
+        // the new one replaces it, as in asyncio, and the old one is dropped
+        // only once the state is no longer borrowed (its callbacks' `__del__`
+        // may use the transport).
+        let (replaced, empty) = this.state.with(py, |s| {
+            let replaced = s.empty_waiter.replace(waiter.clone_ref(py));
+            (replaced, s.pending() == 0)
         });
+        drop(replaced);
         if empty {
             waiter.call_method1(py, intern!(py, "set_result"), (py.None(),))?;
         }
