@@ -320,6 +320,23 @@ print("CALLS", json.dumps(calls), flush=True)
 """
 
 
+def _server_child(code: str):
+    """A child running ``CHILD_PRELUDE + code``, talked to through pipes: the server's code
+    prints its port, then READY, and stops at a line on its standard input."""
+    import subprocess
+
+    from tests.support import CHILD_PRELUDE, REPO_ROOT
+
+    return subprocess.Popen(
+        [sys.executable, "-c", CHILD_PRELUDE + code],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO_ROOT,
+    )
+
+
 def _echo_once(port: int, timeout: float) -> socket.socket | None:
     """A connection that got its echo within ``timeout``, or None."""
     s = socket.create_connection(("127.0.0.1", port), timeout=BOUND)
@@ -340,20 +357,7 @@ def test_server_accepting_until_emfile_reports_and_keeps_serving(spec):
     uses. Connections are opened until one gets no echo (accept failed with EMFILE); then
     the first ones are closed and a new connection must be served (asyncio retries accept
     after a second). The EMFILE reaches the exception handler as an OSError."""
-    import subprocess
-    import sys
-
-    from tests.support import CHILD_PRELUDE, REPO_ROOT
-
-    code = CHILD_PRELUDE + "import asyncio\n" + EMFILE_SERVER.format(loop_id=spec.id)
-    proc = subprocess.Popen(
-        [sys.executable, "-c", code],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=REPO_ROOT,
-    )
+    proc = _server_child("import asyncio\n" + EMFILE_SERVER.format(loop_id=spec.id))
     clients: list[socket.socket] = []
     try:
         port = int(proc.stdout.readline().split()[1])
@@ -452,19 +456,7 @@ def test_a_server_at_its_descriptor_limit_serves_every_queued_connection(spec):
     none is free, and asyncio retries a second later. The native transport needs a second
     descriptor for its duplicate; when there is none it must not drop the accepted
     connection (it did: the clients got a reset) but serve it with asyncio's transport."""
-    import subprocess
-
-    from tests.support import CHILD_PRELUDE, REPO_ROOT
-
-    code = SERVER_AT_ITS_LIMIT.format(loop_id=spec.id)
-    proc = subprocess.Popen(
-        [sys.executable, "-c", CHILD_PRELUDE + code],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=REPO_ROOT,
-    )
+    proc = _server_child(SERVER_AT_ITS_LIMIT.format(loop_id=spec.id))
     clients: list[socket.socket] = []
     try:
         port = int(proc.stdout.readline().split()[1])
