@@ -76,8 +76,9 @@ DEVIATIONS = {
         "stays pending",
         "PyLoop reads the descriptor from the socket before any use: the new socket's waits "
         "work, and the old call fails with OSError(EBADF) when the number is next ready or a "
-        "reader takes it over; a reader or writer left registered on the old socket's number "
-        "is watched again, on the new socket, once a sock_* call waits there",
+        "reader takes it over; a sock_* call on the new socket that finds a reader or writer "
+        "left registered for the old one takes asyncio's path and meets what asyncio meets "
+        "there (FileNotFoundError), and the stale key is dropped",
         "a descriptor number belongs to whoever holds it now; a call on a closed socket has "
         "nothing left to wait for",
     ),
@@ -99,7 +100,9 @@ DEVIATIONS = {
         "already ready, and warns in debug mode about a slow one",
         "PyLoop's native TCP transport reads (data_received) and flushes when the wait "
         "reports the descriptor, before the callbacks already ready in that turn; a slow "
-        "data_received is not reported in debug mode",
+        "data_received is not reported in debug mode; a sock_* call's wait is completed "
+        "(its recv or send made) there too, so a reader or writer of the same turn that "
+        "cancels the call comes after it",
         "a queued handle per readiness is what the native transport saves; a callback that "
         "must act before data arrives can pause reading itself",
     ),

@@ -426,11 +426,13 @@ def test_a_listener_with_a_writer_sleeps_after_sock_accept(loop):
 def test_remove_writer_after_the_socket_closed_and_its_number_was_reused(loop, loop_spec):
     """``sock_recv`` waits on socket A and a writer watches A; A is closed under both, a new
     socket gets A's number and ``sock_recv`` waits on it; then the writer is removed (by the
-    number, which asyncio's selector still has). On PyLoop the new socket's call completes
-    when its data comes, with the writer still registered (epoll dropped the registration
-    with A: the new wait puts one back, for the writer's number too, which then runs for the
-    new socket), and A's call fails with EBADF (tests/deviations.py, "a socket closed under a
-    pending sock_* call"). Stock asyncio keeps A's selector key, and the new call's reader
+    number, which asyncio's selector still has). On PyLoop the new call finds the selector's
+    key of A's writer, stale (its socket is closed), and takes asyncio's path, which must
+    change a registration epoll dropped with A: the call raises ``FileNotFoundError``
+    (ENOENT) and the selector drops the key, so ``remove_writer`` finds none; A's call fails
+    with EBADF (tests/deviations.py, "a socket closed under a pending sock_* call"). (The
+    writer was once watched again on the new socket instead, and ran on every turn for a
+    socket that was not its own.) Stock asyncio keeps A's selector key, and the new call's reader
     replaces A's call's in it with no ``epoll_ctl``, so nothing is reported; removing the
     writer modifies a registration epoll dropped with A: ``remove_writer`` raises
     ``FileNotFoundError`` (ENOENT), the selector drops the key, and both calls stay
@@ -490,10 +492,136 @@ def test_remove_writer_after_the_socket_closed_and_its_number_was_reused(loop, l
 
         result = run_bounded(loop, main())
         if loop_spec.is_pyloop:
-            expected = ((b"new", True), True, b"new", ("OSError", errno.EBADF), True)
+            enoent = ("FileNotFoundError", errno.ENOENT)
+            expected = ((enoent, False), False, enoent, ("OSError", errno.EBADF), True)
         else:
             expected = (("pending", False), "FileNotFoundError", "pending", "pending", True)
         assert result == expected
+
+
+class _Received(asyncio.Protocol):
+    def __init__(self) -> None:
+        self.data = b""
+
+    def data_received(self, data: bytes) -> None:
+        self.data += data
+
+
+@pytest.mark.parametrize("then", ["cancel the call", "remove the writer"])
+def test_a_transport_given_a_closed_sockets_number_keeps_its_registration(
+    loop, loop_spec, exc_handler, then
+):
+    """``sock_recv`` waits on socket A and a writer watches A; A is closed under both, and a
+    new connection's transport is made while every lower number is taken, so that PyLoop's
+    transport, whose own duplicate takes the lowest free number, gets A's. Then the call is
+    cancelled, or the writer removed by A's number. Neither may touch the transport's
+    registration: it must still receive, and the loop must idle. (Both rewrote or removed
+    it: the cancel left the number watched for writing only, level-triggered, and the loop
+    spun; the removal took the transport out of the epoll set, and it never read again.)"""
+    a, b = _pair()
+    listener = socket.create_server(("127.0.0.1", 0))
+    client = socket.create_connection(listener.getsockname())
+    peer, _ = listener.accept()
+    listener.close()
+    client.setblocking(False)
+    number = a.fileno()
+    count = _wakeups(loop)
+
+    async def main():
+        call = asyncio.ensure_future(loop.sock_recv(a, 100))
+        await _settle()
+        loop.add_writer(a, Calls())
+        await _settle()
+        a.close()
+        held = []
+        try:
+            while (fd := os.dup(0)) < number:
+                held.append(fd)
+            os.close(fd)
+            transport, protocol = await loop.connect_accepted_socket(_Received, client)
+        finally:
+            for fd in held:
+                os.close(fd)
+        try:
+            took_it = os.path.samestat(os.fstat(number), os.fstat(client.fileno()))
+        except OSError:
+            took_it = False
+        try:
+            await _settle()
+            if then == "cancel the call":
+                call.cancel()
+                await asyncio.gather(call, return_exceptions=True)
+            else:
+                try:
+                    loop.remove_writer(number)
+                except OSError:
+                    pass  # asyncio: EBADF, the registration went with A
+            peer.send(b"hello")
+            for _ in range(100):
+                if protocol.data:
+                    break
+                await asyncio.sleep(0.01)
+            idle = await _idle_wakeups(count)
+            return took_it, protocol.data, idle
+        finally:
+            transport.close()
+            await _settle()
+            if not took_it:
+                try:
+                    loop.remove_writer(number)
+                except OSError:
+                    pass
+            call.cancel()
+            await asyncio.gather(call, return_exceptions=True)
+
+    try:
+        took_it, data, idle = run_bounded(loop, main())
+    finally:
+        for sock in (b, peer, client):
+            sock.close()
+    # asyncio's cancelled call removes its reader from a descriptor already closed, and
+    # reports the EBADF; PyLoop forgets the wait of a closed socket quietly.
+    reports = [type(call.get("exception")).__name__ for call in exc_handler.take()]
+    if loop_spec.is_pyloop:
+        assert took_it, "the transport's duplicate did not get the closed socket's number"
+        assert reports == []
+    else:
+        assert reports in ([], ["OSError"])
+    assert data == b"hello"
+    assert idle < _FEW_WAKEUPS, idle
+
+
+def test_a_reader_added_where_a_closed_sockets_writer_was_left(loop):
+    """A writer is left registered for socket A, A is closed and a new socket gets its number;
+    ``add_reader`` on the new socket must change a registration epoll dropped with A:
+    ``FileNotFoundError``, and the selector drops the stale key, so a second ``add_reader``
+    works (asyncio's selector does so; PyLoop's kept the key, and every ``add_reader`` on
+    the number failed)."""
+    a, b = _pair()
+    number = a.fileno()
+    with b:
+
+        async def main():
+            loop.add_writer(a, Calls())
+            await _settle()
+            a.close()
+            c, d = _pair()
+            with c, d:
+                if (ends := _ends(c, d, number)) is None:
+                    loop.remove_writer(number)
+                    pytest.skip("the system gave the new pair other numbers")
+                mine, _ = ends
+                outcomes = []
+                for _ in range(2):
+                    try:
+                        loop.add_reader(mine, Calls())
+                        outcomes.append("added")
+                    except OSError as exc:
+                        outcomes.append(type(exc).__name__)
+                removed = loop.remove_reader(mine), loop.remove_writer(number)
+                return outcomes, removed
+
+        assert run_bounded(loop, main()) == (["FileNotFoundError", "added"], (True, False))
 
 
 def test_closing_the_loop_with_a_waiting_call_and_a_writer(loop_factory):

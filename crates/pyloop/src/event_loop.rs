@@ -1003,7 +1003,15 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
     /// for asyncio's selector (a reader or writer). A descriptor with pending
     /// waits of the socket methods in the other direction is shared with
     /// them (see `fd_wait.rs`); one in the same direction is refused.
+    /// A number that is a native transport's own duplicate is refused, as
+    /// asyncio refuses a transport's descriptor: it can only come from a
+    /// socket closed meanwhile.
     pub fn io_register(&self, py: Python<'_>, fd: i32, events: u8, internal: bool) -> PyResult<()> {
+        if self.transport_holds(py, fd) {
+            return Err(PyRuntimeError::new_err(format!(
+                "File descriptor {fd} is used by a transport of this loop"
+            )));
+        }
         let native = self.claim_for_python(py, fd, events)?;
         let watched = events | native;
         // A descriptor with pending waits is in the set, armed one-shot: this
@@ -1023,7 +1031,14 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
     /// registered it (a reader added or removed while the other stays); the
     /// directions of pending waits stay watched, and a wait in a direction
     /// added is refused as [`io_register`](Self::io_register) refuses it.
+    /// A number a native transport's duplicate has taken meanwhile is not
+    /// the selector's any more: as for any number whose file left the epoll
+    /// set, `FileNotFoundError`, and the transport's registration is left
+    /// alone.
     pub fn io_modify(&self, py: Python<'_>, fd: i32, events: u8) -> PyResult<()> {
+        if self.transport_holds(py, fd) {
+            return Err(os_error(io::Error::from_raw_os_error(libc::ENOENT)));
+        }
         let shared = self.fd_waits.with(py, |w| w.python(fd)).is_some();
         let native = if shared {
             self.claim_for_python(py, fd, events)?
@@ -1052,6 +1067,11 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
         }
         if native != 0 && self.has_live_wait(py, fd) {
             return self.rearm_or_fail(py, fd, native & READ != 0, native & WRITE != 0);
+        }
+        // The selector's file was closed and the number is a native
+        // transport's duplicate now: its registration is not the selector's.
+        if self.transport_holds(py, fd) {
+            return Ok(());
         }
         match self.poller()?.deregister(fd) {
             Ok(()) => {}
@@ -1106,6 +1126,11 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
         Ok(self.fd_waits.with(py, |w| w.native(fd)))
     }
     // ANCHOR_END: claim_for_python
+
+    /// True if `fd` is a native transport's own duplicate.
+    fn transport_holds(&self, py: Python<'_>, fd: i32) -> bool {
+        self.transports.with(py, |t| t.contains_key(&fd))
+    }
 
     /// True if a wait pending on `fd` belongs to a socket that still holds it.
     fn has_live_wait(&self, py: Python<'_>, fd: i32) -> bool {
@@ -1240,15 +1265,19 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
             self.forget_io_fd();
         }
         if !still_open {
-            // Shared with asyncio's selector, which keeps the number
-            // registered: stop watching the direction of the closed socket's
-            // wait, or a new owner of the number in the set would be reported
-            // ready for it every turn. A number closed or out of the set
-            // (EBADF, ENOENT) is left so: nothing watches it.
+            // The closed socket's file left the epoll set with it; whatever
+            // is registered under the number now belongs to its new owner.
+            // Only a wait of that owner, on a number shared with asyncio's
+            // selector, makes it ours to change: then stop watching the
+            // direction of the closed socket's wait, or the new owner would
+            // be reported ready for it every turn. A native transport's
+            // duplicate that took the number is never touched.
             if let Some(events) = shared_watch(interest) {
-                let _ = self
-                    .poller()?
-                    .modify(fd, events & READ != 0, events & WRITE != 0);
+                if self.has_live_wait(py, fd) && !self.transport_holds(py, fd) {
+                    let _ = self
+                        .poller()?
+                        .modify(fd, events & READ != 0, events & WRITE != 0);
+                }
             }
             return Ok(());
         }

@@ -520,7 +520,14 @@ class _NativeSelector(selectors._BaseSelectorImpl):
         except KeyError:
             raise KeyError(f"{fileobj!r} is not registered") from None
         if events != key.events:
-            self._loop._io_modify(key.fd, events)
+            try:
+                self._loop._io_modify(key.fd, events)
+            except BaseException:
+                # As asyncio's selector: a key whose change failed (its file was
+                # closed and left the epoll set) is dropped, so that the next
+                # registration of the number starts afresh.
+                self.unregister(fileobj)
+                raise
         new_key = key._replace(events=events, data=data)
         self._fd_to_key[key.fd] = new_key
         return new_key

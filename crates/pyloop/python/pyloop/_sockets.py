@@ -54,8 +54,14 @@ class NativeSocketMixin:
         """Whether a wait on ``fd`` for ``direction`` (``_READ``, ``_WRITE``), which asyncio's
         selector watches, may still use the native path: if the selector's reader or writer is
         in the other direction, the two share the descriptor. One in the same direction keeps
-        asyncio's path, which replaces it, as asyncio does."""
-        return not self._selector._fd_to_key[fd].events & direction
+        asyncio's path, which replaces it, as asyncio does. So does a key left by a socket
+        closed meanwhile (its number given to the socket waited on): asyncio's path then
+        meets what asyncio meets, a registration whose file left the epoll set."""
+        key = self._selector._fd_to_key[fd]
+        if key.events & direction:
+            return False
+        owner = key.fileobj
+        return isinstance(owner, int) or owner.fileno() == fd
 
     async def _until_done(self, sock, fut):
         """The result of a native wait on ``sock``; if the coroutine is cancelled (or the
