@@ -123,6 +123,22 @@ class Certificates:
 CERTS = Certificates()
 
 
+def nonblocking_pair() -> tuple[socket.socket, socket.socket]:
+    """A connected pair of non-blocking sockets (``socket.socketpair``)."""
+    a, b = socket.socketpair()
+    a.setblocking(False)
+    b.setblocking(False)
+    return a, b
+
+
+def ends_on(c: socket.socket, d: socket.socket, fd: int):
+    """Of the pair (c, d), the end given descriptor number ``fd`` and its peer; None if the
+    system gave both ends other numbers."""
+    if fd not in (c.fileno(), d.fileno()):
+        return None
+    return (c, d) if c.fileno() == fd else (d, c)
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that was free a moment ago (for servers that want a number)."""
     with socket.socket() as s:

@@ -25,7 +25,9 @@ import struct
 
 import pytest
 
+from tests.io_support import ends_on as _ends
 from tests.io_support import io_loop_spec, no_fd_leak  # noqa: F401 (fixtures)
+from tests.io_support import nonblocking_pair as _pair
 from tests.support import BOUND, run_bounded, run_child
 
 loop_spec = io_loop_spec
@@ -33,21 +35,6 @@ pytestmark = pytest.mark.usefixtures("no_fd_leak")
 
 #: Larger than a socket pair's buffers on Linux, so a send needs many writable events.
 BIG = 4 * 1024 * 1024
-
-
-def _pair() -> tuple[socket.socket, socket.socket]:
-    a, b = socket.socketpair()
-    a.setblocking(False)
-    b.setblocking(False)
-    return a, b
-
-
-def _ends(c: socket.socket, d: socket.socket, fd: int):
-    """Of the new pair (c, d), the end given descriptor number ``fd`` and its peer; None if
-    the system gave both ends other numbers."""
-    if fd not in (c.fileno(), d.fileno()):
-        return None
-    return (c, d) if c.fileno() == fd else (d, c)
 
 
 def _listener() -> socket.socket:

@@ -31,7 +31,9 @@ import tempfile
 import pytest
 
 from tests.deviations import is_pyloop
+from tests.io_support import ends_on as _ends
 from tests.io_support import io_loop_spec, no_fd_leak  # noqa: F401 (fixtures)
+from tests.io_support import nonblocking_pair as _pair
 from tests.support import closing, run_bounded
 
 loop_spec = io_loop_spec
@@ -45,21 +47,6 @@ BIG = 4 * 1024 * 1024
 #: direction nobody waits for goes back to epoll thousands of times meanwhile.
 _IDLE = 0.3
 _FEW_WAKEUPS = 20
-
-
-def _pair() -> tuple[socket.socket, socket.socket]:
-    a, b = socket.socketpair()
-    a.setblocking(False)
-    b.setblocking(False)
-    return a, b
-
-
-def _ends(c: socket.socket, d: socket.socket, fd: int):
-    """Of the new pair (c, d), the end given descriptor number ``fd`` and its peer; None if
-    the system gave both ends other numbers."""
-    if fd not in (c.fileno(), d.fileno()):
-        return None
-    return (c, d) if c.fileno() == fd else (d, c)
 
 
 async def _settle(turns: int = 5) -> None:
