@@ -350,3 +350,42 @@ def test_handle_repr_names_the_callback(loop):
     timer.cancel()
     assert "cancelled" in repr(timer)
     run_once(loop)
+
+
+def test_a_subclass_of_the_loop_class_schedules_and_runs(loop):
+    """A program may derive its own loop class from the loop's: the scheduling methods,
+    called from Python code on an instance of it (where CPython specialises the call for the
+    exact class it saw first), still run everything and refuse a closed loop."""
+    subclass = type("SubLoop", (type(loop),), {"extra": lambda self: "own"})
+    sub = subclass()
+    order = []
+    calls = 10  # enough calls for the interpreter to specialise the call sites
+
+    def note(lp, what):
+        order.append(what)
+        if len(order) == 4 * calls:
+            lp.stop()
+
+    def schedule(lp):
+        # The same call sites with a loop of the original class and of the subclass.
+        lp.call_soon(note, lp, "soon")
+        lp.call_later(0, note, lp, "later")
+        fut = lp.create_future()
+        fut.add_done_callback(lambda f: note(lp, f.result()))
+        lp.call_soon(fut.set_result, "future")
+        lp.call_at(lp.time(), note, lp, "at")
+
+    try:
+        for lp in (loop, sub, loop, sub):
+            order.clear()
+            for _ in range(calls):
+                schedule(lp)
+            run_forever_bounded(lp)
+            assert sorted(set(order)) == ["at", "future", "later", "soon"]
+            assert all(order.count(what) == calls for what in set(order))
+            assert order[:calls] == ["soon"] * calls
+        assert sub.extra() == "own"
+    finally:
+        sub.close()
+    with pytest.raises(RuntimeError):
+        schedule(sub)

@@ -215,14 +215,28 @@ def test_native_methods_refuse_an_object_of_another_class(pyloop_spec, method):
     other_phase = next(p for p in pyloop.phases() if p != pyloop_spec.phase)
     others = [pyloop.new_event_loop(other_phase), asyncio.new_event_loop()]
     try:
-        native = next(k for k in type(lp).__mro__ if method in vars(k))
-        assert native.__module__ == "pyloop._native", native
+        # The native class's descriptor, and the loop class's own copy of it (made by
+        # own_native_methods so that CPython's call specialisation applies).
+        owners = [k for k in type(lp).__mro__ if method in vars(k)][:2]
+        assert [k.__module__ for k in owners] == ["pyloop", "pyloop._native"], owners
         args = {"call_later": (0, print), "call_at": (0, print), "create_future": ()}
-        for stranger in [*others, object()]:
-            with pytest.raises(TypeError):
-                getattr(native, method)(stranger, *args.get(method, (print,)))
+        for owner in owners:
+            for stranger in [*others, object()]:
+                with pytest.raises(TypeError):
+                    getattr(owner, method)(stranger, *args.get(method, (print,)))
         with pytest.raises(TypeError):
             pyloop._native.TcpTransportCore.write(lp, b"data")
     finally:
         for loop in [lp, *others]:
             loop.close()
+
+
+def test_own_native_methods_refuses_a_class_not_derived_from_the_native_one(api):
+    native = next(k for k in type(api.new_event_loop()).__mro__ if k.__module__ == "pyloop._native")
+
+    class Unrelated:
+        pass
+
+    with pytest.raises(TypeError):
+        api._native.own_native_methods(Unrelated, native)
+    assert "call_soon" not in vars(Unrelated)

@@ -707,3 +707,59 @@ fn put_methods<const N: usize>(
     }
     Ok(())
 }
+
+// ANCHOR: own_methods
+/// Gives `class` its own copy of each method descriptor it inherits from
+/// `native`, a descriptor of `class` for the same C function.
+///
+/// CPython specialises a call such as `loop.call_soon(cb)` in Python code to
+/// call the C function directly, but only while `type(self)` is exactly the
+/// class the descriptor belongs to. The loop a program gets is a Python
+/// subclass of the native class, so with the inherited descriptors every such
+/// call fell back to the general path (`method_vectorcall_FASTCALL_KEYWORDS`
+/// and a result check). The functions themselves need nothing of the class but
+/// an instance of `native`, which every instance of `class` is; an instance of
+/// a further subclass still passes CPython's `isinstance` check of the
+/// descriptor on the general path.
+#[pyfunction]
+pub(crate) fn own_native_methods(
+    class: &Bound<'_, PyType>,
+    native: &Bound<'_, PyType>,
+) -> PyResult<usize> {
+    let py = class.py();
+    if !class.is_subclass(native)? {
+        return Err(PyTypeError::new_err(
+            "own_native_methods: the class must be a subclass of the native class",
+        ));
+    }
+    let names = native.getattr(intern!(py, "__dict__"))?;
+    let mut owned = 0;
+    for (name, value) in names
+        .call_method0(intern!(py, "items"))?
+        .try_iter()?
+        .map(|item| item.and_then(|pair| pair.extract::<(Bound<'_, PyString>, Bound<'_, PyAny>)>()))
+        .collect::<PyResult<Vec<_>>>()?
+    {
+        // safety: attached; a type check of a live object.
+        let is_method =
+            unsafe { ffi::Py_IS_TYPE(value.as_ptr(), &raw mut ffi::PyMethodDescr_Type) != 0 };
+        // Only what `class` really inherits from `native` (nothing a class
+        // between them, or `class` itself, overrides).
+        if !is_method || !class.getattr(&name)?.is(&value) {
+            continue;
+        }
+        // safety: `value` is exactly a method descriptor, whose layout is
+        // `PyMethodDescrObject`; its method entry lives as long as `native`,
+        // which `class` keeps alive through its bases.
+        let def = unsafe { (*value.as_ptr().cast::<ffi::PyMethodDescrObject>()).d_method };
+        // safety: attached; `class` is a type object and `def` a live method
+        // entry; a new descriptor or NULL with an error set.
+        let descr = unsafe {
+            Bound::from_owned_ptr_or_err(py, ffi::PyDescr_NewMethod(class.as_ptr().cast(), def))?
+        };
+        class.setattr(&name, descr)?;
+        owned += 1;
+    }
+    Ok(owned)
+}
+// ANCHOR_END: own_methods

@@ -78,6 +78,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(sock_calls::sock_recv_nowait, m)?)?;
     m.add_function(wrap_pyfunction!(sock_calls::sock_recv_into_nowait, m)?)?;
     m.add_function(wrap_pyfunction!(sock_calls::sock_sendall_nowait, m)?)?;
+    m.add_function(wrap_pyfunction!(entry::own_native_methods, m)?)?;
     m.add("BUILD_DEFAULT_PHASE", BUILD_DEFAULT_PHASE.tag())?;
     let (handle, timer_handle) = handle::types(m.py())?;
     m.add("Handle", handle)?;

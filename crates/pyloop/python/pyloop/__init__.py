@@ -67,6 +67,9 @@ def _make_loop_class(native: type) -> type:
     base = _IoEventLoop if native.can_do_io else _NoIoEventLoop
     cls = type(name, (native, base), {"__module__": __name__, "__qualname__": name})
     cls.__doc__ = f"PyLoop's event loop on ready-queue phase {tag}."
+    # Descriptors of `cls` itself, so CPython's call specialisation applies to
+    # `loop.call_soon(...)` in Python code (see `own_native_methods`).
+    _native.own_native_methods(cls, native)
     return cls
 
 
