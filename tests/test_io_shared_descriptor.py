@@ -641,3 +641,148 @@ def test_closing_the_loop_with_a_waiting_call_and_a_writer(loop_factory):
         assert (pending, removed, writer.count == calls) == (True, False, True)
         assert reports == ["Task was destroyed but it is pending!"]
         assert a.recv(100) == b"after the close"
+
+
+@pytest.mark.parametrize("kept", ["writer", "reader"])
+def test_the_other_direction_survives_an_add_in_the_direction_of_a_waiting_call(loop, kept):
+    """A writer (reader) watches a socket on which ``sock_recv`` (``sock_sendall``) waits;
+    then a reader (writer) is added, in the call's direction. asyncio takes it (replacing the
+    call's), PyLoop refuses it (tests/deviations.py, "a reader or writer in the direction of
+    a pending sock_* call"); on both the callback of the other direction stays registered and
+    keeps running. (PyLoop's refusal once dropped the selector's whole key, and with it that
+    callback: a change refused is not a file that left the epoll set.)"""
+    a, b = _pair()
+    with a, b:
+
+        async def main():
+            if kept == "writer":
+                call = asyncio.ensure_future(loop.sock_recv(a, 100))
+                add_other, remove_other = loop.add_writer, loop.remove_writer
+                add_new, remove_new = loop.add_reader, loop.remove_reader
+                survivor = Calls()
+            else:
+                call = asyncio.ensure_future(loop.sock_sendall(a, b"s" * BIG))
+                add_other, remove_other = loop.add_reader, loop.remove_reader
+                add_new, remove_new = loop.add_writer, loop.remove_writer
+                survivor = Calls(lambda: _read_what_is_there(a))
+            await _settle()
+            add_other(a, survivor)
+            try:
+                add_new(a, Calls())
+            except RuntimeError:
+                pass  # PyLoop's refusal
+            await _settle()
+            if kept == "reader":
+                b.send(b"ping")
+            await survivor.more()
+            removed = remove_other(a)
+            remove_new(a)
+            call.cancel()
+            await asyncio.gather(call, return_exceptions=True)
+            return removed
+
+        assert run_bounded(loop, main()) is True
+
+
+@pytest.mark.parametrize("registered_by", ["number", "socket", "file object"])
+def test_a_call_on_a_number_whose_closed_file_left_a_writer(loop, registered_by):
+    """A writer is left registered for a file (by its number, by the socket, or by a file
+    object), the file is closed and a new socket gets its number; ``sock_recv`` on the new
+    socket must change a registration epoll dropped with the old file: ``FileNotFoundError``,
+    the selector drops the stale key, the old writer never runs for the new socket, and a
+    second ``sock_recv`` works. (PyLoop once watched the new socket for the old writer, which
+    then ran on nearly every turn while the call stayed pending, if the key was registered by
+    number; a closed file object's key raised ``ValueError``.)"""
+    a, b = _pair()
+    with a, b:
+        if registered_by == "file object":
+            read_end, write_end = os.pipe()
+            os.close(read_end)
+            owner = key = os.fdopen(write_end, "wb", buffering=0)
+        else:
+            owner = a
+            key = a.fileno() if registered_by == "number" else a
+        number = owner.fileno()
+
+        async def main():
+            writer = Calls()
+            loop.add_writer(key, writer)
+            await writer.more()
+            owner.close()
+            await _settle()  # a call the last turn queued may still run
+            calls = writer.count
+            c, d = _pair()
+            with c, d:
+                if (ends := _ends(c, d, number)) is None:
+                    loop.remove_writer(number)
+                    pytest.skip("the system gave the new pair other numbers")
+                mine, peer = ends
+                try:
+                    first = await loop.sock_recv(mine, 100)
+                except OSError as exc:
+                    first = type(exc).__name__
+                await _settle(10)
+                removed = loop.remove_writer(number)
+                peer.send(b"new")
+                second = await loop.sock_recv(mine, 100)
+                return first, writer.count == calls, removed, second
+
+        assert run_bounded(loop, main()) == ("FileNotFoundError", True, False, b"new")
+
+
+class _InterruptsOnce(asyncio.Protocol):
+    """A protocol whose first ``data_received`` raises ``KeyboardInterrupt``."""
+
+    def __init__(self) -> None:
+        self.raised = False
+
+    def data_received(self, data: bytes) -> None:
+        if not self.raised:
+            self.raised = True
+            raise KeyboardInterrupt
+
+
+def test_readiness_kept_by_an_interrupted_turn_is_not_given_to_a_new_owner(loop):
+    """A transport's ``data_received`` raises ``KeyboardInterrupt`` in a turn that also found
+    socket A, watched by a reader, readable. Before the loop runs again, the program removes
+    A's reader, closes A, and adds a reader for a new socket that got A's number and has no
+    data: that reader must not be called (asyncio's removal cancels A's queued reader;
+    PyLoop once kept A's readiness by number and gave it to the new socket's reader)."""
+    a, b = _pair()
+    number = a.fileno()
+    listener = socket.create_server(("127.0.0.1", 0))
+    with listener:
+        transport, protocol = loop.run_until_complete(
+            loop.create_connection(_InterruptsOnce, *listener.getsockname())
+        )
+        peer, _ = listener.accept()
+    with b, peer:
+        try:
+            a_calls = []
+            loop.add_reader(a, lambda: a_calls.append(a.recv(10)))
+
+            async def provoke():
+                peer.send(b"x")
+                b.send(b"y")
+                await asyncio.sleep(0.2)
+
+            provoked = loop.create_task(provoke())
+            with pytest.raises(KeyboardInterrupt):
+                loop.run_until_complete(provoked)
+            assert protocol.raised
+            loop.remove_reader(a)
+            a.close()
+            c, d = _pair()
+            with c, d:
+                if (ends := _ends(c, d, number)) is None:
+                    pytest.skip("the system gave the new pair other numbers")
+                mine, _ = ends
+                new_calls = Calls()
+                loop.add_reader(mine, new_calls)
+                run_bounded(loop, provoked)  # the rest of its 0.2 s: many turns
+                loop.remove_reader(mine)
+                assert new_calls.count == 0
+        finally:
+            a.close()
+            transport.abort()
+            run_bounded(loop, _settle())

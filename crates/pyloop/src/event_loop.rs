@@ -1065,6 +1065,14 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
         if !internal {
             self.forget_io_fd();
         }
+        if !self.transport_holds(py, fd) {
+            // Readiness kept from a turn a KeyboardInterrupt cut short was the
+            // selector's file's: the number may be given to another file before
+            // the loop runs again. (A pending wait's one-shot registration is
+            // armed again below, and reports its file's readiness afresh.)
+            self.io_left
+                .with(py, |left| left.retain(|event| event.fd != fd));
+        }
         if native != 0 && self.has_live_wait(py, fd) {
             return self.rearm_or_fail(py, fd, native & READ != 0, native & WRITE != 0);
         }

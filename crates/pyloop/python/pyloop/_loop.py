@@ -522,10 +522,12 @@ class _NativeSelector(selectors._BaseSelectorImpl):
         if events != key.events:
             try:
                 self._loop._io_modify(key.fd, events)
-            except BaseException:
+            except OSError:
                 # As asyncio's selector: a key whose change failed (its file was
                 # closed and left the epoll set) is dropped, so that the next
-                # registration of the number starts afresh.
+                # registration of the number starts afresh. A change the loop
+                # refuses (RuntimeError: a direction a pending sock_* call waits
+                # in) leaves the key, and the other direction's callback, as it was.
                 self.unregister(fileobj)
                 raise
         new_key = key._replace(events=events, data=data)

@@ -58,12 +58,19 @@ class NativeSocketMixin:
         in the other direction, the two share the descriptor. One in the same direction keeps
         asyncio's path, which replaces it, as asyncio does. So does a key left by a socket
         closed meanwhile (its number given to the socket waited on): asyncio's path then
-        meets what asyncio meets, a registration whose file left the epoll set."""
+        meets what asyncio meets, a registration whose file left the epoll set. A key
+        registered by number, or by a file object that cannot say its number any more, may be
+        such a key: nothing tells, so it takes asyncio's path too."""
         key = self._selector._fd_to_key[fd]
         if key.events & direction:
             return False
         owner = key.fileobj
-        return isinstance(owner, int) or owner.fileno() == fd
+        if isinstance(owner, int):
+            return False
+        try:
+            return owner.fileno() == fd
+        except (OSError, ValueError):  # a closed file object (a socket says -1)
+            return False
 
     async def _until_done(self, sock, fut):
         """The result of a native wait on ``sock``; if the coroutine is cancelled (or the
