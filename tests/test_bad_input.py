@@ -496,3 +496,23 @@ def test_call_soon_threadsafe_by_keyword_from_another_thread(loop):
 
     run_bounded(loop, main())
     assert out == ["ran"]
+
+
+def test_call_at_on_a_closed_loop_is_refused_before_its_deadline_is_read(loop):
+    """On a closed loop ``call_at`` raises asyncio's ``RuntimeError`` whatever ``when`` is,
+    without converting it (asyncio stores ``when`` as given and checks the loop first); only
+    ``None`` is refused before that, with ``TypeError``."""
+    converted = []
+
+    class Deadline:
+        def __float__(self):
+            converted.append(True)
+            return 0.0
+
+    loop.close()
+    for when in (Deadline(), "not a number", float("nan"), 0.0):
+        with pytest.raises(RuntimeError, match="closed"):
+            loop.call_at(when, print)
+    assert converted == []
+    with pytest.raises(TypeError):
+        loop.call_at(None, print)

@@ -455,8 +455,14 @@ unsafe extern "C" fn call_at<C: LoopClass>(
     unsafe {
         boundary::enter(|py| {
             let p = parse(py, "call_at", &["when"], args, nargs, kwnames)?;
-            let when = number(p.leading[0], py, "when", "when cannot be None")?;
             let core = core_of::<C>(py, slf);
+            // As asyncio: `None` is refused first, then a closed loop, and
+            // only then is the deadline read (asyncio never converts it).
+            if p.leading[0] == ffi::Py_None() {
+                return Err(PyTypeError::new_err("when cannot be None"));
+            }
+            core.check_closed()?;
+            let when = number(p.leading[0], py, "when", "when cannot be None")?;
             Ok(core
                 .call_at(
                     py,

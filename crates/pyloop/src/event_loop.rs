@@ -211,7 +211,7 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
         })
     }
 
-    fn check_closed(&self) -> PyResult<()> {
+    pub(crate) fn check_closed(&self) -> PyResult<()> {
         if self.closed.load(Relaxed) {
             Err(closed_error())
         } else {
