@@ -156,6 +156,10 @@ pub struct LoopCore<Q: ReadyQueue<HandleRef>> {
     /// An empty buffer for the readiness of the next turn with I/O, traded
     /// with the queue's (`ReadyQueue::take_io_events`).
     io_events: GilCell<Vec<pyloop_core::IoEvent>>,
+    /// How many more idle turns go straight to the sleeping wait before
+    /// [`poll_io_attached`](Self::poll_io_attached) is tried again (it found
+    /// nothing the last time).
+    attached_polls_skipped: GilCell<u8>,
     /// Readiness a dispatch did not reach because a callback raised
     /// `KeyboardInterrupt` or `SystemExit`: handed out first by the next
     /// dispatch, since a one-shot wait is not reported twice.
@@ -198,6 +202,7 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
             transports: GilCell::new(FdMap::default()),
             fd_waits: GilCell::new(FdWaits::default()),
             io_events: GilCell::new(Vec::new()),
+            attached_polls_skipped: GilCell::new(0),
             io_left: GilCell::new(Vec::new()),
             poll_self_pipe: AtomicBool::new(false),
             timers: GilCell::new(Timers::new()),
@@ -684,6 +689,7 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
             || self.local.with(py, |lane| !lane.is_empty())
             || self.queue.has_pending(consumer);
         let io = self.queue.poller().is_some();
+        let watching = io && (self.io_fds.load(Relaxed) > 0 || self.poll_self_pipe.load(Relaxed));
         let mut waited = false;
         if !has_work {
             let timeout = match next_deadline {
@@ -694,12 +700,15 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
                         .min(MAX_IDLE_WAIT.as_secs_f64()),
                 ),
             };
-            if io || !timeout.is_zero() {
+            if watching && !timeout.is_zero() && self.poll_io_attached(py) {
+                // Readiness was there already: no need to let the GIL go.
+                waited = true;
+            } else if io || !timeout.is_zero() {
                 py.detach(|| self.queue.wait(consumer, Some(timeout)));
                 waited = true;
                 py.check_signals()?;
             }
-        } else if io && (self.io_fds.load(Relaxed) > 0 || self.poll_self_pipe.load(Relaxed)) {
+        } else if watching {
             // Busy, but sockets must not starve: look without blocking.
             self.queue.wait(consumer, Some(Duration::ZERO));
             waited = true;
@@ -756,6 +765,43 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
         });
         fatal.map_or(Ok(()), Err)
     }
+
+    // ANCHOR: poll_io_attached
+    /// Looks for I/O readiness without sleeping and without letting go of the
+    /// GIL; true if there was some (it waits in `io_events` for
+    /// [`dispatch_io`](Self::dispatch_io)). A loop with nothing to run tries
+    /// this before the wait that sleeps: when a peer's answer is already
+    /// there (both ends of a connection in one loop, or a fast peer), the
+    /// turn takes it without handing the GIL over and taking it back, which
+    /// costs more than the system call. When it finds nothing, the loop
+    /// makes two system calls where one would do, so after a miss the next
+    /// seven idle turns do not try. (The phase's wake-up state is not
+    /// touched: a push or a wake from another thread is found by the wait
+    /// that follows when this finds nothing.)
+    fn poll_io_attached(&self, py: Python<'_>) -> bool {
+        const SKIP_AFTER_A_MISS: u8 = 7;
+        let Some(poller) = self.queue.poller() else {
+            return false;
+        };
+        let skip = self.attached_polls_skipped.with(py, |skipped| {
+            let skip = *skipped > 0;
+            *skipped = skipped.saturating_sub(1);
+            skip
+        });
+        if skip {
+            return false;
+        }
+        let found = self.io_events.with(py, |events| {
+            let _ = poller.wait(events, Some(Duration::ZERO));
+            !events.is_empty()
+        });
+        if !found {
+            self.attached_polls_skipped
+                .with(py, |skipped| *skipped = SKIP_AFTER_A_MISS);
+        }
+        found
+    }
+    // ANCHOR_END: poll_io_attached
 
     /// Moves every callback waiting in the phase's queue to the end of the
     /// loop's own lane, in order. Only while the loop is not running (its
