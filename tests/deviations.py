@@ -149,10 +149,13 @@ DEVIATIONS = {
         "asyncio's resume_reading() re-adds the reader with a new handle, so data_received "
         "then runs in a copy of the context of whoever resumed, and a transport whose "
         "eof_received returned True calls it again after pause_reading/resume_reading; "
-        "set_write_buffer_limits accepts floats and ints beyond 64 bits",
-        "PyLoop's data_received runs in the context the transport was made in, eof_received "
-        "is called once, and the limits are integers that fit 64 bits (TypeError, "
-        "OverflowError otherwise)",
+        "the writer a write() that could not finish registers runs resume_writing, and the "
+        "connection_lost that ends a close()'s flush, in a copy of the writing code's context; "
+        "set_write_buffer_limits accepts floats and ints beyond 64 bits (a default high mark "
+        "of 4 * low included)",
+        "PyLoop's data_received, resume_writing and the connection_lost after a flush run in "
+        "the context the transport was made in, eof_received is called once, and the limits "
+        "are integers that fit 64 bits (TypeError, OverflowError otherwise)",
         "these follow from asyncio's implementation (a handle per registration, Python "
         "numbers), not from a documented contract",
     ),

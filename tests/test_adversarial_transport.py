@@ -997,3 +997,227 @@ def test_an_empty_waiter_replaced_while_it_is_made(loop_spec):
         loop.close()
     assert not unraisable, [repr(u.exc_value) for u in unraisable]
     assert seen == [False]
+
+
+class _TappedSocket(socket.socket):
+    """A socket whose ``send`` upper-cases what it sends and whose ``recv`` marks what it
+    receives: the transport must go through them, as asyncio's does."""
+
+    def send(self, data, *flags):
+        return super().send(bytes(data).upper(), *flags)
+
+    def recv(self, size, *flags):
+        return super().recv(size, *flags).replace(b"x", b"X")
+
+
+def test_a_socket_subclass_keeps_its_send_and_recv(loop):
+    """``connect_accepted_socket`` with a socket of a subclass that overrides ``send`` and
+    ``recv``: asyncio's transport calls them, so the peer gets what ``send`` made of the data
+    and the protocol what ``recv`` made of it. (PyLoop's native transport, which reads and
+    writes the descriptor itself, once bypassed both; such a socket now gets asyncio's
+    transport, as its ``sock_*`` calls take asyncio's path.)"""
+
+    class Collect(asyncio.Protocol):
+        def __init__(self) -> None:
+            self.data = b""
+            self.lost = loop.create_future()
+
+        def data_received(self, data: bytes) -> None:
+            self.data += data
+
+        def connection_lost(self, exc) -> None:
+            self.lost.set_result(exc)
+
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        peer = socket.create_connection(listener.getsockname())
+        accepted, _ = listener.accept()
+    tapped = _TappedSocket(accepted.family, accepted.type, accepted.proto, fileno=accepted.detach())
+    tapped.setblocking(False)
+    with peer:
+
+        async def main():
+            transport, protocol = await loop.connect_accepted_socket(Collect, tapped)
+            transport.write(b"hello")
+            peer.sendall(b"xyz")
+            while len(protocol.data) < 3:
+                await asyncio.sleep(0.005)
+            peer.settimeout(BOUND)
+            got = b""
+            while len(got) < 5:
+                got += await loop.run_in_executor(None, peer.recv, 100)
+            transport.close()
+            await protocol.lost
+            return got, protocol.data
+
+        assert run_bounded(loop, main()) == (b"HELLO", b"Xyz")
+
+
+class _Switcher(asyncio.BufferedProtocol):
+    """A buffered protocol whose first ``get_buffer`` hands the transport to ``other``."""
+
+    def __init__(self, log: list, name: str, other=None) -> None:
+        self.log, self.name, self.other = log, name, other
+        self.buffer = bytearray(64)
+        self.transport = None
+
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+
+    def get_buffer(self, hint):
+        self.log.append((self.name, "get_buffer"))
+        if self.other is not None:
+            self.transport.set_protocol(self.other)
+            self.other.transport = self.transport
+            self.other = None
+        return self.buffer
+
+    def buffer_updated(self, n: int) -> None:
+        self.log.append((self.name, "buffer_updated", n))
+
+    def eof_received(self):
+        self.log.append((self.name, "eof_received"))
+
+    def connection_lost(self, exc) -> None:
+        self.log.append((self.name, "connection_lost"))
+
+
+@pytest.mark.parametrize("then", ["data", "eof"])
+def test_set_protocol_from_get_buffer_hands_that_read_to_the_new_protocol(loop, then):
+    """``get_buffer`` of protocol A calls ``transport.set_protocol(B)``: what that read brings,
+    data (``buffer_updated``) or the end of the stream (``eof_received``), goes to B, as
+    asyncio's transport calls whatever protocol it holds once ``get_buffer`` returns.
+    (PyLoop's kept the protocol it had asked for the buffer, and gave both to A.)"""
+    log: list = []
+    b = _Switcher(log, "B")
+
+    async def main():
+        peer, transport, _ = await connect(loop, lambda: _Switcher(log, "A", b))
+        with peer:
+            if then == "data":
+                peer.sendall(b"hello")
+                while ("B", "buffer_updated", 5) not in log:
+                    await asyncio.sleep(0.005)
+            peer.shutdown(socket.SHUT_WR)
+            while ("B", "eof_received") not in log:
+                await asyncio.sleep(0.005)
+            transport.close()
+            while ("B", "connection_lost") not in log:
+                await asyncio.sleep(0.005)
+
+    run_bounded(loop, main())
+    first = [("A", "get_buffer")]
+    if then == "data":
+        first += [("B", "buffer_updated", 5), ("B", "get_buffer")]
+    assert log == first + [("B", "eof_received"), ("B", "connection_lost")]
+
+
+def _resident_kib() -> int:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS in /proc/self/status")
+
+
+def test_a_drained_write_buffer_gives_its_memory_back(loop):
+    """64 MB written to a peer that reads nothing yet, then read by it: once the buffer has
+    drained, the connection, still open, no longer holds the burst's memory (asyncio keeps a
+    few MB of it; PyLoop once kept the buffer's whole peak for the connection's life)."""
+    size = 64 * 1024 * 1024
+
+    async def main():
+        peer, transport, protocol = await connect(loop, lambda: Recorder(loop))
+        with peer:
+            peer.setblocking(False)
+            before = _resident_kib()
+            transport.write(b"w" * size)
+            got = 0
+            while got < size:
+                try:
+                    got += len(peer.recv(1 << 20))
+                except BlockingIOError:
+                    await asyncio.sleep(0.001)
+            while transport.get_write_buffer_size():
+                await asyncio.sleep(0.001)
+            kept = _resident_kib() - before
+            transport.close()
+            await protocol.lost
+            return kept
+
+    kept_kib = run_bounded(loop, main())
+    assert kept_kib < 16 * 1024, f"{kept_kib} KiB still held after the buffer drained"
+
+
+def test_pause_reading_on_a_closing_transport_changes_nothing(loop):
+    """As asyncio: ``pause_reading`` does nothing unless the transport is reading, so a closing
+    transport is not marked paused, and ``resume_reading`` after it is a no-op too."""
+
+    async def main():
+        peer, transport, protocol = await connect(loop, lambda: Recorder(loop))
+        with peer:
+            transport.close()
+            transport.pause_reading()
+            paused = transport._paused if hasattr(transport, "_paused") else transport._core._paused
+            transport.resume_reading()
+            await protocol.lost
+            return paused, transport.is_reading()
+
+    assert run_bounded(loop, main()) == (False, False)
+
+
+@pytest.mark.parametrize("high", [-1, -3, -4])
+def test_a_negative_high_water_mark_names_asyncio_s_default_low(loop, high):
+    """``set_write_buffer_limits(high)`` with a negative ``high``: the default low mark is
+    ``high // 4`` (floor division), and the ``ValueError`` names both as asyncio does."""
+
+    async def main():
+        peer, transport, protocol = await connect(loop, lambda: Recorder(loop))
+        with peer:
+            with pytest.raises(ValueError) as raised:
+                transport.set_write_buffer_limits(high)
+            transport.close()
+            await protocol.lost
+            return str(raised.value)
+
+    assert run_bounded(loop, main()) == f"high ({high}) must be >= low ({high // 4}) must be >= 0"
+
+
+def test_keyboardinterrupt_in_resume_writing_leaves_no_busy_descriptor(loop):
+    """``resume_writing`` raises ``KeyboardInterrupt`` when the buffer drains: it leaves the
+    loop, and the transport, its buffer empty, must not stay watched for writability (a loop
+    run afterwards would wake for it on every turn). asyncio leaves its writer registered and
+    reports an error on every turn, so only PyLoop is held to the count of wake-ups."""
+
+    class Interrupting(Recorder):
+        def resume_writing(self) -> None:
+            super().resume_writing()
+            raise KeyboardInterrupt
+
+    async def fill_and_drain(peer, transport):
+        peer.setblocking(False)
+        transport.write(b"r" * (4 * 1024 * 1024))
+        while True:
+            try:
+                peer.recv(1 << 20)
+            except BlockingIOError:
+                await asyncio.sleep(0.001)
+
+    peer, transport, protocol = run_bounded(loop, connect(loop, lambda: Interrupting(loop)))
+    with peer:
+        draining = loop.create_task(fill_and_drain(peer, transport))
+        with pytest.raises(KeyboardInterrupt):
+            loop.run_until_complete(draining)
+        assert "resume_writing" in protocol.events
+        assert transport.get_write_buffer_size() == 0
+        draining.cancel()
+        if is_pyloop(loop):
+            before = loop._queue_stats()["idle_waits"]
+            run_bounded(loop, asyncio.sleep(0.3))
+            # A few sleeps of at most 100 ms each; a watched, always-writable socket
+            # would have woken the loop thousands of times.
+            assert loop._queue_stats()["idle_waits"] - before < 50
+        else:
+            loop.set_exception_handler(lambda *args: None)
+            run_bounded(loop, asyncio.sleep(0.05))
+        transport.abort()
+        run_bounded(loop, protocol.lost)

@@ -36,7 +36,9 @@ use std::cell::RefCell;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
-use pyo3::exceptions::{PyConnectionError, PyOSError, PyRuntimeError, PyTypeError, PyValueError};
+use pyo3::exceptions::{
+    PyConnectionError, PyOSError, PyOverflowError, PyRuntimeError, PyTypeError, PyValueError,
+};
 use pyo3::prelude::*;
 use pyo3::pyclass::{PyTraverseError, PyVisit};
 use pyo3::sync::PyOnceLock;
@@ -54,6 +56,9 @@ const MAX_READ: usize = 256 * 1024;
 /// Writes to a lost connection after this many each log a warning, as asyncio.
 const LOG_THRESHOLD_FOR_CONNLOST_WRITES: u32 = 5;
 const DEFAULT_HIGH_WATER: usize = 64 * 1024;
+/// The allocation an emptied write buffer keeps for the next write (four
+/// times the default high water mark); more is given back.
+const KEPT_CAPACITY: usize = 4 * DEFAULT_HIGH_WATER;
 
 /// Interest bits, as `selectors`: 1 read, 2 write.
 const READ: u8 = 1;
@@ -157,12 +162,20 @@ impl State {
         want
     }
 
+    /// Empties the buffer, and gives back all but [`KEPT_CAPACITY`] of its
+    /// allocation: a burst once written to a slow peer must not hold its
+    /// peak for the rest of the connection.
+    fn empty_buffer(&mut self) {
+        self.buffer.clear();
+        self.buffer.shrink_to(KEPT_CAPACITY);
+        self.sent = 0;
+    }
+
     /// Drops the sent prefix of the buffer once it is more than half of it.
     fn consume(&mut self, n: usize) {
         self.sent += n;
         if self.sent == self.buffer.len() {
-            self.buffer.clear();
-            self.sent = 0;
+            self.empty_buffer();
         } else if self.sent > self.buffer.len() / 2 {
             self.buffer.drain(..self.sent);
             self.sent = 0;
@@ -424,6 +437,13 @@ impl TcpTransportCore {
             s.fd.as_ref().map(|fd| recv_into(fd, view.as_mut_slice()))
         });
         drop(view);
+        // ... and the protocol may have been replaced (`set_protocol` from
+        // `get_buffer`): what was read goes to the current one, as in asyncio.
+        let current = slf
+            .get()
+            .state
+            .with(py, |s| s.protocol.as_ref().map(|p| p.clone_ref(py)));
+        let protocol = current.as_ref().map_or(protocol, |p| p.bind(py));
         match received {
             None => Ok(()),
             Some(Err(e)) if would_block(&e) => Ok(()),
@@ -486,10 +506,7 @@ impl TcpTransportCore {
             None => Ok(()),
             Some(Err(e)) if would_block(&e) => Ok(()),
             Some(Err(e)) => {
-                this.state.with(py, |s| {
-                    s.buffer.clear();
-                    s.sent = 0;
-                });
+                this.state.with(py, State::empty_buffer);
                 Self::update_watch(slf)?;
                 let err: PyErr = os_error(e);
                 let value = err.value(py).clone().into_any().unbind();
@@ -503,6 +520,10 @@ impl TcpTransportCore {
                 Ok(())
             }
             Some(Ok(_)) => {
+                // The watch first: if `resume_writing` raises KeyboardInterrupt
+                // (which leaves the loop), the descriptor must not stay watched
+                // for a buffer that is empty, waking every turn for nothing.
+                Self::update_watch(slf)?;
                 Self::maybe_resume_protocol(slf)?;
                 let (empty, closing, eof) = this
                     .state
@@ -623,8 +644,7 @@ impl TcpTransportCore {
             if s.conn_lost > 0 {
                 return false;
             }
-            s.buffer.clear();
-            s.sent = 0;
+            s.empty_buffer();
             s.closing = true;
             s.conn_lost += 1;
             true
@@ -1082,8 +1102,12 @@ impl TcpTransportCore {
     /// Stops calling the protocol with data until `resume_reading`.
     fn pause_reading(slf: &Bound<'_, Self>) -> PyResult<()> {
         let changed = slf.get().state.with(slf.py(), |s| {
+            // As asyncio: nothing at all unless reading (a closing transport
+            // is not, and stays unpaused).
             let was = !s.closing && !s.paused;
-            s.paused = true;
+            if was {
+                s.paused = true;
+            }
             was
         });
         if changed {
@@ -1156,9 +1180,15 @@ impl TcpTransportCore {
         let high = match (high, low) {
             (Some(h), _) => h,
             (None, None) => DEFAULT_HIGH_WATER as i64,
-            (None, Some(l)) => l.saturating_mul(4),
+            (None, Some(l)) => l.checked_mul(4).ok_or_else(|| {
+                PyOverflowError::new_err(format!(
+                    "the default high water mark, 4 * low ({l}), does not fit 64 bits"
+                ))
+            })?,
         };
-        let low = low.unwrap_or(high / 4);
+        // Floor division, as asyncio's `high // 4` (for the message of a
+        // negative `high`).
+        let low = low.unwrap_or(high.div_euclid(4));
         if !(high >= low && low >= 0) {
             return Err(PyValueError::new_err(format!(
                 "high ({high}) must be >= low ({low}) must be >= 0"

@@ -569,8 +569,15 @@ class IoLoopMixin:
 
     def _make_socket_transport(self, sock, protocol, waiter=None, *, extra=None, server=None):
         """A native TCP transport for a plain stream socket (TLS and the rest
-        keep asyncio's transports, which run over the same epoll wait)."""
-        if sock.family not in (socket.AF_INET, socket.AF_INET6) or not _native_transport:
+        keep asyncio's transports, which run over the same epoll wait). A socket
+        of a subclass keeps asyncio's transport too: the native one reads and
+        writes the descriptor itself, and would bypass an overridden ``recv`` or
+        ``send``, which asyncio's transport calls."""
+        if (
+            type(sock) is not socket.socket
+            or sock.family not in (socket.AF_INET, socket.AF_INET6)
+            or not _native_transport
+        ):
             return super()._make_socket_transport(
                 sock, protocol, waiter, extra=extra, server=server
             )
