@@ -1221,3 +1221,51 @@ def test_keyboardinterrupt_in_resume_writing_leaves_no_busy_descriptor(loop):
             run_bounded(loop, asyncio.sleep(0.05))
         transport.abort()
         run_bounded(loop, protocol.lost)
+
+
+def test_a_reader_on_the_native_transports_own_descriptor_is_refused(loop, loop_spec):
+    """PyLoop's native transport works on its own duplicate of the socket's descriptor, a
+    number the program never handed to the loop. ``add_reader`` or ``add_writer`` on that
+    number (found, say, by listing ``/proc/self/fd``) must not take over the transport's
+    registration: it raises ``RuntimeError``, as asyncio's ``add_reader`` does for the
+    descriptor of one of its transports, the selector keeps no key for it, and the
+    transport goes on working. (asyncio's transport has no second descriptor; there the
+    test checks only that the connection works.)"""
+
+    def open_fds() -> set[int]:
+        return {int(name) for name in os.listdir("/proc/self/fd")}
+
+    async def main():
+        before = open_fds()
+        peer, transport, protocol = await connect(loop, lambda: Recorder(loop))
+        with peer:
+            sock_fd = transport.get_extra_info("socket").fileno()
+            # The descriptors the connection added, but the two sockets' own.
+            extra = sorted(open_fds() - before - {sock_fd, peer.fileno()})
+            outcomes = []
+            for number in extra if loop_spec.is_pyloop else []:
+                for add, remove in (
+                    (loop.add_reader, loop.remove_reader),
+                    (loop.add_writer, loop.remove_writer),
+                ):
+                    try:
+                        add(number, print)
+                        outcomes.append("added")
+                    except RuntimeError as exc:
+                        outcomes.append("used by a transport" in str(exc))
+                    outcomes.append(remove(number))
+            transport.write(b"ping")
+            assert drain_peer(peer) == b"ping"
+            peer.sendall(b"pong")
+            while bytes(protocol.data) != b"pong":
+                await asyncio.sleep(0.005)
+            transport.close()
+            await protocol.lost
+            return len(extra), outcomes
+
+    count, outcomes = run_bounded(loop, main())
+    if loop_spec.is_pyloop:
+        assert count == 1, "the native transport holds one duplicate descriptor"
+        assert outcomes == [True, False, True, False]
+    else:
+        assert outcomes == []
