@@ -1269,3 +1269,43 @@ def test_a_reader_on_the_native_transports_own_descriptor_is_refused(loop, loop_
         assert outcomes == [True, False, True, False]
     else:
         assert outcomes == []
+
+
+def test_data_received_objects_are_never_changed_after_the_call(loop):
+    """PyLoop's transport reuses the ``bytes`` of a read for the next read of the same length
+    when the protocol did not keep it (``spare_bytes.rs``). Whatever a protocol keeps must
+    stay as it was, and every object it is given must read, and hash, as what the peer sent:
+    here some objects are kept whole, some through a memoryview, some only hashed, and reads
+    come shorter than, as long as and longer than the one before."""
+    lengths = [1024, 1024, 1024, 500, 1024, 3000, 1024, 1024, 2, 2, 1, 1024, 20000, 1024]
+    chunks = [bytes([65 + i % 26]) * (n - 1) + bytes([i]) for i, n in enumerate(lengths)]
+    received, kept, views, hashes = [], [], [], []
+
+    class Keeper(Recorder):
+        def data_received(self, data) -> None:
+            super().data_received(data)
+            received.append(bytes(bytearray(data)))
+            hashes.append((hash(data), hash(bytes(bytearray(data)))))
+            index = len(received)
+            if index % 3 == 0:
+                kept.append((index - 1, data))
+            elif index % 3 == 1:
+                views.append((index - 1, memoryview(data)))
+
+    async def main():
+        peer, transport, proto = await connect(loop, lambda: Keeper(loop))
+        with peer:
+            for i, chunk in enumerate(chunks):
+                peer.sendall(chunk)
+                while len(proto.data) < sum(lengths[: i + 1]):
+                    await asyncio.sleep(0.001)
+            transport.close()
+            await proto.lost
+
+    run_bounded(loop, main())
+    # A short chunk may share a read with its neighbour on any loop; a chunk never splits
+    # into a read of another chunk's length here, so compare the stream and each object.
+    assert b"".join(received) == b"".join(chunks)
+    assert all(cached == fresh for cached, fresh in hashes)
+    assert all(bytes(data) == received[i] for i, data in kept)
+    assert all(view.tobytes() == received[i] for i, view in views)

@@ -26,6 +26,7 @@ use crate::fd_wait::{mask, FdWaits, Interest, Sharing, Waiter, READ, WRITE};
 use crate::gil_cell::GilCell;
 use crate::handle::{ArgRefs, HandleRef, TimerPart};
 use crate::sock_calls::{holds_fd, os_error, SockOp};
+use crate::spare_bytes::SpareBytes;
 use crate::transport::TcpTransportCore;
 
 /// The longest the loop sleeps in one go, so that a signal (Ctrl-C) arriving
@@ -184,6 +185,9 @@ pub struct LoopCore<Q: ReadyQueue<HandleRef>> {
     loop_keywords: GilCell<Option<Py<PyDict>>>,
     /// The task factory (`set_task_factory`), if any.
     task_factory: GilCell<Option<Py<PyAny>>>,
+    /// The `bytes` of a transport's last read, if its protocol did not keep
+    /// it: the next read of the same length reuses it (`spare_bytes.rs`).
+    spare_bytes: SpareBytes,
 }
 // ANCHOR_END: core
 
@@ -213,6 +217,7 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
             debug: AtomicBool::new(false),
             loop_keywords: GilCell::new(None),
             task_factory: GilCell::new(None),
+            spare_bytes: SpareBytes::new(),
         })
     }
 
@@ -908,7 +913,12 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
             .transports
             .with(py, |t| t.get(&event.fd).map(|tr| tr.clone_ref(py)));
         if let Some(transport) = transport {
-            return TcpTransportCore::on_ready(transport.bind(py), event.readable, event.writable);
+            return TcpTransportCore::on_ready(
+                transport.bind(py),
+                event.readable,
+                event.writable,
+                &self.spare_bytes,
+            );
         }
         let waited = self.fd_waits.with(py, |w| {
             w.take_ready(event.fd, event.readable, event.writable, woken)

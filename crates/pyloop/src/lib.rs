@@ -13,6 +13,7 @@ mod fd_wait;
 mod gil_cell;
 pub mod handle;
 mod sock_calls;
+mod spare_bytes;
 pub mod transport;
 
 use pyloop_core::Phase;

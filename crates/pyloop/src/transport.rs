@@ -50,6 +50,7 @@ use crate::buffer::{ContiguousBuffer, ReadableBuffer};
 use crate::event_loop::IoLoop;
 use crate::gil_cell::GilCell;
 use crate::sock_calls::os_error;
+use crate::spare_bytes::SpareBytes;
 
 /// The most a single read asks for, as asyncio's `max_size`.
 const MAX_READ: usize = 256 * 1024;
@@ -227,7 +228,7 @@ fn send_now(fd: &OwnedFd, data: &[u8]) -> io::Result<usize> {
 }
 
 /// Reads into `buf`; `Ok(0)` is end of file.
-fn recv_into(fd: &OwnedFd, buf: &mut [u8]) -> io::Result<usize> {
+pub(crate) fn recv_into(fd: &OwnedFd, buf: &mut [u8]) -> io::Result<usize> {
     // safety: `buf` is a live, writable slice for the call; `fd` is open.
     let n = unsafe { libc::recv(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
     if n < 0 {
@@ -335,7 +336,13 @@ impl TcpTransportCore {
     /// Called by the loop when its epoll wait found the descriptor ready: the
     /// read side first, then the write side, as asyncio queues its reader's
     /// handle before its writer's; both in the transport's context.
-    pub(crate) fn on_ready(slf: &Bound<'_, Self>, readable: bool, writable: bool) -> PyResult<()> {
+    /// `spare` is the loop's kept `bytes` for the read (`spare_bytes.rs`).
+    pub(crate) fn on_ready(
+        slf: &Bound<'_, Self>,
+        readable: bool,
+        writable: bool,
+        spare: &SpareBytes,
+    ) -> PyResult<()> {
         let py = slf.py();
         let context = slf
             .get()
@@ -343,7 +350,7 @@ impl TcpTransportCore {
             .with(py, |s| s.context.as_ref().map(|c| c.clone_ref(py)));
         in_context(py, context.as_ref(), || {
             if readable {
-                Self::read_ready(slf)?;
+                Self::read_ready(slf, spare)?;
             }
             if writable {
                 Self::write_ready(slf)?;
@@ -353,7 +360,7 @@ impl TcpTransportCore {
     }
 
     // ANCHOR: read_ready
-    fn read_ready(slf: &Bound<'_, Self>) -> PyResult<()> {
+    fn read_ready(slf: &Bound<'_, Self>, spare: &SpareBytes) -> PyResult<()> {
         let py = slf.py();
         let this = slf.get();
         let Some((protocol, buffered)) = this.state.with(py, |s| {
@@ -368,14 +375,13 @@ impl TcpTransportCore {
         if buffered {
             return Self::read_into_protocol_buffer(slf, protocol);
         }
-        // recv into the thread's buffer, under the state's borrow (a system
-        // call, no Python), then copy the bytes out into a `bytes`.
+        // recv into the loop's spare `bytes` and the thread's buffer, under
+        // the state's borrow (a system call, no Python).
         let received = READ_BUFFER.with(|buf| {
             let mut buf = buf.borrow_mut();
             let buf = buf.as_mut_slice();
             this.state
-                .with(py, |s| s.fd.as_ref().map(|fd| recv_into(fd, buf)))
-                .map(|r| r.map(|n| PyBytes::new(py, &buf[..n])))
+                .with(py, |s| s.fd.as_ref().map(|fd| spare.receive(py, fd, buf)))
         });
         match received {
             None => Ok(()),
@@ -384,8 +390,11 @@ impl TcpTransportCore {
                 Self::fatal_error(slf, os_error(e), "Fatal read error on socket transport")
             }
             Some(Ok(data)) if data.as_bytes().is_empty() => Self::on_eof(slf, protocol),
-            Some(Ok(data)) => match protocol.call_method1(intern!(py, "data_received"), (data,)) {
-                Ok(_) => Ok(()),
+            Some(Ok(data)) => match protocol.call_method1(intern!(py, "data_received"), (&data,)) {
+                Ok(_) => {
+                    spare.keep(data);
+                    Ok(())
+                }
                 Err(err) if boundary::is_fatal_to_loop(py, &err) => Err(err),
                 Err(err) => Self::fatal_error(
                     slf,
