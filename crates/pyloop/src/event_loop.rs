@@ -57,15 +57,15 @@ fn closed_error() -> PyErr {
 }
 
 /// Reports a pending handle the loop holds (one reference) to the collector.
-/// A `TimerHandle` is tracked (see `handle.rs`): the loop reports the one
-/// reference it owns, the timer itself, and the timer reports what it holds.
-/// A `Handle` is not tracked: the loop reports what it holds if the loop holds
-/// the only reference to it, so owns what it holds then. A `Handle` someone
-/// else also holds is not reported; its holder keeps it, and what it holds,
-/// alive.
+/// A tracked handle (every `TimerHandle`, and a `Handle` once published; see
+/// `handle.rs`): the loop reports the one reference it owns, the handle
+/// itself, and the handle reports what it holds. An untracked `Handle`: the
+/// loop reports what it holds if the loop holds the only reference to it, so
+/// owns what it holds then. One someone else also holds is not reported; its
+/// holder keeps it, and what it holds, alive.
 // ANCHOR: visit_pending_handle
 fn visit_pending_handle(visit: &PyVisit<'_>, handle: &HandleRef) -> Result<(), PyTraverseError> {
-    if handle.is_tracked_type() {
+    if handle.is_tracked() {
         return visit.call(handle.as_any());
     }
     // Nothing can change the count during a collection: the collector holds

@@ -2,14 +2,14 @@
 //! written against CPython's C API instead of as a `#[pyclass]`.
 //!
 //! **Why not a `#[pyclass]`.** PyO3 makes every `#[pyclass]` a type the cyclic
-//! collector tracks. Every `call_soon` allocates a handle, and each allocation
-//! of a tracked type counts towards the collector's next young collection,
-//! which then walks every young tracked object, pending handles included:
-//! measured under callgrind, the collector was the biggest single cost of
-//! scheduling a callback (book: "Closing the gap"). `Handle` is not a GC type.
-//! Both types keep up to two arguments inline and call the callback through
-//! vectorcall, without building an argument tuple, and reuse freed objects
-//! from a free list each (the GIL guards them).
+//! collector tracks from the moment it is made. Every `call_soon` allocates a
+//! handle, and a young collection walks every young tracked object, pending
+//! handles included: measured under callgrind, the collector was the biggest
+//! single cost of scheduling a callback (book: "Closing the gap"). A pending
+//! `Handle` is kept off the collector's list. Both types keep up to two
+//! arguments inline and call the callback through vectorcall, without
+//! building an argument tuple, and reuse freed objects from a free list each
+//! (the GIL guards them); one reused does not count towards a collection.
 //!
 //! **`TimerHandle` is a GC type.** A timer is typically pending for long (a
 //! timeout), and typically kept by an object that the callback, a bound method
@@ -23,9 +23,15 @@
 //! counted as an allocation by the collector, and is tracked only once its
 //! state is written; it is untracked first thing in its deallocation.
 //!
-//! **The collector sees cycles through a plain `Handle` only when the loop
-//! holds it alone.** A handle lets go of its callback once it has run or been
-//! cancelled, so a cycle through a handle exists only while it is pending. The
+//! **A pending `Handle` is seen by the collector only when the loop holds it
+//! alone.** A handle lets go of its callback once it has run or been
+//! cancelled, so a cycle through its callback exists only while it is
+//! pending. What it keeps after that is its context (for `get_context()`),
+//! and a context variable can lead back to whoever holds the handle; so a
+//! handle that has run or been cancelled while someone besides the loop
+//! holds it is *published*: it joins the collector's list, and so does its
+//! copied context (`publish`). Both types are GC types for that; a pending
+//! `Handle` is simply not on the list. The
 //! loop's `__traverse__` reports what a pending untracked handle holds when the
 //! loop holds the only reference to it (`HandleRef::visit_contents`), so a loop
 //! dropped without `close()` with a pending `call_soon(loop.stop)` is still
@@ -40,8 +46,8 @@
 //! the caller's context, a new `contextvars.Context` that only the handle
 //! holds. It is taken off the collector's list while that is so (it would
 //! otherwise be walked by every young collection while it waits), and put back
-//! before the handle lets go of it or hands it out (`get_context()`): CPython
-//! requires a context to be tracked when it is destroyed.
+//! before the handle lets go of it, hands it out (`get_context()`) or is
+//! published: CPython requires a context to be tracked when it is destroyed.
 
 use std::cell::Cell;
 use std::ffi::{c_int, c_void, CStr};
@@ -205,7 +211,43 @@ struct HandleObject {
 struct HandleTypes {
     handle: Py<PyType>,
     timer: Py<PyType>,
+    /// True if a `Handle` is allocated by [`allocate_uncounted`]: the
+    /// collector's header in front of a GC object has the size this build
+    /// expects (checked once, in `make_types`).
+    uncounted: bool,
 }
+
+/// The collector's header in front of an object of a GC type in CPython 3.11
+/// to 3.13 (`PyGC_Head`: two words, both zero while the object is untracked).
+const GC_HEADER: usize = 2 * std::mem::size_of::<usize>();
+
+// ANCHOR: allocate_uncounted
+/// Memory for a new `Handle`, laid out as `PyObject_GC_New` lays out a GC
+/// object (the collector's header, zeroed, then the object), but without
+/// counting it towards the next young collection, which `PyObject_GC_New`
+/// does for every object it makes, tracked or not. A pending handle is never
+/// on the collector's list, so a collection could not find it anyway; but
+/// counted, the 20,000 handles of a burst of `call_soon`s started about thirty
+/// collections that each walked every pending handle through the loop's
+/// traverse, and a callback cost half as much again (callgrind, `call_soon`).
+/// Freed with `PyObject_Free` from the header, never `PyObject_GC_Del`, which
+/// would take one off the count. Null if the memory is not there.
+///
+/// # Safety
+/// Attached; only if `HandleTypes::uncounted` (the header has this size).
+unsafe fn allocate_uncounted() -> *mut ffi::PyObject {
+    // safety: attached (the caller's contract); a block of the header and the
+    // object, or null.
+    unsafe {
+        let block = ffi::PyObject_Malloc(GC_HEADER + std::mem::size_of::<HandleObject>());
+        if block.is_null() {
+            return ptr::null_mut();
+        }
+        ptr::write_bytes(block.cast::<u8>(), 0, GC_HEADER);
+        block.cast::<u8>().add(GC_HEADER).cast()
+    }
+}
+// ANCHOR_END: allocate_uncounted
 
 static TYPES: PyOnceLock<HandleTypes> = PyOnceLock::new();
 
@@ -347,8 +389,20 @@ impl HandleRef {
         // (the object, and whether its header is still to be set)
         let (object, init) = match free.pop(py) {
             Some(object) => (object.as_ptr(), true),
-            None if tracked => {
-                // safety: attached; `ty` is the GC type `TimerHandle` (made in
+            None if !tracked && types.uncounted => {
+                // safety: attached, and `uncounted` is set.
+                let raw = unsafe { allocate_uncounted() };
+                if raw.is_null() {
+                    // PyObject_Malloc sets no exception: this is CPython's
+                    // MemoryError (not the SystemError of fetching nothing).
+                    // safety: attached; sets the error and returns NULL.
+                    unsafe { ffi::PyErr_NoMemory() };
+                    return Err(PyErr::fetch(py));
+                }
+                (raw, true)
+            }
+            None => {
+                // safety: attached; `ty` is one of our two GC types (made in
                 // `make_types` with `Py_TPFLAGS_HAVE_GC`). A new, untracked
                 // object (type set, reference count one) with the collector's
                 // header in front, or NULL with MemoryError set. It may start
@@ -359,24 +413,12 @@ impl HandleRef {
                 }
                 (raw, false)
             }
-            None => {
-                // safety: attached; a block of the object's size, or NULL.
-                let raw = unsafe { ffi::PyObject_Malloc(std::mem::size_of::<HandleObject>()) };
-                if raw.is_null() {
-                    // PyObject_Malloc sets no exception: this is CPython's
-                    // MemoryError (not the SystemError of fetching nothing).
-                    // safety: attached; sets the error and returns NULL.
-                    unsafe { ffi::PyErr_NoMemory() };
-                    return Err(PyErr::fetch(py));
-                }
-                (raw.cast(), true)
-            }
         };
-        // safety: `object` is a block of `HandleObject`'s size that nobody
-        // else uses (fresh, or taken off the free list of its own type, so with
-        // the collector's header in front for a timer, untracked); PyObject_Init
-        // sets its type (and takes a reference to it) and its reference count
-        // to one (PyObject_GC_New did that already for a fresh timer), then
+        // safety: `object` is a block of `HandleObject`'s size with the
+        // collector's header in front, that nobody else uses (fresh, or taken
+        // off the free list of its own type, untracked); PyObject_Init sets
+        // its type (and takes a reference to it) and its reference count to
+        // one (PyObject_GC_New did that already for a fresh object), then
         // the other fields are written (the state straight into place) before
         // anyone can see it. A timer is tracked only after that, so the
         // collector never traverses a half-made one; it was untracked (fresh,
@@ -455,6 +497,9 @@ impl HandleRef {
     pub(crate) fn release(&self, py: Python<'_>) {
         let call = self.data().call.with(py, Option::take);
         drop(call);
+        if self.refcount() > 1 {
+            publish(self.0.as_ptr(), self.data());
+        }
     }
 
     /// Reports to the collector what the handle holds. The loop calls this for
@@ -464,10 +509,13 @@ impl HandleRef {
         visit_data(self.data(), &mut |held| visit.call(held.as_py()))
     }
 
-    /// True for a handle of a GC type (a `TimerHandle`): the collector tracks
-    /// it, so a holder reports the handle itself, never what it holds.
-    pub(crate) fn is_tracked_type(&self) -> bool {
-        self.data().timer.is_some()
+    /// True for a handle the collector tracks (a `TimerHandle`, or a
+    /// `Handle` once published): a holder reports the handle itself, never
+    /// what it holds.
+    pub(crate) fn is_tracked(&self) -> bool {
+        // safety: reads the collector's header of an object we hold a
+        // reference to, of a GC type.
+        unsafe { ffi::PyObject_GC_IsTracked(self.0.as_ptr()) != 0 }
     }
 
     /// The reference count of the handle object.
@@ -529,7 +577,12 @@ impl HandleRef {
             }
         };
         match result {
-            Ok(_) => Ok(()),
+            Ok(_) => {
+                if self.refcount() > 1 {
+                    publish(self.0.as_ptr(), data);
+                }
+                Ok(())
+            }
             Err(err) => self.failed(py, event_loop, call, keep_call, err),
         }
     }
@@ -607,6 +660,29 @@ fn args_tuple<'py>(py: Python<'py>, args: &Args) -> PyResult<Bound<'py, PyTuple>
     }
 }
 
+// ANCHOR: publish
+/// Lets the collector see through the handle `object` (whose state is
+/// `data`): its context goes back on the collector's list, and the handle
+/// joins it. Done once the handle has let go of its call (it ran, or was
+/// cancelled) while someone besides the loop holds it: what it holds then is
+/// its context, for `get_context()`, and through a context variable that can
+/// lead back to whoever holds the handle (`self.handle = loop.call_soon(...)`
+/// in a request whose context variable is `self`), a cycle only the collector
+/// can free. A handle only the loop holds is about to be freed; it is left
+/// as it is.
+fn publish(object: *mut ffi::PyObject, data: &HandleData) {
+    data.context.make_public();
+    // safety: attached (handles are only reached with the GIL held); `object`
+    // is a live, fully made handle of one of our GC types. Tracked only if it
+    // is not yet, as tracking twice corrupts the collector's list.
+    unsafe {
+        if ffi::PyObject_GC_IsTracked(object) == 0 {
+            ffi::PyObject_GC_Track(object.cast());
+        }
+    }
+}
+// ANCHOR_END: publish
+
 /// Marks `data`'s handle cancelled and drops its call; true if it was not
 /// cancelled before. A timer still in its loop's heap tells the loop.
 fn cancel_data(py: Python<'_>, data: &HandleData) -> bool {
@@ -660,7 +736,7 @@ fn visit_data<E>(
     visit: &mut dyn FnMut(&Owned) -> Result<(), E>,
 ) -> Result<(), E> {
     // safety: only reached from a traverse (the loop's `__traverse__` through
-    // `visit_contents`, or `timer_traverse`), attached.
+    // `visit_contents`, or `handle_traverse`), attached.
     unsafe {
         data.call.peek_in_raw_traverse(|call| match call {
             Some(call) => {
@@ -748,13 +824,11 @@ unsafe extern "C" fn handle_dealloc(object: *mut ffi::PyObject) {
     unsafe {
         boundary::enter_void(|py| {
             let ty = ffi::Py_TYPE(object);
-            // A `TimerHandle` leaves the collector's list first, before
+            // A tracked handle leaves the collector's list first, before
             // anything below can run Python code and start a collection that
-            // would traverse a half-destroyed object.
-            let tracked = ffi::PyType_IS_GC(ty) != 0;
-            if tracked {
-                ffi::PyObject_GC_UnTrack(object.cast());
-            }
+            // would traverse a half-destroyed object (untracking an untracked
+            // object does nothing).
+            ffi::PyObject_GC_UnTrack(object.cast());
             let this = object.cast::<HandleObject>();
             if !(*this).weakreflist.is_null() {
                 ffi::PyObject_ClearWeakRefs(object);
@@ -764,21 +838,21 @@ unsafe extern "C" fn handle_dealloc(object: *mut ffi::PyObject) {
             // the free list): dropping may run any Python code (a destructor),
             // which may make and free handles meanwhile.
             ptr::drop_in_place(ptr::addr_of_mut!((*this).data));
-            let kept = match TYPES.get(py) {
+            let (kept, uncounted) = match TYPES.get(py) {
                 Some(t) if ty == t.handle.as_ptr().cast() => {
-                    FREE.push(py, NonNull::new_unchecked(object))
+                    (FREE.push(py, NonNull::new_unchecked(object)), t.uncounted)
                 }
                 Some(t) if ty == t.timer.as_ptr().cast() => {
-                    FREE_TIMERS.push(py, NonNull::new_unchecked(object))
+                    (FREE_TIMERS.push(py, NonNull::new_unchecked(object)), false)
                 }
-                _ => false,
+                _ => (false, false),
             };
             if !kept {
-                if tracked {
-                    // The block starts with the collector's header.
-                    ffi::PyObject_GC_Del(object.cast());
+                // The block starts with the collector's header.
+                if uncounted {
+                    ffi::PyObject_Free(object.cast::<u8>().sub(GC_HEADER).cast());
                 } else {
-                    ffi::PyObject_Free(object.cast());
+                    ffi::PyObject_GC_Del(object.cast());
                 }
             }
             // Every instance of a heap type holds a reference to its type.
@@ -861,16 +935,16 @@ unsafe extern "C" fn timer_hash(object: *mut ffi::PyObject) -> ffi::Py_hash_t {
     }
 }
 
-/// `tp_traverse` of `TimerHandle`: what the timer holds (see the module
-/// documentation), every one a reference the timer owns.
-unsafe extern "C" fn timer_traverse(
+/// `tp_traverse` of both types: what the handle holds (see the module
+/// documentation), every one a reference the handle owns.
+unsafe extern "C" fn handle_traverse(
     object: *mut ffi::PyObject,
     visit: ffi::visitproc,
     arg: *mut c_void,
 ) -> c_int {
     // safety: CPython calls tp_traverse attached, on a live object of our
     // type; `visit` and `arg` are its pair, valid for the call, and each
-    // pointer given to `visit` is a live object the timer holds a reference to.
+    // pointer given to `visit` is a live object the handle holds a reference to.
     // No panic can unwind from here: `visit_data` and the closure do not panic.
     unsafe {
         let data = data_of(object);
@@ -883,11 +957,11 @@ unsafe extern "C" fn timer_traverse(
     }
 }
 
-/// `tp_clear` of `TimerHandle`, for a timer in a cycle the collector found to
+/// `tp_clear` of both types, for a handle in a cycle the collector found to
 /// be garbage: lets go of the callback and its arguments (as running or
 /// cancelling it would), which breaks any cycle through them. A cycle through
 /// the context is the context's to break (its own `tp_clear`).
-unsafe extern "C" fn timer_clear(object: *mut ffi::PyObject) -> c_int {
+unsafe extern "C" fn handle_clear(object: *mut ffi::PyObject) -> c_int {
     // safety: CPython calls tp_clear attached, on a live object of our type.
     unsafe {
         boundary::enter_void(|py| {
@@ -939,7 +1013,9 @@ unsafe extern "C" fn handle_cancel(
     // safety: a method of our types, called attached with `slf` of our type.
     unsafe {
         boundary::enter(|py| {
-            cancel_data(py, data_of(slf));
+            let data = data_of(slf);
+            cancel_data(py, data);
+            publish(slf, data);
             Ok(py.None().into_ptr())
         })
     }
@@ -1163,15 +1239,20 @@ fn slot(slot: c_int, pfunc: *mut c_void) -> ffi::PyType_Slot {
 fn make_types(py: Python<'_>) -> PyResult<HandleTypes> {
     let size = std::mem::size_of::<HandleObject>() as c_int;
     // ANCHOR: flags
-    // No Py_TPFLAGS_HAVE_GC for `Handle`: allocating one does not count
-    // towards a collection, and the collector never walks one (the loop's
-    // traverse reports what a pending handle holds when it holds it alone).
-    // `TimerHandle` adds it (see the module documentation).
-    let flags =
-        (ffi::Py_TPFLAGS_DEFAULT | ffi::Py_TPFLAGS_DISALLOW_INSTANTIATION) as std::ffi::c_uint;
+    // Both are GC types, but a pending `Handle` is not on the collector's
+    // list: the collector never walks one (the loop's traverse reports what a
+    // pending handle holds when it holds it alone), and making one does not
+    // count towards a collection (`allocate_uncounted`, or the free list). It
+    // joins the list only when published (`publish`). A `TimerHandle` is on
+    // it from the start (see the module documentation).
+    let flags = (ffi::Py_TPFLAGS_DEFAULT
+        | ffi::Py_TPFLAGS_DISALLOW_INSTANTIATION
+        | ffi::Py_TPFLAGS_HAVE_GC) as std::ffi::c_uint;
     // ANCHOR_END: flags
     let mut handle_slots = [
         slot(ffi::Py_tp_dealloc, handle_dealloc as *mut c_void),
+        slot(ffi::Py_tp_traverse, handle_traverse as *mut c_void),
+        slot(ffi::Py_tp_clear, handle_clear as *mut c_void),
         slot(ffi::Py_tp_repr, handle_repr as *mut c_void),
         slot(ffi::Py_tp_methods, HANDLE_METHODS.get().cast()),
         slot(ffi::Py_tp_getset, HANDLE_GETSET.get().cast()),
@@ -1199,8 +1280,8 @@ fn make_types(py: Python<'_>) -> PyResult<HandleTypes> {
     };
     let mut timer_slots = [
         slot(ffi::Py_tp_dealloc, handle_dealloc as *mut c_void),
-        slot(ffi::Py_tp_traverse, timer_traverse as *mut c_void),
-        slot(ffi::Py_tp_clear, timer_clear as *mut c_void),
+        slot(ffi::Py_tp_traverse, handle_traverse as *mut c_void),
+        slot(ffi::Py_tp_clear, handle_clear as *mut c_void),
         slot(ffi::Py_tp_richcompare, timer_richcompare as *mut c_void),
         slot(ffi::Py_tp_hash, timer_hash as *mut c_void),
         slot(ffi::Py_tp_repr, handle_repr as *mut c_void),
@@ -1216,7 +1297,7 @@ fn make_types(py: Python<'_>) -> PyResult<HandleTypes> {
         name: c"pyloop._native.TimerHandle".as_ptr(),
         basicsize: size,
         itemsize: 0,
-        flags: flags | ffi::Py_TPFLAGS_HAVE_GC as std::ffi::c_uint,
+        flags,
         slots: timer_slots.as_mut_ptr(),
     };
     let bases = PyTuple::new(py, [&handle])?;
@@ -1228,8 +1309,15 @@ fn make_types(py: Python<'_>) -> PyResult<HandleTypes> {
         )?
         .cast_into_unchecked()
     };
+    // The size of the collector's header, as `sys.getsizeof` adds it to a
+    // list's own size: what `allocate_uncounted` relies on.
+    let sys = py.import("sys")?;
+    let list = pyo3::types::PyList::empty(py);
+    let with_header: usize = sys.call_method1("getsizeof", (&list,))?.extract()?;
+    let own: usize = list.call_method0("__sizeof__")?.extract()?;
     Ok(HandleTypes {
         handle: handle.unbind(),
         timer: timer.unbind(),
+        uncounted: with_header.checked_sub(own) == Some(GC_HEADER),
     })
 }
