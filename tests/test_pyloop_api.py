@@ -240,3 +240,45 @@ def test_own_native_methods_refuses_a_class_not_derived_from_the_native_one(api)
     with pytest.raises(TypeError):
         api._native.own_native_methods(Unrelated, native)
     assert "call_soon" not in vars(Unrelated)
+
+
+def test_own_native_methods_refuses_every_native_class_but_a_loop_class(api):
+    """``own_native_methods`` copies C method descriptors onto a subclass. A C method of
+    another type may read its defining class (``METH_METHOD``), which the copy changes: on
+    ``array.array`` (3.11) and ``asyncio.Future`` (3.12+) the copies crashed the interpreter
+    when called (review of stop 21). Only pyloop's loop classes are accepted; anything else
+    is a ``TypeError`` before any descriptor is made. Run in a child process, so that a
+    regression shows as a failed test, not a crashed test run."""
+    script = r"""
+import array, asyncio, pyloop
+
+class Array(array.array):
+    pass
+
+class Future(asyncio.Future):
+    pass
+
+for cls, native in ((Array, array.array), (Future, asyncio.Future), (Future, object)):
+    try:
+        pyloop._native.own_native_methods(cls, native)
+    except TypeError:
+        pass
+    else:
+        raise SystemExit(f"accepted {native.__name__}")
+for args in ((1, 2), (Array, "array")):
+    try:
+        pyloop._native.own_native_methods(*args)
+    except TypeError:
+        pass
+    else:
+        raise SystemExit(f"accepted {args!r}")
+assert Array("b", b"ab").__reduce_ex__(2)
+loop = asyncio.new_event_loop()
+Future(loop=loop).add_done_callback(print)
+loop.close()
+print("refused")
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
+    )
+    assert (done.returncode, done.stdout.strip()) == (0, "refused"), done.stderr[-2000:]

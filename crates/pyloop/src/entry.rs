@@ -733,6 +733,14 @@ pub(crate) fn own_native_methods(
     native: &Bound<'_, PyType>,
 ) -> PyResult<usize> {
     let py = class.py();
+    // Only for our loop classes: the copies are made for `class`, and a C
+    // method of another type may read its defining class (`METH_METHOD`),
+    // which the copy would change.
+    if !crate::event_loop::is_loop_class(native) {
+        return Err(PyTypeError::new_err(
+            "own_native_methods: the native class must be one of pyloop's loop classes",
+        ));
+    }
     if !class.is_subclass(native)? {
         return Err(PyTypeError::new_err(
             "own_native_methods: the class must be a subclass of the native class",

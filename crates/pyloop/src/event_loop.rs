@@ -16,7 +16,7 @@ use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::pyclass::{PyTraverseError, PyVisit};
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyDict, PyTuple};
+use pyo3::types::{PyDict, PyTuple, PyType};
 use pyo3::{ffi, intern};
 
 use crate::boundary;
@@ -1597,6 +1597,22 @@ fn call_with_keywords<'py>(
             ffi::PyObject_Call(callable.as_ptr(), arguments.as_ptr(), keywords.as_ptr()),
         )
     }
+}
+
+/// True if `class` is one of the native loop classes, one per phase.
+pub(crate) fn is_loop_class(class: &Bound<'_, PyType>) -> bool {
+    let py = class.py();
+    [
+        py.get_type::<BatchLimitLoop>(),
+        py.get_type::<AdaptiveSleepLoop>(),
+        py.get_type::<CondvarWakeLoop>(),
+        py.get_type::<TwoPhaseLoop>(),
+        py.get_type::<SwapBufferLoop>(),
+        py.get_type::<EpollWakeLoop>(),
+        py.get_type::<LockFreeLoop>(),
+    ]
+    .iter()
+    .any(|ours| class.is(ours))
 }
 
 /// Stamps one `#[pyclass]` event loop per phase around [`LoopCore`].
