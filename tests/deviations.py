@@ -68,6 +68,16 @@ DEVIATIONS = {
         "once, and what is sent is what was written",
         "the copy is what makes write() safe against later changes to the caller's buffer",
     ),
+    "a socket with a timeout in sock_*": (
+        "outside debug mode, asyncio's sock_recv/sock_recv_into on a socket with a timeout "
+        "(settimeout(t)) make the socket's own blocking call: the whole loop stops for up to "
+        "t seconds, and the call raises TimeoutError('timed out') if nothing came",
+        "PyLoop treats it as it treats a blocking socket: it asks the kernel not to block "
+        "(MSG_DONTWAIT) and waits for the descriptor, so other tasks run and the socket's "
+        "timeout is not applied (asyncio.timeout or wait_for bound the call)",
+        "asyncio requires non-blocking sockets here (debug mode raises ValueError on both); "
+        "a loop that sleeps inside a system call with the GIL held stalls every task",
+    ),
     "a socket closed under a pending sock_* call": (
         "asyncio keeps the selector key of the closed descriptor: a new socket given the same "
         "number and waited on with sock_recv or add_reader only updates the key's dictionary "

@@ -768,3 +768,60 @@ def test_readiness_kept_by_an_interrupt_for_a_call_cancelled_meanwhile(loop):
                 a.setblocking(True)
                 a.settimeout(BOUND)
                 assert a.recv(10) == b"y"
+
+
+@pytest.mark.parametrize("method", ["sock_recv", "sock_recv_into"])
+def test_a_socket_with_a_timeout(loop, loop_spec, method):
+    """A socket with a timeout (``settimeout(0.2)``) on which nothing arrives. In debug mode
+    both loops refuse it (``ValueError``). Outside it, asyncio makes the socket's own blocking
+    call: the loop stops for 0.2 s and the call raises ``TimeoutError('timed out')``; PyLoop
+    waits for the descriptor without blocking, so a ticking task keeps running and only the
+    caller's own bound ends the wait (tests/deviations.py, "a socket with a timeout in
+    sock_*"). Data sent afterwards is read by the next call on both."""
+    a, b = socket.socketpair()
+    a.settimeout(0.2)
+
+    async def main():
+        ticks = 0
+
+        async def ticker():
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.01)
+                ticks += 1
+
+        ticking = asyncio.ensure_future(ticker())
+        await asyncio.sleep(0.02)
+        call = (
+            loop.sock_recv(a, 10)
+            if method == "sock_recv"
+            else loop.sock_recv_into(a, bytearray(10))
+        )
+        before = ticks
+        try:
+            outcome = await asyncio.wait_for(call, 0.6)
+        except TimeoutError as exc:  # the socket's own (str 'timed out') or wait_for's
+            outcome = ("timeout", str(exc))
+        except ValueError:
+            outcome = ("refused",)
+        during = ticks - before
+        ticking.cancel()
+        b.sendall(b"later")
+        a.settimeout(0)
+        if method == "sock_recv":
+            after = await loop.sock_recv(a, 10)
+        else:
+            buf = bytearray(10)
+            after = bytes(buf[: await loop.sock_recv_into(a, buf)])
+        return outcome, during, after
+
+    with a, b:
+        outcome, during, after = run_bounded(loop, main())
+    assert after == b"later"
+    if loop.get_debug():
+        assert outcome == ("refused",)
+    elif loop_spec.is_pyloop:
+        assert outcome == ("timeout", "")
+        assert during >= 10, "other tasks must run while the call waits"
+    else:
+        assert outcome == ("timeout", "timed out")
