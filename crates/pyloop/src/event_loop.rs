@@ -661,6 +661,14 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
         self.consumer.with(py, |slot| *slot = Some(consumer));
         self.stopping.store(false, Relaxed);
         self.running_thread.store(0, Relaxed);
+        // Callbacks other threads sent that the last batches did not reach go
+        // onto the lane now, as a call made while the loop is stopped would
+        // move them (`schedule`): there the loop's traverse sees them, and a
+        // loop dropped without `close()` with one that refers back to it (say
+        // `call_soon_threadsafe(loop.stop)`) is collected. Only a push that
+        // was waiting for the queue's lock as the loop stopped can land in
+        // the queue after this.
+        self.move_pending_to_own_lane(py);
         result
     }
     // ANCHOR_END: run_forever
