@@ -140,10 +140,11 @@ DEVIATIONS = {
         "asyncio's handles are tracked by the collector: a loop dropped without close(), "
         "whose pending call_soon handle is also held by an object its callback leads to, "
         "is collected",
-        "PyLoop's Handle is not a GC type (its TimerHandle is): that cycle is collected "
-        "only once the loop is closed or the handle runs or is cancelled",
-        "tracking every call_soon handle costs every callback a collector allocation; the "
-        "cycle needs an unclosed loop abandoned with a stored handle that never ran "
+        "PyLoop's pending Handle is off the collector's list (its TimerHandle is on it, "
+        "and so is a Handle that ran or was cancelled while someone holds it): that cycle "
+        "is collected only once the loop is closed or the handle runs or is cancelled",
+        "tracking every pending call_soon handle would have the collector walk every one; "
+        "the cycle needs an unclosed loop abandoned with a stored handle that never ran "
         "(tests/test_memory.py marks it)",
     ),
     "no handle_traceback in debug mode": (

@@ -516,3 +516,23 @@ def test_call_at_on_a_closed_loop_is_refused_before_its_deadline_is_read(loop):
     assert converted == []
     with pytest.raises(TypeError):
         loop.call_at(None, print)
+
+
+def test_a_handle_cannot_change_its_class(loop):
+    """``handle.__class__ = ...`` between a ``Handle`` and a ``TimerHandle`` is refused with
+    ``TypeError``, as asyncio refuses it (different layouts there). PyLoop's two types have
+    one layout, so only their being immutable types refuses it: a ``call_soon`` handle made
+    a timer answered ``when()`` with NaN (review of stop 21). Both handles still run or
+    cancel afterwards."""
+    ran = []
+    handle = loop.call_soon(ran.append, "soon")
+    timer = loop.call_later(3600, ran.append, "later")
+    for obj, other in ((handle, timer), (timer, handle)):
+        before = type(obj)
+        with pytest.raises(TypeError):
+            obj.__class__ = type(other)
+        assert type(obj) is before
+    timer.cancel()
+    run_once(loop)
+    assert ran == ["soon"]
+    assert timer.cancelled()

@@ -1245,9 +1245,12 @@ fn make_types(py: Python<'_>) -> PyResult<HandleTypes> {
     // count towards a collection (`allocate_uncounted`, or the free list). It
     // joins the list only when published (`publish`). A `TimerHandle` is on
     // it from the start (see the module documentation).
+    // Immutable, so that `handle.__class__ = ...` cannot turn a `Handle` into
+    // a `TimerHandle` (same size, same slots otherwise), as asyncio refuses.
     let flags = (ffi::Py_TPFLAGS_DEFAULT
         | ffi::Py_TPFLAGS_DISALLOW_INSTANTIATION
-        | ffi::Py_TPFLAGS_HAVE_GC) as std::ffi::c_uint;
+        | ffi::Py_TPFLAGS_HAVE_GC
+        | ffi::Py_TPFLAGS_IMMUTABLETYPE) as std::ffi::c_uint;
     // ANCHOR_END: flags
     let mut handle_slots = [
         slot(ffi::Py_tp_dealloc, handle_dealloc as *mut c_void),
