@@ -704,14 +704,32 @@ fn put_methods<const N: usize>(
     let py = class.py();
     for (name, doc, function) in methods {
         let def = leak_def(name, doc, function);
-        // safety: attached; `class` is a type object and `def` a method entry
-        // that lives forever; a new descriptor or NULL with an error set.
-        let descr = unsafe {
-            Bound::from_owned_ptr_or_err(py, ffi::PyDescr_NewMethod(class.as_ptr().cast(), def))?
-        };
-        class.setattr(PyString::new(py, name.to_str().unwrap_or_default()), descr)?;
+        let name = PyString::new(py, name.to_str().unwrap_or_default());
+        // safety: `leak_def` returns an entry that lives for ever.
+        unsafe { put_method(class, &name, def)? };
     }
     Ok(())
+}
+
+/// Sets `class.name` to a new method descriptor of `class` for `def`.
+///
+/// # Safety
+/// `def` must be a method entry that outlives `class`.
+unsafe fn put_method(
+    class: &Bound<'_, PyType>,
+    name: &Bound<'_, PyString>,
+    def: *mut ffi::PyMethodDef,
+) -> PyResult<()> {
+    // safety: attached (we hold a `Bound`); `class` is a type object and
+    // `def` a live method entry (the caller's contract); a new descriptor or
+    // NULL with an error set.
+    let descr = unsafe {
+        Bound::from_owned_ptr_or_err(
+            class.py(),
+            ffi::PyDescr_NewMethod(class.as_ptr().cast(), def),
+        )?
+    };
+    class.setattr(name, descr)
 }
 
 // ANCHOR: own_methods
@@ -766,12 +784,8 @@ pub(crate) fn own_native_methods(
         // `PyMethodDescrObject`; its method entry lives as long as `native`,
         // which `class` keeps alive through its bases.
         let def = unsafe { (*value.as_ptr().cast::<ffi::PyMethodDescrObject>()).d_method };
-        // safety: attached; `class` is a type object and `def` a live method
-        // entry; a new descriptor or NULL with an error set.
-        let descr = unsafe {
-            Bound::from_owned_ptr_or_err(py, ffi::PyDescr_NewMethod(class.as_ptr().cast(), def))?
-        };
-        class.setattr(&name, descr)?;
+        // safety: as just said, `def` outlives `class`.
+        unsafe { put_method(class, &name, def)? };
         owned += 1;
     }
     Ok(owned)
