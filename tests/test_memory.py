@@ -268,6 +268,24 @@ def _open_fds() -> set[str]:
     return set(os.listdir("/proc/self/fd"))
 
 
+def _collect_dropped_loop(loop_ref, fds_before, other_ref=None):
+    """After the last reference to a loop that was not closed is dropped: collect, then
+    (whether the loop is still alive, the descriptors opened since ``fds_before`` still
+    open, whether ``other_ref``'s object is still alive). A loop still alive is closed
+    here, so that it does not reach the next tests."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)  # "unclosed event loop"
+        gc.collect()
+        gc.collect()
+    other_alive = other_ref is not None and other_ref() is not None
+    alive = loop_ref() is not None
+    new_fds = _open_fds() - fds_before
+    leaked = loop_ref()
+    if leaked is not None:
+        leaked.close()
+    return alive, new_fds, other_alive
+
+
 @pytest.mark.parametrize("how", ["call_later", "call_at", "call_soon"])
 def test_unclosed_loop_held_with_pending_handle_is_collected(loop_spec, request, how):
     """An object holds the loop and a pending handle of its own bound method (the usual
@@ -303,17 +321,7 @@ def test_unclosed_loop_held_with_pending_handle_is_collected(loop_spec, request,
     loop_ref = weakref.ref(new_loop)
     owner_ref = weakref.ref(Owner(new_loop))
     del new_loop
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ResourceWarning)  # "unclosed event loop"
-        gc.collect()
-        gc.collect()
-    owner_alive = owner_ref() is not None
-    loop_alive = loop_ref() is not None
-    new_fds = _open_fds() - fds_before
-    leaked = loop_ref()
-    if leaked is not None:  # do not leave it to the next tests
-        leaked.close()
-        del leaked
+    loop_alive, new_fds, owner_alive = _collect_dropped_loop(loop_ref, fds_before, owner_ref)
     assert not loop_alive, "a loop dropped without close() outlived the collection"
     assert not owner_alive, "the owner of the pending handle outlived the collection"
     assert not new_fds, f"the collected loop left descriptors open: {sorted(new_fds)}"
@@ -345,15 +353,6 @@ def test_unclosed_loop_with_callbacks_from_another_thread_left_is_collected(loop
     new_loop.run_forever()
     loop_ref = weakref.ref(new_loop)
     del new_loop
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ResourceWarning)  # "unclosed event loop"
-        gc.collect()
-        gc.collect()
-    alive = loop_ref() is not None
-    new_fds = _open_fds() - fds_before
-    leaked = loop_ref()
-    if leaked is not None:  # do not leave it to the next tests
-        leaked.close()
-        del leaked
+    alive, new_fds, _ = _collect_dropped_loop(loop_ref, fds_before)
     assert not alive, "a loop dropped with callbacks from other threads queued was never freed"
     assert not new_fds, f"the collected loop left descriptors open: {sorted(new_fds)}"
