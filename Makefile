@@ -116,7 +116,7 @@ tables-py:
 tables-io:
 	$(PYTHON) benchmarks/io/tables.py $(RESULTS)/io.json --out $(GENERATED)
 	$(PYTHON) benchmarks/io/tables.py $(RESULTS)/io-82ad72a.json --out $(GENERATED)/io_before --no-plots
-	$(PYTHON) benchmarks/io/tables.py $(RESULTS)/io-d94b524.json --out $(GENERATED)/io_prev --no-plots
+	$(PYTHON) benchmarks/io/tables.py $(RESULTS)/io-0a67f45.json --out $(GENERATED)/io_prev --no-plots
 
 serve:
 	source scripts/env.sh && mdbook serve book --hostname 127.0.0.1 --port $${PORT:-3000}

@@ -141,9 +141,9 @@ check_tables() {
     # The Python-level and I/O tables and plots, from their committed runs.
     python benchmarks/pyloop/tables.py benchmarks/results/python.json --out book/src/generated >/dev/null
     python benchmarks/io/tables.py benchmarks/results/io.json --out book/src/generated >/dev/null
-    # Two earlier full I/O runs the I/O chapter compares with: io-d94b524.json (the previous
+    # Two earlier full I/O runs the I/O chapter compares with: io-0a67f45.json (the previous
     # run) and io-82ad72a.json (before the read buffer was aligned, for the 100 KB finding).
-    python benchmarks/io/tables.py benchmarks/results/io-d94b524.json --out book/src/generated/io_prev --no-plots >/dev/null
+    python benchmarks/io/tables.py benchmarks/results/io-0a67f45.json --out book/src/generated/io_prev --no-plots >/dev/null
     python benchmarks/io/tables.py benchmarks/results/io-82ad72a.json --out book/src/generated/io_before --no-plots >/dev/null
     # Phase 3.3.1's single-run distributions (core_spread), from their committed run.
     python benchmarks/spread_tables.py benchmarks/results/spread.json --out book/src/generated

@@ -216,11 +216,12 @@ def sock_echo(loop: asyncio.AbstractEventLoop, n: int) -> None:
         right.close()
 
 
-def protocol_echo(loop: asyncio.AbstractEventLoop, n: int) -> None:
-    """n round trips of 1 KB over TCP on 127.0.0.1 between two ``asyncio.Protocol`` s on the
-    loop's transports: the client writes, the server's ``data_received`` writes it back (the
-    protocol mode of the I/O benchmark, without its client process)."""
-    message = b"x" * 1024
+def protocol_echo(loop: asyncio.AbstractEventLoop, n: int, size: int = 1024) -> None:
+    """n round trips of ``size`` bytes (1 KB) over TCP on 127.0.0.1 between two
+    ``asyncio.Protocol`` s on the loop's transports: the client writes, the server's
+    ``data_received`` writes it back (the protocol mode of the I/O benchmark, without its
+    client process)."""
+    message = b"x" * size
     done = loop.create_future()
 
     class Echo(asyncio.Protocol):
@@ -278,6 +279,7 @@ ALL_WORKLOADS = {
     "single": single,
     "single_gc_off": single_gc_off,
     "threadsafe": threadsafe,
+    "protocol_echo_10k": lambda loop, n: protocol_echo(loop, n, 10 * 1024),
 }
 
 
