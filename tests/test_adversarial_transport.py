@@ -1193,9 +1193,16 @@ def test_keyboardinterrupt_in_resume_writing_leaves_no_busy_descriptor(loop):
             super().resume_writing()
             raise KeyboardInterrupt
 
-    async def fill_and_drain(peer, transport):
+    async def fill_and_drain(peer, transport, protocol):
         peer.setblocking(False)
-        transport.write(b"r" * (4 * 1024 * 1024))
+        # Write until the transport pauses the protocol: the kernel's socket buffers can
+        # take several megabytes at once on some machines (a single 4 MB write once left
+        # nothing buffered, so resume_writing never came and the test hung).
+        for _ in range(256):
+            if "pause_writing" in protocol.events:
+                break
+            transport.write(b"r" * (1024 * 1024))
+        assert "pause_writing" in protocol.events, "256 MB written and never paused"
         while True:
             try:
                 peer.recv(1 << 20)
@@ -1204,7 +1211,7 @@ def test_keyboardinterrupt_in_resume_writing_leaves_no_busy_descriptor(loop):
 
     peer, transport, protocol = run_bounded(loop, connect(loop, lambda: Interrupting(loop)))
     with peer:
-        draining = loop.create_task(fill_and_drain(peer, transport))
+        draining = loop.create_task(fill_and_drain(peer, transport, protocol))
         with pytest.raises(KeyboardInterrupt):
             loop.run_until_complete(draining)
         assert "resume_writing" in protocol.events
