@@ -497,6 +497,13 @@ impl HandleRef {
     pub(crate) fn release(&self, py: Python<'_>) {
         let call = self.data().call.with(py, Option::take);
         drop(call);
+        self.publish_if_shared();
+    }
+
+    /// Publishes the handle (see `publish`) if someone besides the loop
+    /// holds it.
+    #[inline(always)]
+    fn publish_if_shared(&self) {
         if self.refcount() > 1 {
             publish(self.0.as_ptr(), self.data());
         }
@@ -578,9 +585,7 @@ impl HandleRef {
         };
         match result {
             Ok(_) => {
-                if self.refcount() > 1 {
-                    publish(self.0.as_ptr(), data);
-                }
+                self.publish_if_shared();
                 Ok(())
             }
             Err(err) => self.failed(py, event_loop, call, keep_call, err),
