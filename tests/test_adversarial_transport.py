@@ -1316,3 +1316,94 @@ def test_data_received_objects_are_never_changed_after_the_call(loop):
     assert all(cached == fresh for cached, fresh in hashes)
     assert all(bytes(data) == received[i] for i, data in kept)
     assert all(view.tobytes() == received[i] for i, view in views)
+
+
+def test_set_protocol_inside_data_received_takes_the_next_read(loop):
+    """A protocol that hands the transport to another protocol from inside its own
+    ``data_received`` or ``buffer_updated``: the next read goes to the new one, into its own
+    buffer if it is a ``BufferedProtocol``. On PyLoop the ``bytes`` the first protocol let go
+    of is kept for the next read of that length (``spare_bytes.rs``); switching to a buffered
+    protocol and back, with reads of that very length and buffers shorter than it, must still
+    give every protocol exactly what the peer sent it, and leave what one kept unchanged."""
+    chunk_size = 1024
+    # (kind, detail): "plain" keeps the object it is given or drops it; "buffered" reads into
+    # a buffer of that many bytes (1000 takes two reads for one chunk).
+    stages = [
+        ("plain", "drop"),
+        ("buffered", 4096),
+        ("plain", "drop"),
+        ("plain", "keep"),
+        ("buffered", 1000),
+        ("plain", "drop"),
+        ("plain", "drop"),
+        ("buffered", chunk_size),
+        ("plain", "keep"),
+    ]
+    chunks = [bytes([97 + i]) * (chunk_size - 1) + bytes([i]) for i in range(len(stages))]
+    got: list[bytearray] = [bytearray() for _ in stages]
+    kept: list[tuple[int, bytes]] = []
+    protocols: list[asyncio.BaseProtocol] = []
+
+    def advance(index: int, transport) -> None:
+        if len(got[index]) >= chunk_size and index + 1 < len(protocols):
+            transport.set_protocol(protocols[index + 1])
+
+    def lost(exc) -> None:
+        # The transport's last protocol gets connection_lost; it completes the first's future.
+        if not first.lost.done():
+            first.lost.set_result(exc)
+
+    class Plain(asyncio.Protocol):
+        def __init__(self, index: int, keep: bool) -> None:
+            self.index, self.keep = index, keep
+
+        def data_received(self, data) -> None:
+            got[self.index] += data
+            if self.keep:
+                kept.append((self.index, data))
+            advance(self.index, first.transport)
+
+        def connection_lost(self, exc) -> None:
+            lost(exc)
+
+    class Buffered(asyncio.BufferedProtocol):
+        def __init__(self, index: int, size: int) -> None:
+            self.index, self.buffer = index, bytearray(size)
+
+        def get_buffer(self, sizehint: int):
+            return memoryview(self.buffer)
+
+        def buffer_updated(self, nbytes: int) -> None:
+            got[self.index] += self.buffer[:nbytes]
+            advance(self.index, first.transport)
+
+        def connection_lost(self, exc) -> None:
+            lost(exc)
+
+    for index, (kind, detail) in enumerate(stages[1:], start=1):
+        protocols.append(
+            Plain(index, detail == "keep") if kind == "plain" else Buffered(index, detail)
+        )
+
+    class First(Recorder):
+        def data_received(self, data) -> None:
+            super().data_received(data)
+            got[0] += data
+            advance(0, self.transport)
+
+    async def main():
+        nonlocal first
+        peer, transport, first = await connect(loop, lambda: First(loop))
+        protocols.insert(0, first)
+        with peer:
+            for index, chunk in enumerate(chunks):
+                peer.sendall(chunk)
+                while len(got[index]) < chunk_size:
+                    await asyncio.sleep(0.001)
+            transport.close()
+            await first.lost
+
+    first = None
+    run_bounded(loop, main())
+    assert [bytes(data) for data in got] == chunks
+    assert [(index, bytes(data)) for index, data in kept] == [(i, chunks[i]) for i, _ in kept]
