@@ -264,6 +264,69 @@ def test_cycle_through_a_handles_context_is_collected(loop, how, end, context):
     assert ref() is None, "a request held through its handle's context was never freed"
 
 
+def test_collections_started_from_del_and_weakref_callbacks(loop):
+    """The collector runs at the worst moments a program can choose: from the ``__del__`` of
+    an argument the loop lets go of as its callback runs or is cancelled, and from a weakref
+    callback on the callback's own object, while other handles, some held only by garbage
+    cycles, are pending in the loop. Every callback not cancelled runs once, every argument
+    is finalized once, nothing reaches the exception handler (the suite's fixture fails
+    the test if anything does), and afterwards every object
+    the handles held is freed."""
+    ran: list[int] = []
+    finalized: list[int] = []
+    weakref_fired: list[int] = []
+    refs: list[weakref.ref] = []
+    kept_handles = []
+
+    class Collecting:
+        def __init__(self, index: int) -> None:
+            self.index = index
+
+        def __del__(self) -> None:
+            finalized.append(self.index)
+            gc.collect()
+
+    class Target:
+        def __init__(self, index: int) -> None:
+            self.index = index
+            # A garbage cycle that holds the handle of its own method, made unreachable
+            # below: the collections above find it while the handle is pending.
+            self.me = self
+
+        def step(self, arg) -> None:
+            ran.append(self.index)
+
+    def fired(index: int):
+        def callback(_ref) -> None:
+            weakref_fired.append(index)
+            gc.collect()
+
+        return callback
+
+    count = 48
+    cancelled = set(range(2, count, 5))
+    for index in range(count):
+        target = Target(index)
+        arg = Collecting(index)
+        refs.append(weakref.ref(arg))
+        refs.append(weakref.ref(target, fired(index)))
+        handle = _schedule(loop, HOWS[index % len(HOWS)], target.step, arg)
+        target.handle = handle
+        if index % 2:
+            kept_handles.append(handle)
+        if index in cancelled:
+            handle.cancel()
+        del target, arg, handle
+    run_bounded(loop, _sleep(0.01))
+    kept_handles.clear()
+    gc.collect()
+    expected = [i for i in range(count) if i not in cancelled]
+    assert sorted(ran) == expected, "a callback was lost or run twice"
+    assert sorted(finalized) == list(range(count)), "an argument was not finalized once"
+    assert sorted(weakref_fired) == list(range(count)), "a callback's object was not freed once"
+    assert all(ref() is None for ref in refs), "an object a handle held outlived the collection"
+
+
 def _open_fds() -> set[str]:
     return set(os.listdir("/proc/self/fd"))
 
