@@ -1,6 +1,6 @@
 //! State that only the thread attached to the interpreter may touch.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 
 use pyo3::Python;
 
@@ -60,20 +60,81 @@ impl<T> GilCell<T> {
     ) -> Option<R> {
         self.0.try_borrow().ok().map(|value| f(&value))
     }
+}
 
-    /// As [`peek_in_traverse`](Self::peek_in_traverse), for a `tp_traverse`
-    /// slot written against the C API, which has no `PyVisit` to show.
-    ///
-    /// # Safety
-    /// Call only from a `tp_traverse` slot CPython called (attached, GIL held).
-    pub(crate) unsafe fn peek_in_raw_traverse<R>(&self, f: impl FnOnce(&T) -> R) -> Option<R> {
-        self.0.try_borrow().ok().map(|value| f(&value))
+// ANCHOR: gil_slot
+/// An optional value reached only with a [`Python`] token, taken out and put
+/// back whole: a [`GilCell`] of an `Option` without the `RefCell`'s borrow
+/// flag. Every handle keeps its call in one, and the flag's word would move a
+/// handle into a larger size class of CPython's allocator. No reference into
+/// the slot outlives a call of one of its methods, so there is no borrow to
+/// track: [`peek`](Self::peek) moves the value out while its closure looks at
+/// it, and an access from inside that closure finds the slot empty rather
+/// than aliased. The same rule for that closure as for [`GilCell::with`].
+pub(crate) struct GilSlot<T>(Cell<Option<T>>);
+// ANCHOR_END: gil_slot
+
+// safety: as for `GilCell`: every access but the collector's takes a `Python`
+// token, so only one thread touches the slot at a time; the collector's
+// (`peek_in_raw_traverse`) runs attached too.
+unsafe impl<T: Send> Sync for GilSlot<T> {}
+
+/// Puts a value taken out by [`GilSlot::peek`] back, also if the closure
+/// panics.
+struct PutBack<'a, T> {
+    slot: &'a Cell<Option<T>>,
+    value: Option<T>,
+}
+
+impl<T> Drop for PutBack<'_, T> {
+    fn drop(&mut self) {
+        // The slot is empty unless the closure broke the rule and filled it;
+        // then what it put there is dropped here.
+        drop(self.slot.replace(self.value.take()));
+    }
+}
+
+impl<T> GilSlot<T> {
+    /// A slot holding `value`.
+    pub(crate) fn new(value: Option<T>) -> Self {
+        GilSlot(Cell::new(value))
     }
 
-    /// Runs `f` on the contents unless they are borrowed (then `None`): for a
-    /// `tp_clear` slot, which the collector may call at any allocation and
-    /// which must not panic. The same rule for `f` as for [`with`](Self::with).
-    pub(crate) fn try_with<R>(&self, _py: Python<'_>, f: impl FnOnce(&mut T) -> R) -> Option<R> {
-        self.0.try_borrow_mut().ok().map(|mut value| f(&mut value))
+    /// Takes the value out, leaving the slot empty.
+    #[inline]
+    pub(crate) fn take(&self, _py: Python<'_>) -> Option<T> {
+        self.0.take()
+    }
+
+    /// Puts `value` in, returning what was there (to be dropped by the
+    /// caller, outside anything that must not run Python code).
+    #[inline]
+    pub(crate) fn replace(&self, _py: Python<'_>, value: T) -> Option<T> {
+        self.0.replace(Some(value))
+    }
+
+    /// Runs `f` on the value, if there is one, and puts it back.
+    #[inline]
+    pub(crate) fn peek<R>(&self, _py: Python<'_>, f: impl FnOnce(&T) -> R) -> Option<R> {
+        let guard = PutBack {
+            slot: &self.0,
+            value: self.0.take(),
+        };
+        guard.value.as_ref().map(f)
+    }
+
+    /// Runs `f` on the value, if there is one, for a `tp_traverse` slot
+    /// written against the C API (no token). A value `peek` has out is not
+    /// seen, which only reports fewer references than exist: objects are
+    /// kept, never freed early.
+    ///
+    /// # Safety
+    /// Call only from a `tp_traverse` slot CPython called (attached, GIL held),
+    /// and with an `f` that does not reach this slot.
+    pub(crate) unsafe fn peek_in_raw_traverse<R>(&self, f: impl FnOnce(&T) -> R) -> Option<R> {
+        // safety: the caller's contract: attached, so no other thread touches
+        // the slot; nothing writes it while `f` runs (`f` does not reach it,
+        // and the methods above hold no reference into it between calls).
+        unsafe { (*self.0.as_ptr()).as_ref().map(f) }
     }
 }

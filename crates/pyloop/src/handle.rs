@@ -63,7 +63,7 @@ use pyo3::types::{PyBool, PyList, PyTuple, PyType};
 use pyo3::{ffi, intern};
 
 use crate::boundary;
-use crate::gil_cell::GilCell;
+use crate::gil_cell::GilSlot;
 
 /// At most this many freed handles are kept for reuse.
 const FREELIST_MAX: usize = 1024;
@@ -127,18 +127,11 @@ struct Call {
     args: Args,
 }
 
-/// The context a handle runs in, and whether the handle alone holds it (a
-/// copy made for it, kept off the collector's list meanwhile).
-struct HandleContext {
-    context: Owned,
-    private: Cell<bool>,
-}
-
-impl HandleContext {
+impl HandleData {
     /// Puts a private context back on the collector's list: before it is
     /// handed out, and before the handle lets go of it.
-    fn make_public(&self) {
-        if self.private.replace(false) {
+    fn make_context_public(&self) {
+        if self.context_private.replace(false) {
             let ptr = self.context.as_ptr();
             // safety: attached (handles are only reached with the GIL held);
             // the context is alive (we hold it). A private context is
@@ -153,13 +146,14 @@ impl HandleContext {
     }
 }
 
-impl Drop for HandleContext {
+impl Drop for HandleData {
     fn drop(&mut self) {
         // Tracked again even when we hold the only reference: a context's
         // deallocator unlinks it from the collector's list without checking
         // that it is on it (`_PyObject_GC_UNTRACK` in CPython's
-        // `context_tp_dealloc`), so freeing an untracked one crashes.
-        self.make_public();
+        // `context_tp_dealloc`), so freeing an untracked one crashes. (The
+        // fields are dropped after this, the context among them.)
+        self.make_context_public();
     }
 }
 
@@ -185,13 +179,20 @@ impl TimerPart {
 }
 
 /// A handle's state. Reached only with the GIL held, through [`HandleRef`] or
-/// the type's slots; the GIL is what makes its `Cell`s safe to share.
+/// the type's slots; the GIL is what makes its `Cell`s safe to share. Every
+/// queued callback carries one, so it is kept small: 56 bytes, which with
+/// the object's header, its weak reference list and the collector's header
+/// is CPython allocator's 96-byte size class.
 struct HandleData {
-    /// The call to make; `None` once it has run or been cancelled.
-    call: GilCell<Option<Call>>,
-    context: HandleContext,
+    /// The call to make; empty once it has run or been cancelled.
+    call: GilSlot<Call>,
+    /// The context the callback runs in.
+    context: Owned,
     /// In debug mode, where the handle was made (asyncio's `_source_traceback`).
     source_traceback: Option<Owned>,
+    /// True while `context` is a copy made for this handle alone, kept off
+    /// the collector's list (see the module documentation).
+    context_private: Cell<bool>,
     cancelled: Cell<bool>,
     /// True for a `TimerHandle`: a [`TimerPart`] follows the state.
     is_timer: bool,
@@ -352,7 +353,7 @@ impl HandleRef {
                 callback.repr()?
             )));
         }
-        let context = match context {
+        let (context, context_private) = match context {
             Some(ctx) if !ctx.is_none() => {
                 // safety: `ctx` is alive; the check reads its type only.
                 if unsafe { ffi::PyContext_CheckExact(ctx.as_ptr()) } == 0 {
@@ -361,10 +362,7 @@ impl HandleRef {
                         ctx.get_type().name()?
                     )));
                 }
-                HandleContext {
-                    context: Owned::new(ctx),
-                    private: Cell::new(false),
-                }
+                (Owned::new(ctx), false)
             }
             _ => {
                 // safety: attached; a new reference or NULL with an error set.
@@ -373,13 +371,10 @@ impl HandleRef {
                     return Err(PyErr::fetch(py));
                 };
                 // safety: a context just made, that only we hold, tracked by
-                // CPython when made; `HandleContext` tracks it again before it
-                // is handed out or released.
+                // CPython when made; `make_context_public` tracks it again
+                // before it is handed out or released.
                 unsafe { ffi::PyObject_GC_UnTrack(copied.as_ptr().cast()) };
-                HandleContext {
-                    context: Owned(copied),
-                    private: Cell::new(true),
-                }
+                (Owned(copied), true)
             }
         };
         let args = match args.ptrs.len() {
@@ -450,12 +445,13 @@ impl HandleRef {
             let this = object.cast::<HandleObject>();
             ptr::addr_of_mut!((*this).weakreflist).write(ptr::null_mut());
             ptr::addr_of_mut!((*this).data).write(HandleData {
-                call: GilCell::new(Some(Call {
+                call: GilSlot::new(Some(Call {
                     callback: Owned::new(callback),
                     args,
                 })),
                 context,
                 source_traceback,
+                context_private: Cell::new(context_private),
                 cancelled: Cell::new(false),
                 is_timer: timer.is_some(),
             });
@@ -520,7 +516,7 @@ impl HandleRef {
     /// Drops the call once it has run (or the loop closed), so that the
     /// handle no longer keeps the callback and its arguments alive.
     pub(crate) fn release(&self, py: Python<'_>) {
-        let call = self.data().call.with(py, Option::take);
+        let call = self.data().call.take(py);
         drop(call);
         self.publish_if_shared();
     }
@@ -580,19 +576,17 @@ impl HandleRef {
             return Ok(());
         }
         let call = if keep_call {
-            data.call.with(py, |call| {
-                call.as_ref().map(|c| Call {
-                    callback: Owned::new(&c.callback.bind(py)),
-                    args: clone_args(py, &c.args),
-                })
+            data.call.peek(py, |c| Call {
+                callback: Owned::new(&c.callback.bind(py)),
+                args: clone_args(py, &c.args),
             })
         } else {
-            data.call.with(py, Option::take)
+            data.call.take(py)
         };
         let Some(call) = call else {
             return Ok(());
         };
-        let ctx = data.context.context.as_ptr();
+        let ctx = data.context.as_ptr();
         // safety: attached; `ctx` is a Context (checked or made in `new`) and
         // the call's references are owned by `call`, alive for the whole block.
         // A failed enter leaves an error set, which `PyErr::fetch` takes; exit
@@ -636,7 +630,7 @@ impl HandleRef {
         let args = clone_args(py, &call.args);
         if !keep_call && !data.cancelled.get() {
             // Anything the slot held is dropped after the borrow.
-            let replaced = data.call.with(py, |slot| slot.replace(call));
+            let replaced = data.call.replace(py, call);
             drop(replaced);
         }
         let reported = self.report_error(py, event_loop, &callback, &args, err);
@@ -701,7 +695,7 @@ fn args_tuple<'py>(py: Python<'py>, args: &Args) -> PyResult<Bound<'py, PyTuple>
 /// can free. A handle only the loop holds is about to be freed; it is left
 /// as it is.
 fn publish(object: *mut ffi::PyObject, data: &HandleData) {
-    data.context.make_public();
+    data.make_context_public();
     // safety: attached (handles are only reached with the GIL held); `object`
     // is a live, fully made handle of one of our GC types. Tracked only if it
     // is not yet, as tracking twice corrupts the collector's list.
@@ -723,7 +717,7 @@ unsafe fn cancel_data(py: Python<'_>, object: *mut ffi::PyObject, data: &HandleD
     if data.cancelled.replace(true) {
         return false;
     }
-    let call = data.call.with(py, Option::take);
+    let call = data.call.take(py);
     // safety: the caller's contract.
     if let Some(timer) = unsafe { timer_of(object, data) } {
         if timer.scheduled.replace(false) {
@@ -773,26 +767,23 @@ fn visit_data<E>(
     // safety: only reached from a traverse (the loop's `__traverse__` through
     // `visit_contents`, or `handle_traverse`), attached.
     unsafe {
-        data.call.peek_in_raw_traverse(|call| match call {
-            Some(call) => {
-                visit(&call.callback)?;
-                match &call.args {
-                    Args::Zero => Ok(()),
-                    Args::One(a) => visit(a),
-                    Args::Two(a, b) => {
-                        visit(a)?;
-                        visit(b)
-                    }
-                    Args::Many(t) => visit(t),
+        data.call.peek_in_raw_traverse(|call| {
+            visit(&call.callback)?;
+            match &call.args {
+                Args::Zero => Ok(()),
+                Args::One(a) => visit(a),
+                Args::Two(a, b) => {
+                    visit(a)?;
+                    visit(b)
                 }
+                Args::Many(t) => visit(t),
             }
-            None => Ok(()),
         })
     }
     .unwrap_or(Ok(()))?;
     // A private context is not tracked: visiting it is harmless (the collector
     // ignores untracked objects), and right once it is public again.
-    visit(&data.context.context)?;
+    visit(&data.context)?;
     match &data.source_traceback {
         Some(stack) => visit(stack),
         None => Ok(()),
@@ -1007,10 +998,9 @@ unsafe extern "C" fn handle_clear(object: *mut ffi::PyObject) -> c_int {
     unsafe {
         boundary::enter_void(|py| {
             let data = data_of(object);
-            // Taken out, then dropped after the borrow ended (the drop may
-            // run any Python code); left alone if borrowed further up the
-            // stack, which only keeps the cycle for a later collection.
-            let call = data.call.try_with(py, Option::take).flatten();
+            // Taken out, then dropped once the slot is empty again (the drop
+            // may run any Python code).
+            let call = data.call.take(py);
             drop(call);
         });
     }
@@ -1029,10 +1019,9 @@ unsafe extern "C" fn handle_repr(slf: *mut ffi::PyObject) -> *mut ffi::PyObject 
             let text = if data.cancelled.get() {
                 format!("<{kind}{extra} cancelled>")
             } else {
-                let source = data.call.with(py, |call| {
-                    call.as_ref()
-                        .map(|c| (c.callback.bind(py), clone_args(py, &c.args)))
-                });
+                let source = data
+                    .call
+                    .peek(py, |c| (c.callback.bind(py), clone_args(py, &c.args)));
                 match source {
                     Some((callback, args)) => format!(
                         "<{kind}{extra} {}>",
@@ -1085,9 +1074,9 @@ unsafe extern "C" fn handle_get_context(
     // safety: as in `handle_cancel`.
     unsafe {
         boundary::enter(|py| {
-            let context = &data_of(slf).context;
-            context.make_public();
-            Ok(context.context.bind(py).into_ptr())
+            let data = data_of(slf);
+            data.make_context_public();
+            Ok(data.context.bind(py).into_ptr())
         })
     }
 }
@@ -1116,17 +1105,11 @@ unsafe extern "C" fn handle_get(slf: *mut ffi::PyObject, which: *mut c_void) -> 
             let data = data_of(slf);
             let which = CStr::from_ptr(which.cast());
             let value: Bound<'_, PyAny> = match which.to_bytes() {
-                b"_callback" => match data
-                    .call
-                    .with(py, |c| c.as_ref().map(|c| c.callback.bind(py)))
-                {
+                b"_callback" => match data.call.peek(py, |c| c.callback.bind(py)) {
                     Some(cb) => cb,
                     None => py.None().into_bound(py),
                 },
-                b"_args" => match data
-                    .call
-                    .with(py, |c| c.as_ref().map(|c| clone_args(py, &c.args)))
-                {
+                b"_args" => match data.call.peek(py, |c| clone_args(py, &c.args)) {
                     Some(args) => args_tuple(py, &args)?.into_any(),
                     None => py.None().into_bound(py),
                 },
