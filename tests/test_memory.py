@@ -390,6 +390,51 @@ def test_unclosed_loop_held_with_pending_handle_is_collected(loop_spec, request,
     assert not new_fds, f"the collected loop left descriptors open: {sorted(new_fds)}"
 
 
+LOOP_OWNER: contextvars.ContextVar = contextvars.ContextVar("LOOP_OWNER")
+
+
+@pytest.mark.parametrize("how", ["call_later", "call_soon", "task"])
+def test_unclosed_loop_reached_through_a_pending_handles_context_is_collected(loop_spec, how):
+    """A pending handle runs in a copy of a context whose variable leads back to the loop (a
+    request object that knows its loop, set by the code that scheduled the callback, or by a
+    task that then sleeps), and the loop is dropped without ``close()``. The collector must
+    free the loop and its descriptors, as asyncio's does. (Review of stop 22: the copied
+    context is kept off the collector's list while the handle alone holds it, so the
+    collector never counted what it refers to: every such loop leaked, with its four
+    descriptors on the epoll phases.)"""
+
+    class Owner:
+        def __init__(self, loop) -> None:
+            self.loop = loop
+
+    def schedule(lp) -> None:
+        LOOP_OWNER.set(Owner(lp))
+        if how == "call_later":
+            lp.call_later(3600, noop)
+        else:
+            lp.call_soon(noop)
+
+    async def handler() -> None:
+        LOOP_OWNER.set(Owner(asyncio.get_running_loop()))
+        await asyncio.sleep(3600)
+
+    gc.collect()
+    fds_before = _open_fds()
+    new_loop = loop_spec.new_loop()
+    # The pending task is destroyed with the loop; its report is not what this test is about.
+    new_loop.set_exception_handler(lambda lp, context: None)
+    if how == "task":
+        new_loop.create_task(handler())
+        new_loop.run_until_complete(_sleep(0.01))
+    else:
+        contextvars.Context().run(schedule, new_loop)
+    loop_ref = weakref.ref(new_loop)
+    del new_loop
+    alive, new_fds, _ = _collect_dropped_loop(loop_ref, fds_before)
+    assert not alive, "a loop reached through a pending handle's context was never freed"
+    assert not new_fds, f"the collected loop left descriptors open: {sorted(new_fds)}"
+
+
 def test_unclosed_loop_with_callbacks_from_another_thread_left_is_collected(loop_spec):
     """Another thread sends 300 ``call_soon_threadsafe(loop.time)`` (each a bound method of
     the loop: a cycle through the loop's queue) and the loop stops after its first batch, then

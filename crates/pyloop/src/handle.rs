@@ -781,14 +781,80 @@ fn visit_data<E>(
         })
     }
     .unwrap_or(Ok(()))?;
-    // A private context is not tracked: visiting it is harmless (the collector
-    // ignores untracked objects), and right once it is public again.
-    visit(&data.context)?;
+    if data.context_private.get() {
+        // Off the collector's list, so the collector would not look inside it:
+        // what it holds is reported as the handle's own.
+        visit_private_context(&data.context, visit)
+    } else {
+        visit(&data.context)
+    }?;
     match &data.source_traceback {
         Some(stack) => visit(stack),
         None => Ok(()),
     }
 }
+
+// ANCHOR: visit_private_context
+/// Reports to `visit` what the private context `context` refers to (its
+/// variables, and the context it was entered over while its callback runs),
+/// through the context type's own `tp_traverse`. The collector ignores an
+/// untracked object: visiting the context itself would not count what it
+/// holds, and a context variable leading back to the loop (a request object
+/// that knows its loop, in the context of a pending timer) would keep an
+/// unclosed loop alive for good. A private context is held by its handle
+/// alone and never traversed by the collector itself, so each of these
+/// references is reported exactly once, by the one handle that owns it.
+fn visit_private_context<E>(
+    context: &Owned,
+    visit: &mut dyn FnMut(&Owned) -> Result<(), E>,
+) -> Result<(), E> {
+    struct Visiting<'v, E> {
+        visit: &'v mut dyn FnMut(&Owned) -> Result<(), E>,
+        stopped: Option<E>,
+    }
+
+    /// The `visitproc` handed to the context's `tp_traverse`.
+    unsafe extern "C" fn each<E>(object: *mut ffi::PyObject, arg: *mut c_void) -> c_int {
+        // safety: `arg` is the `Visiting` below, alive and not otherwise
+        // borrowed for the call of `tp_traverse` that calls us.
+        let visiting = unsafe { &mut *arg.cast::<Visiting<'_, E>>() };
+        let Some(object) = NonNull::new(object) else {
+            return 0;
+        };
+        // Borrowed for the visit, never released: no count changes.
+        let held = std::mem::ManuallyDrop::new(Owned(object));
+        match (visiting.visit)(&held) {
+            Ok(()) => 0,
+            Err(stop) => {
+                visiting.stopped = Some(stop);
+                1
+            }
+        }
+    }
+
+    // safety: `context` is a live `contextvars.Context` we own; its type's
+    // `tp_traverse` is CPython's, called attached (we are in a traverse) with
+    // a visitproc that only passes each object on.
+    unsafe {
+        let Some(traverse) = (*ffi::Py_TYPE(context.as_ptr())).tp_traverse else {
+            return Ok(());
+        };
+        let mut visiting = Visiting {
+            visit,
+            stopped: None,
+        };
+        traverse(
+            context.as_ptr(),
+            each::<E>,
+            ptr::addr_of_mut!(visiting).cast(),
+        );
+        match visiting.stopped {
+            Some(stop) => Err(stop),
+            None => Ok(()),
+        }
+    }
+}
+// ANCHOR_END: visit_private_context
 
 fn format_callback<'py>(
     py: Python<'py>,
