@@ -21,6 +21,7 @@ use pyo3::{ffi, intern};
 
 use crate::boundary;
 use crate::clock::{monotonic, thread_token, CLOCK_RESOLUTION};
+use crate::exit_park;
 use crate::fd_map::FdMap;
 use crate::fd_wait::{mask, FdWaits, Interest, Sharing, Waiter, READ, WRITE};
 use crate::gil_cell::GilCell;
@@ -650,7 +651,11 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
                 "This event loop is already running",
             ));
         };
+        let registered = exit_park::Registered::enter(py);
         let result = loop {
+            if exit_park::exiting() {
+                exit_park::park_unless_exiting_thread(py);
+            }
             if let Err(err) = self.run_once(event_loop, &mut consumer) {
                 break Err(err);
             }
@@ -658,6 +663,7 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
                 break Ok(());
             }
         };
+        drop(registered);
         self.consumer.with(py, |slot| *slot = Some(consumer));
         self.stopping.store(false, Relaxed);
         self.running_thread.store(0, Relaxed);
@@ -717,7 +723,16 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
                 // Readiness was there already: no need to let the GIL go.
                 waited = true;
             } else if io || !timeout.is_zero() {
-                py.detach(|| self.queue.wait(consumer, Some(timeout)));
+                py.detach(|| {
+                    // Out of the exit's registry while detached; back in (or
+                    // parked for good, if the interpreter is exiting) before
+                    // the GIL is taken again.
+                    exit_park::leave();
+                    self.queue.wait(consumer, Some(timeout));
+                    if !exit_park::note_attached() {
+                        exit_park::park_detached();
+                    }
+                });
                 waited = true;
                 py.check_signals()?;
             }

@@ -8,6 +8,7 @@ mod buffer;
 pub mod clock;
 mod entry;
 pub mod event_loop;
+mod exit_park;
 mod fd_map;
 mod fd_wait;
 mod gil_cell;
@@ -80,6 +81,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(sock_calls::sock_recv_into_nowait, m)?)?;
     m.add_function(wrap_pyfunction!(sock_calls::sock_sendall_nowait, m)?)?;
     m.add_function(wrap_pyfunction!(entry::own_native_methods, m)?)?;
+    m.add_function(wrap_pyfunction!(exit_park::park_loop_threads_at_exit, m)?)?;
     m.add("BUILD_DEFAULT_PHASE", BUILD_DEFAULT_PHASE.tag())?;
     let (handle, timer_handle) = handle::types(m.py())?;
     m.add("Handle", handle)?;

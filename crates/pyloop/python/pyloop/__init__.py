@@ -14,6 +14,7 @@ per loop (``pyloop.new_event_loop(phase="3.1.3")``) or for the process with the
 from __future__ import annotations
 
 import asyncio
+import atexit
 import importlib.metadata
 import os
 from asyncio import unix_events
@@ -47,6 +48,13 @@ _DISTRIBUTION = "pyloop-rs"
 #: The version of the installed distribution: that of ``crates/pyloop/Cargo.toml``, its one
 #: source (``pyproject.toml`` declares it dynamic and maturin copies it into the metadata).
 __version__: str = importlib.metadata.version(_DISTRIBUTION)
+
+
+# A loop running in a daemon thread when the interpreter exits would meet CPython's
+# pthread_exit (3.11-3.13) below its Rust frames and crash the process: at exit, after the
+# atexit handlers registered after this import (which may still use such a loop), each one
+# parks its thread instead (exit_park.rs).
+atexit.register(_native.park_loop_threads_at_exit)
 
 
 class EventLoop(LoopMixin, asyncio.AbstractEventLoop):
