@@ -147,6 +147,16 @@ DEVIATIONS = {
         "the cycle needs an unclosed loop abandoned with a stored handle that never ran "
         "(tests/test_memory.py marks it)",
     ),
+    "a handle lets go of its call once it has run": (
+        "asyncio's Handle keeps its callback and arguments after they ran (until the handle "
+        "is freed or cancelled): _callback and _args still answer, repr() still names the "
+        "callback, and two TimerHandles that ran with equal deadlines, callbacks and "
+        "arguments compare equal",
+        "PyLoop's handle drops them as the callback runs: _callback and _args are None, "
+        "repr() says 'done', and a TimerHandle that ran equals only itself",
+        "a handle kept after its run (by a task, a timeout, a user) would otherwise keep its "
+        "callback and arguments alive, and with them whatever they refer to",
+    ),
     "no handle_traceback in debug mode": (
         "in debug mode, asyncio's default exception handler adds 'Handle created at' (the "
         "creation stack of the handle running at the time) to an error reported while a "

@@ -352,6 +352,33 @@ def test_handle_repr_names_the_callback(loop):
     run_once(loop)
 
 
+def test_handles_after_their_run(loop, loop_spec):
+    """Before they run, timers compare as asyncio's do: equal deadline, callback, arguments
+    and state make them equal, a different callback does not. After the run, asyncio's
+    handles keep their callback (``_callback``, ``repr()``, equality), PyLoop's let go of it
+    (tests/deviations.py, "a handle lets go of its call once it has run"): ``_callback`` is
+    None, the repr says so, and a timer that ran equals only itself, never another timer
+    that ran with a different callback. (Review of stop 22: two such timers compared equal
+    and hashed alike.)"""
+    when = loop.time()
+    first = loop.call_at(when, print, "a")
+    twin = loop.call_at(when, print, "a")
+    other = loop.call_at(when, len, "b")
+    handle = loop.call_soon(int, 1)
+    assert first == twin and first != other and hash(first) == hash(other)
+    run_once(loop)
+    assert first == first and first != other and hash(first) == hash(other)
+    if loop_spec.is_pyloop:
+        assert first != twin
+        assert (handle._callback, handle._args, first._callback) == (None, None, None)
+        assert repr(handle) == "<Handle done>"
+        assert repr(first).endswith(" done>")
+    else:
+        assert first == twin
+        assert (handle._callback, handle._args, first._callback) == (int, (1,), print)
+        assert "int(" in repr(handle)
+
+
 def test_a_subclass_of_the_loop_class_schedules_and_runs(loop):
     """A program may derive its own loop class from the loop's: the scheduling methods,
     called from Python code on an instance of it (where CPython specialises the call for the

@@ -961,7 +961,8 @@ unsafe extern "C" fn handle_dealloc(object: *mut ffi::PyObject) {
 
 /// `tp_richcompare` of `TimerHandle`, asyncio's: against another timer
 /// handle, `<`, `<=`, `>` and `>=` compare deadlines, and `==` holds when the
-/// deadline, callback, arguments and cancelled state are all equal; against
+/// deadline, callback, arguments and cancelled state are all equal (for a
+/// handle that has run, and let go of its call, only itself); against
 /// anything else, `NotImplemented`. Through the attributes asyncio compares
 /// (rare, so not worth a path of its own).
 unsafe extern "C" fn timer_richcompare(
@@ -990,7 +991,17 @@ unsafe extern "C" fn timer_richcompare(
             if let Some(order) = order {
                 return Ok(wa.rich_compare(&wb, order)?.into_ptr());
             }
-            let mut equal = wa.eq(&wb)?;
+            // A handle lets go of its call once it has run (asyncio's keeps it):
+            // two that ran are equal only if they are one.
+            let ran = |object: *mut ffi::PyObject| {
+                let data = data_of(object);
+                !data.cancelled.get() && data.call.peek(py, |_| ()).is_none()
+            };
+            let mut equal = if ran(a.as_ptr()) || ran(b.as_ptr()) {
+                a.is(b)
+            } else {
+                wa.eq(&wb)?
+            };
             for name in [
                 intern!(py, "_callback"),
                 intern!(py, "_args"),
