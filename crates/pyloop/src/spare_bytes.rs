@@ -47,18 +47,20 @@ impl SpareBytes {
     /// as a `bytes` object; empty at end of file. With a kept object, the
     /// read fills it first and `scratch` after it; a read of exactly its
     /// length returns it, any other is copied into a new object and the kept
-    /// one stays kept.
+    /// one stays kept. The outer error is the read's; the inner one is
+    /// `MemoryError`, when there is no memory for the new object (what came
+    /// is then lost, and the caller closes the connection, as asyncio does).
     pub(crate) fn receive<'py>(
         &self,
         py: Python<'py>,
         fd: &OwnedFd,
         scratch: &mut [u8],
-    ) -> io::Result<Bound<'py, PyBytes>> {
+    ) -> io::Result<PyResult<Bound<'py, PyBytes>>> {
         let kept = self.0.with(py, Option::take).map(|b| b.into_bound(py));
         let Some(kept) = kept.filter(|b| is_unshared(b) && b.as_bytes().len() <= scratch.len())
         else {
             let n = recv_into(fd, scratch)?;
-            return Ok(PyBytes::new(py, &scratch[..n]));
+            return Ok(bytes_of(py, &scratch[..n], &[]));
         };
         let len = kept.as_bytes().len();
         // safety: `kept` is an exact `bytes` object whose only reference is
@@ -83,18 +85,12 @@ impl SpareBytes {
             unsafe {
                 (*kept.as_ptr().cast::<ffi::PyBytesObject>()).ob_shash = -1;
             }
-            return Ok(kept);
+            return Ok(Ok(kept));
         }
         let bytes = if n < len {
-            PyBytes::new(py, &kept.as_bytes()[..n])
+            bytes_of(py, &kept.as_bytes()[..n], &[])
         } else {
-            let (head, tail) = (kept.as_bytes(), &scratch[..n - len]);
-            PyBytes::new_with(py, n, |out| {
-                out[..len].copy_from_slice(head);
-                out[len..].copy_from_slice(tail);
-                Ok(())
-            })
-            .expect("filling a new bytes object cannot fail")
+            bytes_of(py, kept.as_bytes(), &scratch[..n - len])
         };
         self.keep(kept);
         Ok(bytes)
@@ -114,6 +110,23 @@ impl SpareBytes {
     }
 }
 // ANCHOR_END: spare_bytes
+
+/// A new `bytes` object holding `head` then `tail`, or `MemoryError` if there
+/// is no memory for it (PyO3's `PyBytes::new` would panic).
+fn bytes_of<'py>(py: Python<'py>, head: &[u8], tail: &[u8]) -> PyResult<Bound<'py, PyBytes>> {
+    let len = head.len() + tail.len();
+    // safety: attached; with a null source CPython allocates `len` bytes
+    // (plus its NUL) and leaves them to us, or returns NULL with MemoryError
+    // set. The object is ours alone until both copies have filled it.
+    unsafe {
+        let object = ffi::PyBytes_FromStringAndSize(std::ptr::null(), len as ffi::Py_ssize_t);
+        let object = Bound::from_owned_ptr_or_err(py, object)?;
+        let storage = ffi::PyBytes_AsString(object.as_ptr()).cast::<u8>();
+        std::ptr::copy_nonoverlapping(head.as_ptr(), storage, head.len());
+        std::ptr::copy_nonoverlapping(tail.as_ptr(), storage.add(head.len()), tail.len());
+        Ok(object.cast_into_unchecked())
+    }
+}
 
 /// True if `bytes` is an exact `bytes` object and the caller's reference is its only one.
 fn is_unshared(bytes: &Bound<'_, PyBytes>) -> bool {

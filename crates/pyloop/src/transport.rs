@@ -37,7 +37,8 @@ use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 use pyo3::exceptions::{
-    PyConnectionError, PyOSError, PyOverflowError, PyRuntimeError, PyTypeError, PyValueError,
+    PyConnectionError, PyMemoryError, PyOSError, PyOverflowError, PyRuntimeError, PyTypeError,
+    PyValueError,
 };
 use pyo3::prelude::*;
 use pyo3::pyclass::{PyTraverseError, PyVisit};
@@ -75,26 +76,37 @@ const PAGE: usize = 4096;
 /// into a page, and there the kernel's copy of a 100 KB read ran two to three
 /// times slower than into a page-aligned buffer on this machine
 /// (`benchmarks/io/recv_alignment.py`; the book's I/O chapter).
+/// Allocated by the thread's first read, so that a failed allocation is a
+/// `MemoryError` for that read rather than an abort.
 struct ReadBuffer {
     storage: Vec<u8>,
     start: usize,
 }
 
 impl ReadBuffer {
-    fn new() -> Self {
-        let storage = vec![0; MAX_READ + PAGE];
-        let start = storage.as_ptr().align_offset(PAGE).min(PAGE);
-        Self { storage, start }
+    const fn new() -> Self {
+        Self {
+            storage: Vec::new(),
+            start: 0,
+        }
     }
 
-    fn as_mut_slice(&mut self) -> &mut [u8] {
-        &mut self.storage[self.start..self.start + MAX_READ]
+    /// The buffer, or `MemoryError` if there is no memory for it yet.
+    fn as_mut_slice(&mut self) -> PyResult<&mut [u8]> {
+        if self.storage.is_empty() {
+            self.storage
+                .try_reserve_exact(MAX_READ + PAGE)
+                .map_err(|_| PyMemoryError::new_err(()))?;
+            self.storage.resize(MAX_READ + PAGE, 0);
+            self.start = self.storage.as_ptr().align_offset(PAGE).min(PAGE);
+        }
+        Ok(&mut self.storage[self.start..self.start + MAX_READ])
     }
 }
 // ANCHOR_END: read_buffer
 
 thread_local! {
-    static READ_BUFFER: RefCell<ReadBuffer> = RefCell::new(ReadBuffer::new());
+    static READ_BUFFER: RefCell<ReadBuffer> = const { RefCell::new(ReadBuffer::new()) };
 }
 
 struct State {
@@ -379,29 +391,36 @@ impl TcpTransportCore {
         // the state's borrow (a system call, no Python).
         let received = READ_BUFFER.with(|buf| {
             let mut buf = buf.borrow_mut();
-            let buf = buf.as_mut_slice();
-            this.state
-                .with(py, |s| s.fd.as_ref().map(|fd| spare.receive(py, fd, buf)))
+            let buf = buf.as_mut_slice()?;
+            Ok(this
+                .state
+                .with(py, |s| s.fd.as_ref().map(|fd| spare.receive(py, fd, buf))))
         });
+        const READ_FAILED: &str = "Fatal read error on socket transport";
+        let received = match received {
+            Ok(received) => received,
+            Err(no_memory) => return Self::fatal_error(slf, no_memory, READ_FAILED),
+        };
         match received {
             None => Ok(()),
             Some(Err(e)) if would_block(&e) => Ok(()),
-            Some(Err(e)) => {
-                Self::fatal_error(slf, os_error(e), "Fatal read error on socket transport")
-            }
-            Some(Ok(data)) if data.as_bytes().is_empty() => Self::on_eof(slf, protocol),
-            Some(Ok(data)) => match protocol.call_method1(intern!(py, "data_received"), (&data,)) {
-                Ok(_) => {
-                    spare.keep(data);
-                    Ok(())
+            Some(Err(e)) => Self::fatal_error(slf, os_error(e), READ_FAILED),
+            Some(Ok(Err(no_memory))) => Self::fatal_error(slf, no_memory, READ_FAILED),
+            Some(Ok(Ok(data))) if data.as_bytes().is_empty() => Self::on_eof(slf, protocol),
+            Some(Ok(Ok(data))) => {
+                match protocol.call_method1(intern!(py, "data_received"), (&data,)) {
+                    Ok(_) => {
+                        spare.keep(data);
+                        Ok(())
+                    }
+                    Err(err) if boundary::is_fatal_to_loop(py, &err) => Err(err),
+                    Err(err) => Self::fatal_error(
+                        slf,
+                        err,
+                        "Fatal error: protocol.data_received() call failed.",
+                    ),
                 }
-                Err(err) if boundary::is_fatal_to_loop(py, &err) => Err(err),
-                Err(err) => Self::fatal_error(
-                    slf,
-                    err,
-                    "Fatal error: protocol.data_received() call failed.",
-                ),
-            },
+            }
         }
     }
     // ANCHOR_END: read_ready
@@ -825,11 +844,12 @@ impl TcpTransportCore {
                 return Self::fatal_error(slf, err, "Fatal write error on socket transport");
             }
         };
+        // (Ok(true): some of it is buffered; Ok(None): no memory to buffer it.)
         let outcome = this.state.with(py, |s| {
             let mut rest = view.as_slice();
             if s.pending() == 0 {
                 let Some(fd) = s.fd.as_ref() else {
-                    return Ok(false);
+                    return Ok(Some(false));
                 };
                 match send_now(fd, rest) {
                     Ok(n) => rest = &rest[n..],
@@ -837,14 +857,20 @@ impl TcpTransportCore {
                     Err(e) => return Err(e),
                 }
             }
+            if s.buffer.try_reserve(rest.len()).is_err() {
+                return Ok(None);
+            }
             s.buffer.extend_from_slice(rest);
-            Ok(!rest.is_empty())
+            Ok(Some(!rest.is_empty()))
         });
         drop(view);
         match outcome {
             Err(e) => Self::fatal_error(slf, os_error(e), "Fatal write error on socket transport"),
-            Ok(false) => Ok(()),
-            Ok(true) => {
+            // What was sent is sent; the rest is refused, as asyncio 3.11's
+            // write() refuses it when its buffer cannot grow.
+            Ok(None) => Err(PyMemoryError::new_err(())),
+            Ok(Some(false)) => Ok(()),
+            Ok(Some(true)) => {
                 Self::update_watch(slf)?;
                 Self::maybe_pause_protocol(slf)
             }
