@@ -192,6 +192,25 @@ pub struct LoopCore<Q: ReadyQueue<HandleRef>> {
 }
 // ANCHOR_END: core
 
+/// A loop in `run_forever`: when it ends, also by a panic unwinding through
+/// it, the consumer's state goes back into its cell and the loop is marked
+/// stopped and not running, so that it can run again or be closed. (Without
+/// this, a panic left the loop "already running" for good.)
+struct Running<'a, Q: ReadyQueue<HandleRef>> {
+    core: &'a LoopCore<Q>,
+    py: Python<'a>,
+    consumer: Option<Q::Consumer>,
+}
+
+impl<Q: ReadyQueue<HandleRef>> Drop for Running<'_, Q> {
+    fn drop(&mut self) {
+        let consumer = self.consumer.take();
+        self.core.consumer.with(self.py, |slot| *slot = consumer);
+        self.core.stopping.store(false, Relaxed);
+        self.core.running_thread.store(0, Relaxed);
+    }
+}
+
 impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
     /// A new loop's state; fails if the phase's queue cannot get what it needs
     /// from the system (3.2.1: an epoll set and an eventfd, so `EMFILE` when the
@@ -645,18 +664,24 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
         }
         // The consumer's state stays out of its cell while the loop runs: only
         // this thread uses it, and nothing a callback does can reach it then.
-        let Some(mut consumer) = self.consumer.with(py, Option::take) else {
+        let Some(consumer) = self.consumer.with(py, Option::take) else {
             self.running_thread.store(0, Relaxed);
             return Err(PyRuntimeError::new_err(
                 "This event loop is already running",
             ));
+        };
+        let mut running = Running {
+            core: self,
+            py,
+            consumer: Some(consumer),
         };
         let registered = exit_park::Registered::enter(py);
         let result = loop {
             if exit_park::exiting() {
                 exit_park::park_unless_exiting_thread(py);
             }
-            if let Err(err) = self.run_once(event_loop, &mut consumer) {
+            let consumer = running.consumer.as_mut().expect("put back only on drop");
+            if let Err(err) = self.run_once(event_loop, consumer) {
                 break Err(err);
             }
             if self.stopping.load(Relaxed) {
@@ -664,9 +689,7 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
             }
         };
         drop(registered);
-        self.consumer.with(py, |slot| *slot = Some(consumer));
-        self.stopping.store(false, Relaxed);
-        self.running_thread.store(0, Relaxed);
+        drop(running);
         // Callbacks other threads sent that the last batches did not reach go
         // onto the lane now, as a call made while the loop is stopped would
         // move them (`schedule`): there the loop's traverse sees them, and a
