@@ -534,7 +534,7 @@ impl HandleRef {
     /// a pending untracked handle that only it holds (see the module
     /// documentation); never for a tracked one, which reports it itself.
     pub(crate) fn visit_contents(&self, visit: &PyVisit<'_>) -> Result<(), PyTraverseError> {
-        visit_data(self.data(), &mut |held| visit.call(held.as_py()))
+        visit_data(self.data(), &mut LoopVisitor(visit))
     }
 
     /// True for a handle the collector tracks (a `TimerHandle`, or a
@@ -756,27 +756,80 @@ unsafe fn invoke(callback: &Bound<'_, PyAny>, args: &Args) -> *mut ffi::PyObject
     }
 }
 
-/// Calls `visit` on every reference `data` holds: the pending call's callback
-/// and arguments, the context and the source traceback. The call is skipped if
-/// it is borrowed (by the collecting thread itself, further up its stack):
-/// reporting fewer references only keeps objects alive.
-fn visit_data<E>(
-    data: &HandleData,
-    visit: &mut dyn FnMut(&Owned) -> Result<(), E>,
-) -> Result<(), E> {
+/// The collector's visitor, as a traverse sees it: each reference the handle
+/// holds, and what a private context holds (see `visit_private_context`).
+trait Visitor {
+    /// Stops the traverse (the visitor's non-zero answer).
+    type Stop;
+    /// One reference the handle holds.
+    fn object(&mut self, held: &Owned) -> Result<(), Self::Stop>;
+    /// What the private context `context` refers to.
+    fn private_context(&mut self, context: &Owned) -> Result<(), Self::Stop>;
+}
+
+/// The visitor of a `tp_traverse` slot: CPython's `visitproc` and its argument.
+struct RawVisitor {
+    visit: ffi::visitproc,
+    arg: *mut c_void,
+}
+
+impl Visitor for RawVisitor {
+    type Stop = c_int;
+
+    fn object(&mut self, held: &Owned) -> Result<(), c_int> {
+        // safety: a `visitproc` CPython gave a traverse, with its argument,
+        // called on a live object we hold a reference to.
+        match unsafe { (self.visit)(held.as_ptr(), self.arg) } {
+            0 => Ok(()),
+            stop => Err(stop),
+        }
+    }
+
+    fn private_context(&mut self, context: &Owned) -> Result<(), c_int> {
+        // The collector's own visitproc, passed on to the context's traverse.
+        // safety: `context` is a live `contextvars.Context` we own, whose type
+        // is CPython's, with a `tp_traverse`; called during a traverse, attached.
+        match unsafe { traverse_context(context, self.visit, self.arg) } {
+            0 => Ok(()),
+            stop => Err(stop),
+        }
+    }
+}
+
+/// The visitor of the loop's `__traverse__`, through PyO3.
+struct LoopVisitor<'v, 'py>(&'v PyVisit<'py>);
+
+impl Visitor for LoopVisitor<'_, '_> {
+    type Stop = PyTraverseError;
+
+    fn object(&mut self, held: &Owned) -> Result<(), PyTraverseError> {
+        self.0.call(held.as_py())
+    }
+
+    fn private_context(&mut self, context: &Owned) -> Result<(), PyTraverseError> {
+        visit_private_context(context, &mut |held| self.0.call(held.as_py()))
+    }
+}
+
+/// Calls `visitor` on every reference `data` holds: the pending call's callback
+/// and arguments, the context (what it holds, for a private one) and the
+/// source traceback. The call is skipped if it is out of its slot (taken by
+/// the collecting thread itself, further up its stack): reporting fewer
+/// references only keeps objects alive.
+fn visit_data<V: Visitor>(data: &HandleData, visitor: &mut V) -> Result<(), V::Stop> {
     // safety: only reached from a traverse (the loop's `__traverse__` through
     // `visit_contents`, or `handle_traverse`), attached.
     unsafe {
         data.call.peek_in_raw_traverse(|call| {
-            visit(&call.callback)?;
+            visitor.object(&call.callback)?;
             match &call.args {
                 Args::Zero => Ok(()),
-                Args::One(a) => visit(a),
+                Args::One(a) => visitor.object(a),
                 Args::Two(a, b) => {
-                    visit(a)?;
-                    visit(b)
+                    visitor.object(a)?;
+                    visitor.object(b)
                 }
-                Args::Many(t) => visit(t),
+                Args::Many(t) => visitor.object(t),
             }
         })
     }
@@ -784,13 +837,30 @@ fn visit_data<E>(
     if data.context_private.get() {
         // Off the collector's list, so the collector would not look inside it:
         // what it holds is reported as the handle's own.
-        visit_private_context(&data.context, visit)
+        visitor.private_context(&data.context)
     } else {
-        visit(&data.context)
+        visitor.object(&data.context)
     }?;
     match &data.source_traceback {
-        Some(stack) => visit(stack),
+        Some(stack) => visitor.object(stack),
         None => Ok(()),
+    }
+}
+
+/// Runs the `tp_traverse` of the context `context` with `visit` and `arg`
+/// (CPython's context type is a GC type: it has one; without one there would
+/// be nothing to report).
+///
+/// # Safety
+/// `context` must be a live `contextvars.Context`; called during a traverse,
+/// attached, with a `visit` that may be called with `arg`.
+unsafe fn traverse_context(context: &Owned, visit: ffi::visitproc, arg: *mut c_void) -> c_int {
+    // safety: the caller's contract.
+    unsafe {
+        match (*ffi::Py_TYPE(context.as_ptr())).tp_traverse {
+            Some(traverse) => traverse(context.as_ptr(), visit, arg),
+            None => 0,
+        }
     }
 }
 
@@ -804,6 +874,8 @@ fn visit_data<E>(
 /// unclosed loop alive for good. A private context is held by its handle
 /// alone and never traversed by the collector itself, so each of these
 /// references is reported exactly once, by the one handle that owns it.
+/// (A handle's own `tp_traverse` passes the collector's `visitproc` straight
+/// to the context's; this is the loop's path, through PyO3's visitor.)
 fn visit_private_context<E>(
     context: &Owned,
     visit: &mut dyn FnMut(&Owned) -> Result<(), E>,
@@ -832,26 +904,19 @@ fn visit_private_context<E>(
         }
     }
 
-    // safety: `context` is a live `contextvars.Context` we own; its type's
-    // `tp_traverse` is CPython's, called attached (we are in a traverse) with
-    // a visitproc that only passes each object on.
+    let mut visiting = Visiting {
+        visit,
+        stopped: None,
+    };
+    // safety: `context` is a live `contextvars.Context` we own; its traverse
+    // is CPython's, called attached (we are in a traverse) with a visitproc
+    // that only passes each object on.
     unsafe {
-        let Some(traverse) = (*ffi::Py_TYPE(context.as_ptr())).tp_traverse else {
-            return Ok(());
-        };
-        let mut visiting = Visiting {
-            visit,
-            stopped: None,
-        };
-        traverse(
-            context.as_ptr(),
-            each::<E>,
-            ptr::addr_of_mut!(visiting).cast(),
-        );
-        match visiting.stopped {
-            Some(stop) => Err(stop),
-            None => Ok(()),
-        }
+        traverse_context(context, each::<E>, ptr::addr_of_mut!(visiting).cast());
+    }
+    match visiting.stopped {
+        Some(stop) => Err(stop),
+        None => Ok(()),
     }
 }
 // ANCHOR_END: visit_private_context
@@ -1054,15 +1119,12 @@ unsafe extern "C" fn handle_traverse(
     // safety: CPython calls tp_traverse attached, on a live object of our
     // type; `visit` and `arg` are its pair, valid for the call, and each
     // pointer given to `visit` is a live object the handle holds a reference to.
-    // No panic can unwind from here: `visit_data` and the closure do not panic.
+    // No panic can unwind from here: `visit_data` and the visitor do not panic.
     unsafe {
         let data = data_of(object);
-        visit_data(data, &mut |held| match visit(held.as_ptr(), arg) {
-            0 => Ok(()),
-            stop => Err(stop),
-        })
-        .err()
-        .unwrap_or(0)
+        visit_data(data, &mut RawVisitor { visit, arg })
+            .err()
+            .unwrap_or(0)
     }
 }
 
