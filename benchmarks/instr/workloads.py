@@ -13,13 +13,15 @@ Loops: ``asyncio``, ``uvloop``, ``rloop``, ``pyloop`` (the default phase), ``pyl
 or a bare phase tag (``3.2.1``).
 
 ``benchmarks/profile/callgrind.py`` runs these too, for its per-function profile; three of them
-are its own: ``single``, ``single_gc_off`` and ``threadsafe`` (the only one with a thread: it is
-not repeatable under valgrind, which the profile says and shows with two runs).
+are its own: ``single``, ``single_gc_off``, ``threadsafe`` and ``threadsafe_given_context`` (the
+only ones with a thread: not repeatable under valgrind, which the profile says and shows with two
+runs).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import gc
 import socket
 import sys
@@ -170,13 +172,19 @@ def single_gc_off(loop: asyncio.AbstractEventLoop, n: int) -> None:
     single(loop, n)
 
 
-def threadsafe(loop: asyncio.AbstractEventLoop, n: int) -> None:
-    """One other thread sends n ``call_soon_threadsafe(noop)`` while the loop runs."""
+def threadsafe(loop: asyncio.AbstractEventLoop, n: int, given_context: bool = False) -> None:
+    """One other thread sends n ``call_soon_threadsafe(noop)`` while the loop runs; with
+    ``given_context``, each with ``context=`` one Context of the thread's (no copy)."""
 
     def produce() -> None:
         send = loop.call_soon_threadsafe
-        for _ in range(n):
-            send(noop)
+        if given_context:
+            context = contextvars.Context()
+            for _ in range(n):
+                send(noop, context=context)
+        else:
+            for _ in range(n):
+                send(noop)
         send(loop.stop)
 
     producer = threading.Thread(target=produce)
@@ -279,6 +287,7 @@ ALL_WORKLOADS = {
     "single": single,
     "single_gc_off": single_gc_off,
     "threadsafe": threadsafe,
+    "threadsafe_given_context": lambda loop, n: threadsafe(loop, n, given_context=True),
     "protocol_echo_10k": lambda loop, n: protocol_echo(loop, n, 10 * 1024),
 }
 
