@@ -163,3 +163,18 @@ def test_recv_alignment_experiment_runs_and_reports_every_offset(tmp_path: Path)
         cpu = float(row.split("|")[2])
         assert 0 < cpu < 1e5
     assert "commit" in out.read_text()
+
+
+def test_queued_bytes_reports_a_sane_size_per_callback() -> None:
+    """The profile of memory per queued callback: one row per loop asked for, each with two
+    sizes of the order of a handle (tens to hundreds of bytes), and the versions noted."""
+    script = REPO / "benchmarks" / "profile" / "queued_bytes.py"
+    args = ["--n", "50000", "asyncio", "pyloop-3.2.1"]
+    proc = subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    rows = [line.split("|") for line in proc.stdout.splitlines() if line.startswith("| ")]
+    assert [r[1].strip() for r in rows[1:]] == ["asyncio", "pyloop-3.2.1"]
+    for row in rows[1:]:
+        for size in (float(row[2]), float(row[3])):
+            assert 30 < size < 2000
+    assert "commit" in proc.stdout and "CPython" in proc.stdout

@@ -67,6 +67,12 @@ def measure(name: str, n: int) -> tuple[float, float]:
     return same, other
 
 
+def git(*args: str) -> str:
+    """The output of a git command in the repository (empty if it fails)."""
+    proc = subprocess.run(["git", "-C", str(REPO), *args], capture_output=True, text=True)
+    return proc.stdout.strip()
+
+
 def versions() -> str:
     """The versions of the peers and the commit, for the note under the table."""
     found = []
@@ -75,18 +81,8 @@ def versions() -> str:
             found.append(f"{module} {__import__(module).__version__}")
         except ImportError:
             found.append(f"{module} not installed")
-    commit = subprocess.run(
-        ["git", "-C", str(REPO), "rev-parse", "--short=10", "HEAD"],
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout.strip()
-    dirty = subprocess.run(
-        ["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no"],
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout.strip()
+    commit = git("rev-parse", "--short=10", "HEAD")
+    dirty = git("status", "--porcelain", "--untracked-files=no")
     return (
         f"CPython {platform.python_version()}, {', '.join(found)}, "
         f"commit `{commit or 'unknown'}`{' with local changes' if dirty else ''}"
