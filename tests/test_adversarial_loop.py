@@ -456,7 +456,7 @@ def test_destructors_run_by_loop_close(loop_factory):
 
 
 DAEMON_LOOP_AT_EXIT = """
-import atexit
+import atexit, os
 work = {work!r}
 started = threading.Event()
 
@@ -490,6 +490,17 @@ if work == "producer":
         while True:
             loop.call_soon_threadsafe(sum, range(100))
     threading.Thread(target=produce, daemon=True).start()
+if work == "fork":
+    # The child has only the forking thread: no loop of the parent's other threads to wait for.
+    pid = os.fork()
+    if pid == 0:
+        if type(loop).__module__.startswith("pyloop"):
+            from pyloop import _native
+            print("CHILD OTHERS", _native.park_loop_threads_at_exit(), flush=True)
+        else:
+            print("CHILD OTHERS", 0, flush=True)
+        os._exit(0)
+    os.waitpid(pid, 0)
 if work == "atexit_uses_loop":
     async def answer():
         await asyncio.sleep(0.01)
@@ -502,18 +513,23 @@ print("MAIN EXITS", flush=True)
 """
 
 
-@pytest.mark.parametrize("work", ["busy", "sleepy", "ticking", "producer", "atexit_uses_loop"])
+@pytest.mark.parametrize(
+    "work", ["busy", "sleepy", "ticking", "producer", "atexit_uses_loop", "fork"]
+)
 def test_exit_with_a_loop_running_in_a_daemon_thread(loop_spec, work):
     """The main thread returns while a daemon thread runs a loop: busy in coroutines, in
-    callbacks that sleep, idle between timers, fed by another daemon thread, or used by an
-    atexit handler registered after the import. The process exits cleanly, as with asyncio,
-    and the handler still gets its answer from the loop. (Review of stop 22: on CPython
-    3.11-3.13 every phase crashed the process at exit, SIGABRT or SIGSEGV, 15 runs of 15:
-    the interpreter ends such a thread with pthread_exit, which unwound through the loop's
-    Rust frames; exit_park.rs.)"""
+    callbacks that sleep, idle between timers, fed by another daemon thread, used by an
+    atexit handler registered after the import, or beside a forked child. The process exits
+    cleanly, as with asyncio, the handler still gets its answer from the loop, and the child's
+    exit does not wait for the parent's loop thread, which it does not have. (Review of stop
+    22: on CPython 3.11-3.13 every phase crashed the process at exit, SIGABRT or SIGSEGV, 15
+    runs of 15: the interpreter ends such a thread with pthread_exit, which unwound through
+    the loop's Rust frames; exit_park.rs.)"""
     result = child_scenario(loop_spec.id, DAEMON_LOOP_AT_EXIT.format(work=work))
     assert not result.hung and result.returncode == 0, result.describe()
     assert "MAIN EXITS" in result.stdout, result.describe()
     assert "Fatal" not in result.stderr and "FATAL" not in result.stderr, result.describe()
     if work == "atexit_uses_loop":
         assert "ATEXIT 42" in result.stdout, result.describe()
+    if work == "fork":
+        assert "CHILD OTHERS 0" in result.stdout, result.describe()

@@ -25,10 +25,14 @@
 //! asyncio. A loop whose callback is still running when the wait ends (a
 //! callback that sleeps for seconds, say) is not parked, and its thread can
 //! still meet `pthread_exit` in that callback.
+//!
+//! The registry is two atomics and a count per thread, not a lock: a process
+//! forked while another thread held a lock would find it held for ever, and
+//! the child starts with only the forking thread, so `after_fork_in_child`
+//! (registered with `os.register_at_fork`) counts that thread's loops alone.
 
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
-use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
-use std::thread::ThreadId;
+use std::cell::Cell;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::time::{Duration, Instant};
 
 use pyo3::prelude::*;
@@ -36,28 +40,17 @@ use pyo3::prelude::*;
 /// How long the exit waits for loops in other threads to park.
 pub(crate) const EXIT_WAIT: Duration = Duration::from_secs(1);
 
-/// Set once the exit has begun; never cleared.
+/// Set once the exit has begun (cleared only in a forked child).
 static EXITING: AtomicBool = AtomicBool::new(false);
 
-/// The threads running a loop while attached to the interpreter (one entry
-/// per running loop), and the thread that runs the exit, once it does.
-struct Running {
-    attached: Vec<ThreadId>,
-    exiting_thread: Option<ThreadId>,
-}
+/// Loops running attached to the interpreter, on every thread.
+static ATTACHED: AtomicUsize = AtomicUsize::new(0);
 
-static RUNNING: Mutex<Running> = Mutex::new(Running {
-    attached: Vec::new(),
-    exiting_thread: None,
-});
-
-/// Signalled whenever a thread leaves `attached`.
-static LEFT: Condvar = Condvar::new();
-
-/// The registry, also after a panic while it was held (it holds plain data,
-/// and every change to it is a single push or removal).
-fn running() -> MutexGuard<'static, Running> {
-    RUNNING.lock().unwrap_or_else(PoisonError::into_inner)
+thread_local! {
+    /// Loops running attached on this thread: this thread's part of `ATTACHED`.
+    static ATTACHED_HERE: Cell<usize> = const { Cell::new(0) };
+    /// True on the thread that runs the exit: its own loops never park.
+    static EXITING_HERE: Cell<bool> = const { Cell::new(false) };
 }
 
 /// Parks the calling thread for good. Called detached, never attached: the
@@ -71,39 +64,41 @@ fn park_forever() -> ! {
 /// True once the exit has begun (a plain load, for the start of every turn).
 #[inline]
 pub(crate) fn exiting() -> bool {
-    EXITING.load(Relaxed)
+    EXITING.load(SeqCst)
 }
 
 /// Notes that a loop runs attached on this thread (as `run_forever` begins,
 /// or as the loop comes back from a wait, still detached); false, with
-/// nothing noted, if the exit has begun and this is not the exiting thread:
-/// the caller must then park. Decided under the registry's lock, so the exit
-/// either finds this thread in the registry (and waits for it to park at its
-/// next turn) or this thread finds the exit.
+/// nothing noted, if the exit has begun on another thread: the caller must
+/// then park. The count goes up before the exit's mark is read, and the exit
+/// sets its mark before it reads the count (both sequentially consistent), so
+/// either the exit counts this loop and waits for it to park at its next
+/// turn, or this loop sees the exit.
 #[must_use]
 pub(crate) fn note_attached() -> bool {
-    let me = std::thread::current().id();
-    let mut running = running();
-    if EXITING.load(Relaxed) && running.exiting_thread != Some(me) {
+    ATTACHED.fetch_add(1, SeqCst);
+    ATTACHED_HERE.with(|here| here.set(here.get() + 1));
+    if EXITING.load(SeqCst) && !EXITING_HERE.with(Cell::get) {
+        leave();
         return false;
     }
-    running.attached.push(me);
     true
 }
 
 /// Notes that a loop on this thread no longer runs attached (it waits,
-/// detached, or `run_forever` ends). Wakes the exit, if it is waiting.
+/// detached, or `run_forever` ends). Only what this thread noted is taken
+/// back, so an extra call (after a panic skipped a `note_attached`) is
+/// harmless.
 pub(crate) fn leave() {
-    let me = std::thread::current().id();
-    let mut running = running();
-    if let Some(at) = running.attached.iter().position(|t| *t == me) {
-        running.attached.swap_remove(at);
-    }
-    // Read under the lock: the exit sets it under the lock before it waits.
-    let exit_waits = EXITING.load(Relaxed);
-    drop(running);
-    if exit_waits {
-        LEFT.notify_all();
+    let noted = ATTACHED_HERE.with(|here| {
+        let noted = here.get() > 0;
+        if noted {
+            here.set(here.get() - 1);
+        }
+        noted
+    });
+    if noted {
+        ATTACHED.fetch_sub(1, SeqCst);
     }
 }
 
@@ -118,23 +113,22 @@ pub(crate) fn park_detached() -> ! {
 }
 
 /// At the start of a turn, once the exit has begun: a loop on another thread
-/// than the exiting one leaves the registry, lets go of the GIL and parks.
+/// than the exiting one leaves the count, lets go of the GIL and parks.
 #[cold]
 pub(crate) fn park_unless_exiting_thread(py: Python<'_>) {
-    let me = std::thread::current().id();
-    if running().exiting_thread == Some(me) {
+    if EXITING_HERE.with(Cell::get) {
         return;
     }
     leave();
     park(py);
 }
 
-/// Keeps this thread in the registry while `run_forever` runs: leaves it
-/// when dropped, also on an early return.
+/// Keeps this thread's loop counted while `run_forever` runs: leaves the
+/// count when dropped, also on an early return.
 pub(crate) struct Registered(());
 
 impl Registered {
-    /// Notes the running loop, or parks the thread if the exit has begun.
+    /// Counts the running loop, or parks the thread if the exit has begun.
     pub(crate) fn enter(py: Python<'_>) -> Registered {
         if !note_attached() {
             park(py);
@@ -156,26 +150,28 @@ impl Drop for Registered {
 /// Returns how many were still running when it stopped waiting.
 #[pyfunction]
 pub(crate) fn park_loop_threads_at_exit(py: Python<'_>) -> usize {
-    let me = std::thread::current().id();
-    {
-        let mut running = running();
-        running.exiting_thread = Some(me);
-        EXITING.store(true, Relaxed);
-    }
+    EXITING_HERE.with(|here| here.set(true));
+    EXITING.store(true, SeqCst);
+    let mine = ATTACHED_HERE.with(Cell::get);
     py.detach(|| {
         let deadline = Instant::now() + EXIT_WAIT;
-        let mut running = running();
         loop {
-            let others = running.attached.iter().filter(|t| **t != me).count();
-            let left = deadline.saturating_duration_since(Instant::now());
-            if others == 0 || left.is_zero() {
+            let others = ATTACHED.load(SeqCst).saturating_sub(mine);
+            if others == 0 || Instant::now() >= deadline {
                 return others;
             }
-            running = LEFT
-                .wait_timeout(running, left)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
+            std::thread::sleep(Duration::from_millis(1));
         }
     })
 }
 // ANCHOR_END: park_loop_threads_at_exit
+
+/// Registered with `os.register_at_fork(after_in_child=...)` by `pyloop`: the
+/// child has only the thread that forked, so only its loops are counted, and
+/// an exit that had begun in the parent has not begun in the child.
+#[pyfunction]
+pub(crate) fn after_fork_in_child() {
+    ATTACHED.store(ATTACHED_HERE.with(Cell::get), SeqCst);
+    EXITING.store(false, SeqCst);
+    EXITING_HERE.with(|here| here.set(false));
+}

@@ -82,6 +82,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(sock_calls::sock_sendall_nowait, m)?)?;
     m.add_function(wrap_pyfunction!(entry::own_native_methods, m)?)?;
     m.add_function(wrap_pyfunction!(exit_park::park_loop_threads_at_exit, m)?)?;
+    m.add_function(wrap_pyfunction!(exit_park::after_fork_in_child, m)?)?;
     m.add("BUILD_DEFAULT_PHASE", BUILD_DEFAULT_PHASE.tag())?;
     let (handle, timer_handle) = handle::types(m.py())?;
     m.add("Handle", handle)?;

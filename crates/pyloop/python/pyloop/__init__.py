@@ -53,8 +53,9 @@ __version__: str = importlib.metadata.version(_DISTRIBUTION)
 # A loop running in a daemon thread when the interpreter exits would meet CPython's
 # pthread_exit (3.11-3.13) below its Rust frames and crash the process: at exit, after the
 # atexit handlers registered after this import (which may still use such a loop), each one
-# parks its thread instead (exit_park.rs).
+# parks its thread instead (exit_park.rs). A forked child counts only the forking thread's loops.
 atexit.register(_native.park_loop_threads_at_exit)
+os.register_at_fork(after_in_child=_native.after_fork_in_child)
 
 
 class EventLoop(LoopMixin, asyncio.AbstractEventLoop):

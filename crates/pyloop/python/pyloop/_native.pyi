@@ -18,7 +18,9 @@ __all__ = [
     "TcpTransportCore",
     "TimerHandle",
     "TwoPhaseLoop",
+    "after_fork_in_child",
     "own_native_methods",
+    "park_loop_threads_at_exit",
     "phase_titles",
     "phases",
     "sock_recv_into_nowait",
@@ -35,6 +37,7 @@ def sock_recv_into_nowait(sock: Any, buf: Any) -> int | None: ...
 def sock_sendall_nowait(sock: Any, data: Any) -> int | None: ...
 def own_native_methods(cls: type, native: type) -> int: ...
 def park_loop_threads_at_exit() -> int: ...
+def after_fork_in_child() -> None: ...
 
 @disjoint_base
 class Handle:
