@@ -649,10 +649,11 @@ def test_a_read_without_memory_is_a_fatal_read_error(spec):
     fatal = (
         "EVENTS [['Fatal read error on socket transport', 'MemoryError'], ['lost', 'MemoryError']]"
     )
-    if spec.is_pyloop or sys.version_info < (3, 13):
+    if spec.is_pyloop:
         assert events == fatal, result.describe()
     else:
-        # 3.13's asyncio found the memory for this read here; either outcome is its own.
+        # asyncio's recv shrinks each 256 KB object it makes, which raises glibc's mmap
+        # threshold, so it may find this read's memory in its heap; either outcome is its own.
         assert events in (fatal, "EVENTS [['lost', None]]"), result.describe()
 
 
