@@ -533,3 +533,41 @@ def test_exit_with_a_loop_running_in_a_daemon_thread(loop_spec, work):
         assert "ATEXIT 42" in result.stdout, result.describe()
     if work == "fork":
         assert "CHILD OTHERS 0" in result.stdout, result.describe()
+
+
+ATEXIT_BEFORE_IMPORT = """
+import atexit, asyncio, threading, time
+state = {{}}
+
+def shutdown():
+    # Registered before the loops' module is imported, so it runs after pyloop's own exit
+    # hook: the loop must still answer, wait for a timer, stop and let its thread end.
+    loop, thread = state["loop"], state["thread"]
+    answer = asyncio.run_coroutine_threadsafe(asyncio.sleep(0.01, "bye"), loop)
+    print("ANSWER", answer.result(10), flush=True)
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(10)
+    print("JOINED", not thread.is_alive(), flush=True)
+
+atexit.register(shutdown)
+from tests.loops import ALL_LOOPS
+spec = {{s.id: s for s in ALL_LOOPS}}[{loop_id!r}]
+loop = spec.new_loop()
+thread = threading.Thread(target=loop.run_forever, daemon=True)
+state.update(loop=loop, thread=thread)
+child_ready()
+thread.start()
+time.sleep(0.1)
+print("MAIN EXITS", flush=True)
+"""
+
+
+def test_an_atexit_handler_registered_before_the_import_still_has_its_loop(loop_spec):
+    """An atexit handler registered before the loop's module was imported runs after
+    PyLoop's exit hook (exit_park.rs), which stops loops in other threads: the handler
+    sends its background loop a coroutine that waits on a timer, then a stop, and joins the
+    thread. The loop answers, stops and the thread ends, as on asyncio. (Review of stop 22:
+    the first version of the exit hook parked such a loop for good, and this hung.)"""
+    result = run_child(ATEXIT_BEFORE_IMPORT.format(loop_id=loop_spec.id), CHILD_TIMEOUT)
+    assert not result.hung and result.returncode == 0, result.describe()
+    assert "ANSWER bye" in result.stdout and "JOINED True" in result.stdout, result.describe()

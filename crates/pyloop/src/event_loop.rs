@@ -35,6 +35,10 @@ use crate::transport::TcpTransportCore;
 /// that waits in epoll with a wake-up fd will not need it.
 pub(crate) const MAX_IDLE_WAIT: Duration = Duration::from_millis(100);
 
+/// How often a loop waiting out the interpreter's exit looks whether it has
+/// begun to finalize.
+const EXIT_POLL: Duration = Duration::from_millis(5);
+
 /// A callback in the loop's own lane.
 pub(crate) enum Ready {
     /// One of our handles, run without going through Python.
@@ -175,6 +179,11 @@ pub struct LoopCore<Q: ReadyQueue<HandleRef>> {
     /// The running thread's token; 0 while the loop is not running.
     running_thread: AtomicU64,
     stopping: AtomicBool,
+    /// During the interpreter's exit: this loop was given work after the exit
+    /// began (or started after it) and serves it until it is idle again.
+    serving_exit: AtomicBool,
+    /// During the interpreter's exit: the exiting thread sent this loop work.
+    exit_request: AtomicBool,
     closed: AtomicBool,
     debug: AtomicBool,
     /// `{"loop": <this loop>}`, the keywords of `asyncio.Future(loop=...)`
@@ -233,6 +242,8 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
             cancelled_timers: Arc::new(AtomicUsize::new(0)),
             running_thread: AtomicU64::new(0),
             stopping: AtomicBool::new(false),
+            serving_exit: AtomicBool::new(false),
+            exit_request: AtomicBool::new(false),
             closed: AtomicBool::new(false),
             debug: AtomicBool::new(false),
             loop_keywords: GilCell::new(None),
@@ -305,6 +316,11 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
             self.local
                 .with(py, |lane| lane.push_back(Ready::Native(handle)));
             return Ok(());
+        }
+        if exit_park::exiting() && exit_park::on_exiting_thread() {
+            // An atexit handler sends this loop work: it serves it (see
+            // `wait_out_exit`); a daemon thread's sends do not wake it then.
+            self.exit_request.store(true, Relaxed);
         }
         match self.queue.try_push(handle) {
             Ok(()) => Ok(()),
@@ -675,12 +691,17 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
             py,
             consumer: Some(consumer),
         };
-        let registered = exit_park::Registered::enter(py);
+        let registered = exit_park::Registered::enter();
+        // A loop started during the interpreter's exit runs as any other until
+        // it is idle; one running when the exit began stops at its next turn.
+        self.serving_exit.store(exit_park::exiting(), Relaxed);
         let result = loop {
-            if exit_park::exiting() {
-                exit_park::park_unless_exiting_thread(py);
-            }
             let consumer = running.consumer.as_mut().expect("put back only on drop");
+            if exit_park::exiting_elsewhere() && !self.serving_exit.load(Relaxed) {
+                exit_park::leave();
+                py.detach(|| self.wait_out_exit(consumer));
+                exit_park::note_attached_anyway();
+            }
             if let Err(err) = self.run_once(event_loop, consumer) {
                 break Err(err);
             }
@@ -701,6 +722,28 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
         result
     }
     // ANCHOR_END: run_forever
+
+    // ANCHOR: wait_out_exit
+    /// During the interpreter's exit (`exit_park.rs`), called detached: waits
+    /// until the exiting thread (an atexit handler) sends this loop work, and
+    /// parks the thread for good if the interpreter begins to finalize first
+    /// (taking the GIL back would then end the thread under the loop's
+    /// frames). Work from other threads, a daemon producer's, waits. Once given work,
+    /// the loop runs as usual (timers, I/O, its own callbacks), only looking
+    /// whether the interpreter finalizes each time it comes back from a wait.
+    fn wait_out_exit(&self, consumer: &mut Q::Consumer) {
+        loop {
+            if exit_park::finalizing() {
+                exit_park::park_forever();
+            }
+            if self.exit_request.load(Relaxed) && self.queue.has_pending(consumer) {
+                self.serving_exit.store(true, Relaxed);
+                return;
+            }
+            self.queue.wait(consumer, Some(EXIT_POLL));
+        }
+    }
+    // ANCHOR_END: wait_out_exit
 
     // ANCHOR: run_once
     /// One turn: wait for work or the next timer, move due timers to the
@@ -753,7 +796,12 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
                     exit_park::leave();
                     self.queue.wait(consumer, Some(timeout));
                     if !exit_park::note_attached() {
-                        exit_park::park_detached();
+                        if !self.serving_exit.load(Relaxed) {
+                            self.wait_out_exit(consumer);
+                        } else if exit_park::finalizing() {
+                            exit_park::park_forever();
+                        }
+                        exit_park::note_attached_anyway();
                     }
                 });
                 waited = true;

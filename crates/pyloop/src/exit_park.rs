@@ -18,13 +18,23 @@
 //! after that import (atexit runs them last in, first out), which may still
 //! use such a loop, and before the interpreter finalizes. It marks the exit,
 //! then waits, without the GIL, for up to [`EXIT_WAIT`] until no loop is
-//! running attached in another thread. Each loop looks at the mark at the
-//! start of every turn, and as it comes back from a wait before it takes the
-//! GIL again; one that finds it lets go of the GIL and parks its thread for
-//! good, with nothing unwound. The process then exits as it would with
-//! asyncio. A loop whose callback is still running when the wait ends (a
-//! callback that sleeps for seconds, say) is not parked, and its thread can
-//! still meet `pthread_exit` in that callback.
+//! running attached in another thread. A loop that was running when the mark
+//! was made stops at the start of its next turn, and any loop that goes idle
+//! during the exit stops as it comes back from its wait: it lets go of the GIL
+//! (or does not take it back) and waits for work from another thread. Nothing
+//! is unwound. If the interpreter begins to finalize first, the thread parks
+//! for good and the process exits as it would with asyncio. If work comes
+//! first from the exiting thread (an atexit handler registered before `import
+//! pyloop` asks the loop to stop, or to run a coroutine; a daemon producer's
+//! work does not count), the loop takes the GIL back and runs as
+//! usual from then on, only looking whether the interpreter finalizes each
+//! time it comes back from a wait (and parking for good if so); such a handler
+//! sees its loop answer, as with asyncio. A loop started during the exit runs
+//! the same way. What is still running when the interpreter finalizes (a
+//! callback longer than the wait, a loop kept busy after a late handler woke
+//! it) can still meet `pthread_exit`, as before; so can a loop that comes back
+//! from a wait between the check for finalization and taking the GIL, a
+//! window of a few instructions.
 //!
 //! The registry is two atomics and a count per thread, not a lock: a process
 //! forked while another thread held a lock would find it held for ever, and
@@ -55,7 +65,7 @@ thread_local! {
 
 /// Parks the calling thread for good. Called detached, never attached: the
 /// thread's frames stay as they are, nothing is unwound or dropped.
-fn park_forever() -> ! {
+pub(crate) fn park_forever() -> ! {
     loop {
         std::thread::park();
     }
@@ -67,28 +77,66 @@ pub(crate) fn exiting() -> bool {
     EXITING.load(SeqCst)
 }
 
-/// Notes that a loop runs attached on this thread (as `run_forever` begins,
-/// or as the loop comes back from a wait, still detached); false, with
-/// nothing noted, if the exit has begun on another thread: the caller must
-/// then park. The count goes up before the exit's mark is read, and the exit
-/// sets its mark before it reads the count (both sequentially consistent), so
-/// either the exit counts this loop and waits for it to park at its next
-/// turn, or this loop sees the exit.
+/// True on the thread running the exit, once it has begun (where atexit
+/// handlers run).
+pub(crate) fn on_exiting_thread() -> bool {
+    EXITING_HERE.with(Cell::get)
+}
+
+/// True once the exit has begun, on another thread than this one.
+pub(crate) fn exiting_elsewhere() -> bool {
+    EXITING.load(SeqCst) && !EXITING_HERE.with(Cell::get)
+}
+
+/// True once the interpreter has begun to finalize: after that, taking the
+/// GIL back ends the thread. `Py_IsFinalizing` (3.13) or `_Py_IsFinalizing`
+/// (3.11, 3.12), found once by name; false if neither is there.
+pub(crate) fn finalizing() -> bool {
+    type IsFinalizing = unsafe extern "C" fn() -> std::ffi::c_int;
+    static FOUND: std::sync::OnceLock<Option<IsFinalizing>> = std::sync::OnceLock::new();
+    let found = FOUND.get_or_init(|| {
+        [c"Py_IsFinalizing", c"_Py_IsFinalizing"]
+            .iter()
+            .find_map(|name| {
+                // safety: looks a symbol up in the process's global scope, where
+                // the interpreter's are; both names are `int (void)` functions.
+                let symbol = unsafe { libc::dlsym(libc::RTLD_DEFAULT, name.as_ptr()) };
+                (!symbol.is_null()).then(|| {
+                    // safety: a non-null address of one of those functions.
+                    unsafe { std::mem::transmute::<*mut libc::c_void, IsFinalizing>(symbol) }
+                })
+            })
+    });
+    // safety: reads the runtime's finalizing state, an atomic; callable from
+    // any thread, attached or not.
+    found.is_some_and(|is_finalizing| unsafe { is_finalizing() } != 0)
+}
+
+/// Counts a loop running attached on this thread (as it comes back from a
+/// wait, still detached); false, with nothing counted, if the exit has begun
+/// on another thread: the loop must then wait the exit out. The count goes up
+/// before the exit's mark is read, and the exit sets its mark before it reads
+/// the count (both sequentially consistent), so either the exit counts this
+/// loop and waits for it to stop at its next turn, or this loop sees the exit.
 #[must_use]
 pub(crate) fn note_attached() -> bool {
-    ATTACHED.fetch_add(1, SeqCst);
-    ATTACHED_HERE.with(|here| here.set(here.get() + 1));
-    if EXITING.load(SeqCst) && !EXITING_HERE.with(Cell::get) {
+    note_attached_anyway();
+    if exiting_elsewhere() {
         leave();
         return false;
     }
     true
 }
 
+/// Counts a loop running attached on this thread, exit or not.
+pub(crate) fn note_attached_anyway() {
+    ATTACHED.fetch_add(1, SeqCst);
+    ATTACHED_HERE.with(|here| here.set(here.get() + 1));
+}
+
 /// Notes that a loop on this thread no longer runs attached (it waits,
-/// detached, or `run_forever` ends). Only what this thread noted is taken
-/// back, so an extra call (after a panic skipped a `note_attached`) is
-/// harmless.
+/// detached, or `run_forever` ends). Only what this thread counted is taken
+/// back, so an extra call (after a panic skipped a count) is harmless.
 pub(crate) fn leave() {
     let noted = ATTACHED_HERE.with(|here| {
         let noted = here.get() > 0;
@@ -102,37 +150,15 @@ pub(crate) fn leave() {
     }
 }
 
-/// Parks this thread for good, detached: for a loop that has found the exit.
-pub(crate) fn park(py: Python<'_>) -> ! {
-    py.detach(|| park_forever())
-}
-
-/// Parks this thread for good; for a loop already detached.
-pub(crate) fn park_detached() -> ! {
-    park_forever()
-}
-
-/// At the start of a turn, once the exit has begun: a loop on another thread
-/// than the exiting one leaves the count, lets go of the GIL and parks.
-#[cold]
-pub(crate) fn park_unless_exiting_thread(py: Python<'_>) {
-    if EXITING_HERE.with(Cell::get) {
-        return;
-    }
-    leave();
-    park(py);
-}
-
 /// Keeps this thread's loop counted while `run_forever` runs: leaves the
-/// count when dropped, also on an early return.
+/// count when dropped, also on an early return. A loop started during the
+/// exit is counted and runs (it was started on purpose).
 pub(crate) struct Registered(());
 
 impl Registered {
-    /// Counts the running loop, or parks the thread if the exit has begun.
-    pub(crate) fn enter(py: Python<'_>) -> Registered {
-        if !note_attached() {
-            park(py);
-        }
+    /// Counts the running loop.
+    pub(crate) fn enter() -> Registered {
+        note_attached_anyway();
         Registered(())
     }
 }

@@ -1058,11 +1058,15 @@ unsafe extern "C" fn timer_richcompare(
             }
             // A handle lets go of its call once it has run (asyncio's keeps it):
             // two that ran are equal only if they are one.
-            let ran = |object: *mut ffi::PyObject| {
-                let data = data_of(object);
-                !data.cancelled.get() && data.call.peek(py, |_| ()).is_none()
+            // Only an object of the type itself has a handle's memory: `b` may be
+            // anything whose `__class__` claims the type.
+            let ran = |object: &Borrowed<'_, '_, PyAny>| {
+                object.get_type().is(timer_type) && {
+                    let data = data_of(object.as_ptr());
+                    !data.cancelled.get() && data.call.peek(py, |_| ()).is_none()
+                }
             };
-            let mut equal = if ran(a.as_ptr()) || ran(b.as_ptr()) {
+            let mut equal = if ran(&a) || ran(&b) {
                 a.is(b)
             } else {
                 wa.eq(&wb)?
