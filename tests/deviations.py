@@ -188,6 +188,14 @@ DEVIATIONS = {
         "(connection_lost gets the exception), as it does when eof_received raises",
         "asyncio's behaviour is a busy loop, not a contract",
     ),
+    "a loop in another thread at interpreter exit": (
+        "asyncio's loop in a daemon thread runs on during the atexit handlers until the "
+        "interpreter finalizes and ends the thread",
+        "once pyloop's atexit hook has run, such a loop stops at its next turn and waits; "
+        "work sent from the exiting thread (a later atexit handler) wakes it and it runs on",
+        "the interpreter ends a thread with pthread_exit, which under the loop's Rust frames "
+        "aborted or crashed the process (exit_park.rs)",
+    ),
     "shutdown_default_executor(timeout=) on 3.11": (
         "asyncio 3.11's shutdown_default_executor takes no argument (TypeError)",
         "PyLoop takes 3.12's timeout= on every version",

@@ -476,7 +476,7 @@ def ticking():
     loop.call_later(0.01, ticking)
 
 def run():
-    if work == "busy":
+    if work in ("busy", "fork"):
         loop.run_until_complete(busy())
     else:
         loop.call_soon(sleepy if work == "sleepy" else ticking)

@@ -179,8 +179,9 @@ pub struct LoopCore<Q: ReadyQueue<HandleRef>> {
     /// The running thread's token; 0 while the loop is not running.
     running_thread: AtomicU64,
     stopping: AtomicBool,
-    /// During the interpreter's exit: this loop was given work after the exit
-    /// began (or started after it) and serves it until it is idle again.
+    /// During the interpreter's exit: this loop was given work by the exiting
+    /// thread (or started after the exit began), and runs as usual from then
+    /// on, only looking whether the interpreter finalizes after each wait.
     serving_exit: AtomicBool,
     /// During the interpreter's exit: the exiting thread sent this loop work.
     exit_request: AtomicBool,
@@ -790,9 +791,9 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
                 waited = true;
             } else if io || !timeout.is_zero() {
                 py.detach(|| {
-                    // Out of the exit's registry while detached; back in (or
-                    // parked for good, if the interpreter is exiting) before
-                    // the GIL is taken again.
+                    // Out of the exit's count while detached; back in (or
+                    // waiting the exit out, if the interpreter is exiting)
+                    // before the GIL is taken again.
                     exit_park::leave();
                     self.queue.wait(consumer, Some(timeout));
                     if !exit_park::note_attached() {

@@ -203,8 +203,8 @@ struct HandleData {
 /// reference list (so that `weakref.ref(handle)` works), the state, then
 /// `Tail`: nothing for a `Handle`, a [`TimerPart`] for a `TimerHandle`. A
 /// `Handle` does not carry a timer's fields: every queued callback is a
-/// `Handle`, and 24 bytes less puts it in a smaller size class of CPython's
-/// allocator (112 bytes with the collector's header, not 144).
+/// `Handle`, and without them (and with a compact state) it fits CPython
+/// allocator's 96-byte size class with the collector's header (144 before).
 #[repr(C)]
 struct HandleObject<Tail = ()> {
     ob_base: ffi::PyObject,
@@ -1414,7 +1414,7 @@ fn make_types(py: Python<'_>) -> PyResult<HandleTypes> {
     // joins the list only when published (`publish`). A `TimerHandle` is on
     // it from the start (see the module documentation).
     // Immutable, so that `handle.__class__ = ...` cannot turn a `Handle` into
-    // a `TimerHandle` (same size, same slots otherwise), as asyncio refuses.
+    // a `TimerHandle` (whose memory is larger), as asyncio refuses.
     let flags = (ffi::Py_TPFLAGS_DEFAULT
         | ffi::Py_TPFLAGS_DISALLOW_INSTANTIATION
         | ffi::Py_TPFLAGS_HAVE_GC
