@@ -366,7 +366,13 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
         } else {
             "call_soon"
         };
+        if threadsafe && exit_park::exiting() {
+            exit_park::park_producer(py);
+        }
         let debug = self.debug.load(Relaxed);
+        // In debug mode Python code runs below (the checks, the creation
+        // stack): a producer is counted meanwhile, for the interpreter's exit.
+        let _counted = debug.then(|| exit_park::ProducerCall::enter(py));
         if debug {
             self.debug_checks(py, callback, method, threadsafe)?;
         }

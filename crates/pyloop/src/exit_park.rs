@@ -169,6 +169,44 @@ impl Drop for Registered {
     }
 }
 
+/// A call into a loop from a thread that runs no loop (a producer, such as a
+/// daemon thread sending `call_soon_threadsafe`), counted while it may run
+/// Python code under the loop's frames (in debug mode: the checks and the
+/// creation stack), so that the exit waits for it as for a loop. Once the exit
+/// has begun on another thread, such a call parks its thread for good,
+/// detached, instead: its work would wait out the exit anyway, and the
+/// interpreter would end the thread under those frames.
+pub(crate) struct ProducerCall(());
+
+impl ProducerCall {
+    /// Counts the call, or parks the thread if the exit has begun.
+    pub(crate) fn enter(py: Python<'_>) -> ProducerCall {
+        let producer = ATTACHED_HERE.with(Cell::get) == 0;
+        note_attached_anyway();
+        if producer && exiting_elsewhere() {
+            leave();
+            py.detach(|| park_forever());
+        }
+        ProducerCall(())
+    }
+}
+
+impl Drop for ProducerCall {
+    fn drop(&mut self) {
+        leave();
+    }
+}
+
+/// Once the exit has begun on another thread: a thread that runs no loop and
+/// calls into one (a producer) parks for good, detached (see
+/// [`ProducerCall`]).
+#[cold]
+pub(crate) fn park_producer(py: Python<'_>) {
+    if exiting_elsewhere() && ATTACHED_HERE.with(Cell::get) == 0 {
+        py.detach(|| park_forever());
+    }
+}
+
 // ANCHOR: park_loop_threads_at_exit
 /// Registered with `atexit` by `pyloop`: marks the exit and waits, without
 /// the GIL, for up to a second until no loop runs attached in another thread
