@@ -461,6 +461,7 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
         pending.release(py);
         let keywords = self.loop_keywords.with(py, Option::take);
         drop(keywords);
+        crate::handle::release_all_spare_handles(py);
         Ok(())
     }
 
@@ -796,6 +797,10 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
                 // Readiness was there already: no need to let the GIL go.
                 waited = true;
             } else if io || !timeout.is_zero() {
+                if !timeout.is_zero() {
+                    // Idle: what a burst left on the handles' free list goes back.
+                    crate::handle::release_spare_handles(py);
+                }
                 py.detach(|| {
                     // Out of the exit's count while detached; back in (or
                     // waiting the exit out, if the interpreter is exiting)

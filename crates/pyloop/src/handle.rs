@@ -65,8 +65,17 @@ use pyo3::{ffi, intern};
 use crate::boundary;
 use crate::gil_cell::GilSlot;
 
-/// At most this many freed handles are kept for reuse.
-const FREELIST_MAX: usize = 1024;
+/// At most this many freed `Handle`s are kept for reuse while the loop is
+/// busy: enough for the backlog a burst of `call_soon_threadsafe` builds (tens
+/// of thousands of callbacks queued before the loop runs them), so its handles
+/// are reused instead of their memory going back to CPython's allocator and
+/// coming back as freshly faulted pages (book: "Handles kept through a burst").
+const HANDLE_FREELIST_MAX: usize = 1 << 16;
+/// What the `Handle` list keeps once the loop has been idle a while
+/// ([`release_spare_handles`]).
+const HANDLE_FREELIST_IDLE: usize = 1024;
+/// At most this many freed `TimerHandle`s are kept for reuse.
+const TIMER_FREELIST_MAX: usize = 1024;
 
 /// A strong reference held inside a handle, released with an immediate
 /// `Py_DECREF` when dropped.
@@ -270,10 +279,14 @@ unsafe fn allocate_uncounted() -> *mut ffi::PyObject {
 
 static TYPES: PyOnceLock<HandleTypes> = PyOnceLock::new();
 
+// ANCHOR: free_list
 /// Freed handle objects of one type (their memory, headers included), for
 /// reuse by the same type: a `TimerHandle`'s block starts with the collector's
 /// header, a `Handle`'s does not.
-struct FreeList(std::cell::UnsafeCell<Vec<NonNull<ffi::PyObject>>>);
+struct FreeList {
+    objects: std::cell::UnsafeCell<Vec<NonNull<ffi::PyObject>>>,
+    max: usize,
+}
 
 // safety: the list is touched only with the GIL held (allocation and
 // deallocation of handles happen attached; free-threaded builds are refused in
@@ -281,30 +294,112 @@ struct FreeList(std::cell::UnsafeCell<Vec<NonNull<ffi::PyObject>>>);
 unsafe impl Sync for FreeList {}
 
 /// Freed `Handle`s.
-static FREE: FreeList = FreeList(std::cell::UnsafeCell::new(Vec::new()));
+static FREE: FreeList = FreeList::new(HANDLE_FREELIST_MAX);
 /// Freed `TimerHandle`s, untracked, with their collector's header in front.
-static FREE_TIMERS: FreeList = FreeList(std::cell::UnsafeCell::new(Vec::new()));
+static FREE_TIMERS: FreeList = FreeList::new(TIMER_FREELIST_MAX);
 
 impl FreeList {
-    fn pop(&self, _py: Python<'_>) -> Option<NonNull<ffi::PyObject>> {
-        // safety: GIL held (the token), and no reference into the Vec outlives this call.
-        unsafe { (*self.0.get()).pop() }
+    const fn new(max: usize) -> Self {
+        FreeList {
+            objects: std::cell::UnsafeCell::new(Vec::new()),
+            max,
+        }
     }
 
-    /// Keeps `object`'s memory for reuse; false if the list is full.
+    fn pop(&self, _py: Python<'_>) -> Option<NonNull<ffi::PyObject>> {
+        // safety: GIL held (the token), and no reference into the Vec outlives this call.
+        unsafe { (*self.objects.get()).pop() }
+    }
+
+    /// Keeps `object`'s memory for reuse; false if the list is full (or has
+    /// no room and cannot get it: never an abort for want of memory).
     fn push(&self, _py: Python<'_>, object: NonNull<ffi::PyObject>) -> bool {
         // safety: as in `pop`.
-        let list = unsafe { &mut *self.0.get() };
-        if list.len() >= FREELIST_MAX {
+        let list = unsafe { &mut *self.objects.get() };
+        if list.len() >= self.max || list.try_reserve(1).is_err() {
             return false;
-        }
-        if list.capacity() == 0 {
-            list.reserve_exact(FREELIST_MAX);
         }
         list.push(object);
         true
     }
+
+    fn len(&self, _py: Python<'_>) -> usize {
+        // safety: as in `pop`.
+        unsafe { (*self.objects.get()).len() }
+    }
+
+    /// Takes one object off the list if it holds more than `keep`.
+    fn pop_beyond(&self, py: Python<'_>, keep: usize) -> Option<NonNull<ffi::PyObject>> {
+        if self.len(py) <= keep {
+            return None;
+        }
+        self.pop(py)
+    }
+
+    /// Gives back the list's own storage beyond room for `keep` objects, if
+    /// it has much more (and the smaller storage can be had).
+    fn shrink(&self, _py: Python<'_>, keep: usize) {
+        // safety: as in `pop`.
+        let list = unsafe { &mut *self.objects.get() };
+        if list.capacity() <= 4 * keep.max(1) {
+            return;
+        }
+        let mut smaller = Vec::new();
+        if smaller.try_reserve_exact(keep.max(list.len())).is_ok() {
+            smaller.append(list);
+            *list = smaller;
+        }
+    }
 }
+
+/// Gives back to CPython's allocator half of the freed `Handle`s kept beyond
+/// [`HANDLE_FREELIST_IDLE`]. The loop calls it each time it has nothing to run
+/// and is about to wait, which an idle loop does at least every
+/// `MAX_IDLE_WAIT` (100 ms): a burst's handles stay for reuse while bursts
+/// keep coming, and go back within a second of the loop falling idle.
+pub(crate) fn release_spare_handles(py: Python<'_>) {
+    release_handles_beyond(
+        py,
+        HANDLE_FREELIST_IDLE + FREE.len(py).saturating_sub(HANDLE_FREELIST_IDLE) / 2,
+    );
+}
+
+/// Gives back every freed `Handle` kept beyond [`HANDLE_FREELIST_IDLE`]: a
+/// loop that closes leaves no burst's memory behind it.
+pub(crate) fn release_all_spare_handles(py: Python<'_>) {
+    release_handles_beyond(py, HANDLE_FREELIST_IDLE);
+}
+
+fn release_handles_beyond(py: Python<'_>, keep: usize) {
+    let Some(types) = TYPES.get(py) else {
+        return;
+    };
+    while let Some(object) = FREE.pop_beyond(py, keep) {
+        // safety: attached; the object is a dead `Handle`'s block taken off
+        // the list (nobody else has it), allocated as `handle_dealloc` frees
+        // it: by `allocate_uncounted` when `uncounted`, else by
+        // `PyObject_GC_New`. Freeing runs no Python code.
+        unsafe { free_handle_block(object.as_ptr(), types.uncounted) };
+    }
+    FREE.shrink(py, keep);
+}
+
+/// Frees the memory of a dead `Handle` (its state already dropped).
+///
+/// # Safety
+/// Attached; `object` is a `Handle`'s block nobody uses, allocated by
+/// `allocate_uncounted` if `uncounted`, else by `PyObject_GC_New`.
+unsafe fn free_handle_block(object: *mut ffi::PyObject, uncounted: bool) {
+    // safety: the caller's contract. The block starts with the collector's header.
+    unsafe {
+        if uncounted {
+            ffi::PyObject_Free(object.cast::<u8>().sub(GC_HEADER).cast());
+        } else {
+            ffi::PyObject_GC_Del(object.cast());
+        }
+    }
+}
+// ANCHOR_END: free_list
 
 /// A callback's positional arguments as CPython passed them to a C API
 /// function: borrowed references, alive for the call.
@@ -1011,12 +1106,7 @@ unsafe extern "C" fn handle_dealloc(object: *mut ffi::PyObject) {
                 _ => (false, false),
             };
             if !kept {
-                // The block starts with the collector's header.
-                if uncounted {
-                    ffi::PyObject_Free(object.cast::<u8>().sub(GC_HEADER).cast());
-                } else {
-                    ffi::PyObject_GC_Del(object.cast());
-                }
+                free_handle_block(object, uncounted);
             }
             // Every instance of a heap type holds a reference to its type.
             ffi::Py_DECREF(ty.cast());
