@@ -328,12 +328,15 @@ impl FreeList {
         unsafe { (*self.objects.get()).len() }
     }
 
-    /// Takes one object off the list if it holds more than `keep`.
-    fn pop_beyond(&self, py: Python<'_>, keep: usize) -> Option<NonNull<ffi::PyObject>> {
-        if self.len(py) <= keep {
-            return None;
+    /// Frees, with `free`, the objects the list holds beyond its first `keep`.
+    /// `free` must run no Python code (nothing may reach the list meanwhile).
+    fn free_beyond(&self, _py: Python<'_>, keep: usize, free: impl Fn(*mut ffi::PyObject)) {
+        // safety: as in `pop`; `free` runs no Python code, so nothing else
+        // reaches the list while this borrow lasts.
+        let list = unsafe { &mut *self.objects.get() };
+        if list.len() > keep {
+            list.drain(keep..).for_each(|object| free(object.as_ptr()));
         }
-        self.pop(py)
     }
 
     /// Gives back the list's own storage beyond room for `keep` objects, if
@@ -374,13 +377,14 @@ fn release_handles_beyond(py: Python<'_>, keep: usize) {
     let Some(types) = TYPES.get(py) else {
         return;
     };
-    while let Some(object) = FREE.pop_beyond(py, keep) {
+    let uncounted = types.uncounted;
+    FREE.free_beyond(py, keep, |object| {
         // safety: attached; the object is a dead `Handle`'s block taken off
         // the list (nobody else has it), allocated as `handle_dealloc` frees
         // it: by `allocate_uncounted` when `uncounted`, else by
         // `PyObject_GC_New`. Freeing runs no Python code.
-        unsafe { free_handle_block(object.as_ptr(), types.uncounted) };
-    }
+        unsafe { free_handle_block(object, uncounted) }
+    });
     FREE.shrink(py, keep);
 }
 
