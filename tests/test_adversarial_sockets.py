@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import array
 import asyncio
+import contextlib
 import errno
 import json
 import socket
@@ -91,6 +92,74 @@ def test_a_call_cancelled_as_its_data_arrives_reads_nothing(loop, method):
             return got if method == "sock_recv" else bytes(buf[:got])
 
         assert run_bounded(loop, main()) == b"kept"
+
+
+@pytest.mark.parametrize("method", ["sock_recv", "sock_recv_into"])
+def test_a_read_cancelled_by_a_callback_queued_before_its_data_reads_nothing(loop, method):
+    """The data arrives while a callback that cancels the waiting call is already queued:
+    asyncio runs that callback before its reader callback, so the call is cancelled and reads
+    nothing, and the next call gets the data. (Review of stop 23: PyLoop made the read in its
+    I/O step, before the queued callback ran, and the bytes were lost: for ``sock_recv_into``
+    they were in the buffer with the count lost.)"""
+    a, b = _pair()
+    with a, b:
+        buf = bytearray(100)
+
+        def call():
+            if method == "sock_recv":
+                return loop.sock_recv(a, 100)
+            return loop.sock_recv_into(a, buf)
+
+        async def main():
+            task = asyncio.ensure_future(call())
+            await _settle()
+            assert not task.done()
+            b.send(b"kept")
+            loop.call_soon(task.cancel)
+            await asyncio.sleep(0)
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            assert buf == bytearray(100)
+            got = await call()
+            return got if method == "sock_recv" else bytes(buf[:got])
+
+        assert run_bounded(loop, main()) == b"kept"
+
+
+def test_a_send_cancelled_by_a_callback_queued_before_the_socket_drains_sends_no_more(loop):
+    """``sock_sendall`` waits on a full socket; the peer drains it while a callback that cancels
+    the call is already queued: as on asyncio, the call is cancelled and sends nothing more
+    (review of stop 23: PyLoop sent all of it and then raised ``CancelledError``, so a caller
+    that sent again sent it twice)."""
+    a, b = _pair()
+    with a, b:
+
+        async def main():
+            filled = 0
+            for size in (65536, 4096, 256, 16, 1):
+                with contextlib.suppress(BlockingIOError):
+                    while True:
+                        filled += a.send(b"f" * size)
+            task = asyncio.ensure_future(loop.sock_sendall(a, b"DATA" * 1000))
+            await _settle()
+            assert not task.done()
+            drained = 0
+            with contextlib.suppress(BlockingIOError):
+                while True:
+                    drained += len(b.recv(1 << 20))
+            loop.call_soon(task.cancel)
+            await asyncio.sleep(0)
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            await _settle()
+            rest = b""
+            with contextlib.suppress(BlockingIOError):
+                while True:
+                    rest += b.recv(1 << 20)
+            return drained + len(rest) - filled
+
+        # The socket was full: the first try sent nothing, and nothing was sent after it.
+        assert run_bounded(loop, main()) == 0
 
 
 def test_a_socket_closed_under_a_pending_call_then_its_number_reused(loop):

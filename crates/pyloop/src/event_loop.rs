@@ -35,6 +35,16 @@ use crate::transport::TcpTransportCore;
 /// that waits in epoll with a wake-up fd will not need it.
 pub(crate) const MAX_IDLE_WAIT: Duration = Duration::from_millis(100);
 
+/// Whether callbacks were queued when a turn's readiness came in: they run
+/// before what the readiness wakes, as in asyncio.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Callbacks {
+    /// None were: the socket methods' calls are made at once.
+    None,
+    /// Some were: a socket method's call waits for its coroutine.
+    Queued,
+}
+
 /// How often a loop waiting out the interpreter's exit looks whether it has
 /// begun to finalize.
 const EXIT_POLL: Duration = Duration::from_millis(5);
@@ -974,8 +984,18 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
         let mut others: Vec<(i32, u8)> = Vec::new();
         let mut woken: Vec<Waiter> = Vec::new();
         let mut outcome = Ok(());
+        // Callbacks queued before this readiness run before asyncio's reader
+        // callbacks would, and one may cancel a socket method's wait: then
+        // the method's call is left to its coroutine (see `complete_waits`).
+        let after =
+            if self.local.with(py, |lane| !lane.is_empty()) || self.queue.has_pending(consumer) {
+                Callbacks::Queued
+            } else {
+                Callbacks::None
+            };
         for (index, &event) in events.iter().enumerate() {
-            let Err(err) = self.dispatch_event(event_loop, event, &mut others, &mut woken) else {
+            let Err(err) = self.dispatch_event(event_loop, event, after, &mut others, &mut woken)
+            else {
                 continue;
             };
             let Err(fatal) = report_unless_fatal(event_loop, event.fd, err) else {
@@ -1011,6 +1031,7 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
         &self,
         event_loop: &Bound<'_, PyAny>,
         event: pyloop_core::IoEvent,
+        after: Callbacks,
         others: &mut Vec<(i32, u8)>,
         woken: &mut Vec<Waiter>,
     ) -> PyResult<()> {
@@ -1043,7 +1064,7 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
                 Ok(())
             }
         };
-        let completed = self.complete_waits(event_loop, event.fd, woken.drain(..));
+        let completed = self.complete_waits(event_loop, event.fd, after, woken.drain(..));
         armed.and(completed)
     }
 
@@ -1365,12 +1386,19 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
     /// Does the calls of the waiters `fd`'s readiness woke: completes each
     /// future with its call's result or error, or, if the call would still
     /// block, waits again. A future already done (cancelled) is dropped
-    /// without its call, so no data is read for nobody. Every waiter is
-    /// handled even if one fails; the first error is returned.
+    /// without its call, so no data is read for nobody. With callbacks
+    /// queued `after` this readiness (asyncio would run them before its
+    /// reader callback, and one may cancel the wait), no call is made: the
+    /// future says the socket is ready (`SockOp::not_made`) and the coroutine
+    /// makes the call when it resumes, if it was not cancelled, so a
+    /// cancelled `sock_recv` leaves its bytes in the socket and a cancelled
+    /// `sock_sendall` sends no more. Every waiter is handled even if one
+    /// fails; the first error is returned.
     fn complete_waits(
         &self,
         event_loop: &Bound<'_, PyAny>,
         fd: i32,
+        after: Callbacks,
         woken: impl Iterator<Item = Waiter>,
     ) -> PyResult<()> {
         let py = event_loop.py();
@@ -1379,6 +1407,11 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
             let future = waiter.future.bind(py).clone();
             let outcome = (|| {
                 if future.call_method0(intern!(py, "done"))?.is_truthy()? {
+                    return Ok(None);
+                }
+                if after == Callbacks::Queued {
+                    let ready = waiter.op.not_made(py)?;
+                    future.call_method1(intern!(py, "set_result"), (ready,))?;
                     return Ok(None);
                 }
                 let read = !matches!(waiter.op, SockOp::SendRest { .. });

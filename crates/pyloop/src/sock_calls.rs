@@ -227,6 +227,17 @@ impl SockOp {
         })
     }
 
+    /// The result of a wait whose call is left to the coroutine (callbacks
+    /// were queued ahead of the readiness, `complete_waits`): `None` for a
+    /// read, which otherwise completes with bytes or a count, and for a send
+    /// the number of bytes sent so far, where a finished send gives `None`.
+    pub(crate) fn not_made(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        Ok(match self {
+            SockOp::Notify | SockOp::Recv { .. } | SockOp::RecvInto { .. } => py.None(),
+            SockOp::SendRest { sent, .. } => sent.into_pyobject(py)?.into_any().unbind(),
+        })
+    }
+
     /// Reports the objects the operation holds to the collector.
     pub(crate) fn traverse(&self, visit: &PyVisit<'_>) -> Result<(), PyTraverseError> {
         match self {

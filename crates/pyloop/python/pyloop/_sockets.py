@@ -84,22 +84,33 @@ class NativeSocketMixin:
             self._forget_wait(sock.fileno(), fut)
             raise
 
+    # A native wait's future holds the call's result, or, when callbacks were queued ahead of
+    # the readiness (one of them may cancel this coroutine, as asyncio runs them before its
+    # reader callback), says the socket is ready and leaves the call to the coroutine: None for
+    # the reading methods, the bytes sent so far for ``sock_sendall``
+    # (``complete_waits`` in event_loop.rs). Resumed, the coroutine was not cancelled, and
+    # makes the call itself.
+
     async def sock_recv(self, sock, n):
         """Receive up to ``n`` bytes from the socket (asyncio's ``sock_recv``)."""
         if type(sock) is _socket:
             if self.get_debug():
                 self._check_sock(sock)
-            data = sock_recv_nowait(sock, n)
-            if data is not None:
-                return data
-            fd = sock.fileno()
-            if self._waits_natively(fd) or self._shares_natively(fd, _READ):
+            while True:
+                data = sock_recv_nowait(sock, n)
+                if data is not None:
+                    return data
+                fd = sock.fileno()
+                if not (self._waits_natively(fd) or self._shares_natively(fd, _READ)):
+                    break
                 fut = self._recv_when_ready(sock, fd, n)
                 try:
-                    return await fut
+                    data = await fut
                 except BaseException:
                     self._forget_wait(sock.fileno(), fut)
                     raise
+                if data is not None:
+                    return data
         return await super().sock_recv(sock, n)
 
     async def sock_recv_into(self, sock, buf):
@@ -107,17 +118,21 @@ class NativeSocketMixin:
         if type(sock) is _socket:
             if self.get_debug():
                 self._check_sock(sock)
-            got = sock_recv_into_nowait(sock, buf)
-            if got is not None:
-                return got
-            fd = sock.fileno()
-            if self._waits_natively(fd) or self._shares_natively(fd, _READ):
+            while True:
+                got = sock_recv_into_nowait(sock, buf)
+                if got is not None:
+                    return got
+                fd = sock.fileno()
+                if not (self._waits_natively(fd) or self._shares_natively(fd, _READ)):
+                    break
                 fut = self._recv_into_when_ready(sock, fd, buf)
                 try:
-                    return await fut
+                    got = await fut
                 except BaseException:
                     self._forget_wait(sock.fileno(), fut)
                     raise
+                if got is not None:
+                    return got
         return await super().sock_recv_into(sock, buf)
 
     async def sock_sendall(self, sock, data):
@@ -130,16 +145,23 @@ class NativeSocketMixin:
         if sent is None:
             return
         view = memoryview(data)  # holds the buffer, as asyncio's does, until all is sent
-        fd = sock.fileno()
-        if not (self._waits_natively(fd) or self._shares_natively(fd, _WRITE)):
-            # asyncio's path tries the whole send again: let it start from where we are.
-            return await super().sock_sendall(sock, view.cast("B")[sent:])
-        fut = self._send_rest_when_ready(sock, fd, view, sent)
-        try:
-            return await fut
-        except BaseException:
-            self._forget_wait(sock.fileno(), fut)
-            raise
+        while True:
+            fd = sock.fileno()
+            if not (self._waits_natively(fd) or self._shares_natively(fd, _WRITE)):
+                # asyncio's path tries the whole send again: let it start from where we are.
+                return await super().sock_sendall(sock, view.cast("B")[sent:])
+            fut = self._send_rest_when_ready(sock, fd, view, sent)
+            try:
+                sent = await fut
+            except BaseException:
+                self._forget_wait(sock.fileno(), fut)
+                raise
+            if sent is None:
+                return
+            more = sock_sendall_nowait(sock, view.cast("B")[sent:])
+            if more is None:
+                return
+            sent += more
 
     async def sock_accept(self, sock):
         """Accept a connection: ``(conn, address)``, ``conn`` non-blocking (asyncio's)."""
