@@ -110,9 +110,10 @@ DEVIATIONS = {
         "already ready, and warns in debug mode about a slow one",
         "PyLoop's native TCP transport reads (data_received) and flushes when the wait "
         "reports the descriptor, before the callbacks already ready in that turn; a slow "
-        "data_received is not reported in debug mode; a sock_* call's wait is completed "
-        "(its recv or send made) there too, so a reader or writer of the same turn that "
-        "cancels the call comes after it",
+        "data_received is not reported in debug mode. A sock_* call's recv or send is made "
+        "there too only when nothing asyncio would run first is waiting (no callback queued, "
+        "no reader or writer reported before it); otherwise its coroutine makes the call "
+        "when it resumes, so a call cancelled meanwhile makes none",
         "a queued handle per readiness is what the native transport saves; a callback that "
         "must act before data arrives can pause reading itself",
     ),

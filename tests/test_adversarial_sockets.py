@@ -126,6 +126,39 @@ def test_a_read_cancelled_by_a_callback_queued_before_its_data_reads_nothing(loo
         assert run_bounded(loop, main()) == b"kept"
 
 
+def test_a_read_cancelled_by_a_reader_reported_before_its_data_reads_nothing(loop):
+    """A timer callback makes another descriptor readable and then sends the data, so the next
+    poll reports both, the other descriptor first, with no callback queued: asyncio runs that
+    descriptor's reader (``add_reader``), which cancels the waiting ``sock_recv``, before the
+    call's own reader callback, and the data stays in the socket. PyLoop hands such readers to
+    Python after its own events, so its call must wait for its coroutine here too."""
+    a, b = _pair()
+    c, d = _pair()
+    with a, b, c, d:
+
+        async def main():
+            task = asyncio.ensure_future(loop.sock_recv(a, 100))
+            await _settle()
+            assert not task.done()
+
+            def cancel_it():
+                loop.remove_reader(c.fileno())
+                task.cancel()
+
+            loop.add_reader(c.fileno(), cancel_it)
+
+            def both_ready():
+                d.send(b"!")
+                b.send(b"kept")
+
+            loop.call_later(0.01, both_ready)
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            return await loop.sock_recv(a, 100)
+
+        assert run_bounded(loop, main()) == b"kept"
+
+
 def test_a_send_cancelled_by_a_callback_queued_before_the_socket_drains_sends_no_more(loop):
     """``sock_sendall`` waits on a full socket; the peer drains it while a callback that cancels
     the call is already queued: as on asyncio, the call is cancelled and sends nothing more

@@ -35,14 +35,45 @@ use crate::transport::TcpTransportCore;
 /// that waits in epoll with a wake-up fd will not need it.
 pub(crate) const MAX_IDLE_WAIT: Duration = Duration::from_millis(100);
 
-/// Whether callbacks were queued when a turn's readiness came in: they run
-/// before what the readiness wakes, as in asyncio.
+/// Whether callbacks run before what a descriptor's readiness wakes, as in
+/// asyncio: those queued before the turn's readiness, and the readers and
+/// writers of descriptors reported before it.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Callbacks {
-    /// None were: the socket methods' calls are made at once.
+    /// None do: the socket methods' calls are made at once.
     None,
-    /// Some were: a socket method's call waits for its coroutine.
+    /// Some do: a socket method's call waits for its coroutine.
     Queued,
+}
+
+/// The socket methods' waits one descriptor's readiness woke, and where the
+/// futures of those whose call is left to the coroutine go.
+struct Woke<'a> {
+    after: Callbacks,
+    waiters: &'a mut Vec<Waiter>,
+    /// (future, result) to complete once the turn's readers are queued.
+    left_to_coroutines: &'a mut Vec<(Py<PyAny>, Py<PyAny>)>,
+}
+
+/// Completes the futures of waits whose call is left to the coroutine, unless
+/// a reader or callback that ran first has cancelled them. Every one is
+/// completed even if one fails; the first error is returned.
+fn complete_left_to_coroutines(py: Python<'_>, ready: Vec<(Py<PyAny>, Py<PyAny>)>) -> PyResult<()> {
+    let mut first_error = None;
+    for (future, result) in ready {
+        let future = future.bind(py);
+        let done = (|| {
+            if !future.call_method0(intern!(py, "done"))?.is_truthy()? {
+                future.call_method1(intern!(py, "set_result"), (result,))?;
+            }
+            Ok(())
+        })();
+        if let Err(err) = done {
+            let unsent = fail_future(future, &err);
+            first_error.get_or_insert(unsent.err().unwrap_or(err));
+        }
+    }
+    first_error.map_or(Ok(()), Err)
 }
 
 /// How often a loop waiting out the interpreter's exit looks whether it has
@@ -983,19 +1014,28 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
         self.queue.take_io_events(consumer, &mut events);
         let mut others: Vec<(i32, u8)> = Vec::new();
         let mut woken: Vec<Waiter> = Vec::new();
+        let mut left_to_coroutines: Vec<(Py<PyAny>, Py<PyAny>)> = Vec::new();
         let mut outcome = Ok(());
-        // Callbacks queued before this readiness run before asyncio's reader
-        // callbacks would, and one may cancel a socket method's wait: then
-        // the method's call is left to its coroutine (see `complete_waits`).
-        let after =
-            if self.local.with(py, |lane| !lane.is_empty()) || self.queue.has_pending(consumer) {
+        // What asyncio would run before a socket method's reader or writer
+        // callback may cancel the method's wait: the callbacks queued before
+        // this readiness, and the readers and writers of descriptors reported
+        // before it that go to Python (after every native event, below).
+        // Then the method's call is left to its coroutine (`complete_waits`),
+        // and its future completed after those readers are queued.
+        let queued =
+            self.local.with(py, |lane| !lane.is_empty()) || self.queue.has_pending(consumer);
+        for (index, &event) in events.iter().enumerate() {
+            let after = if queued || !others.is_empty() {
                 Callbacks::Queued
             } else {
                 Callbacks::None
             };
-        for (index, &event) in events.iter().enumerate() {
-            let Err(err) = self.dispatch_event(event_loop, event, after, &mut others, &mut woken)
-            else {
+            let woke = Woke {
+                after,
+                waiters: &mut woken,
+                left_to_coroutines: &mut left_to_coroutines,
+            };
+            let Err(err) = self.dispatch_event(event_loop, event, &mut others, woke) else {
                 continue;
             };
             let Err(fatal) = report_unless_fatal(event_loop, event.fd, err) else {
@@ -1016,11 +1056,15 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
         }
         events.clear();
         self.io_events.with(py, |spare| *spare = events);
-        outcome?;
-        if !others.is_empty() {
-            event_loop.call_method1(intern!(py, "_pyloop_io_ready"), (others,))?;
-        }
-        Ok(())
+        let python = match outcome {
+            Ok(()) if !others.is_empty() => event_loop
+                .call_method1(intern!(py, "_pyloop_io_ready"), (others,))
+                .map(drop),
+            done => done,
+        };
+        // Completed whatever happened above: their waits are out of the map.
+        let completed = complete_left_to_coroutines(py, left_to_coroutines);
+        python.and(completed)
     }
     // ANCHOR_END: dispatch_io
 
@@ -1031,9 +1075,8 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
         &self,
         event_loop: &Bound<'_, PyAny>,
         event: pyloop_core::IoEvent,
-        after: Callbacks,
         others: &mut Vec<(i32, u8)>,
-        woken: &mut Vec<Waiter>,
+        woke: Woke<'_>,
     ) -> PyResult<()> {
         let py = event_loop.py();
         let transport = self
@@ -1048,7 +1091,7 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
             );
         }
         let waited = self.fd_waits.with(py, |w| {
-            w.take_ready(event.fd, event.readable, event.writable, woken)
+            w.take_ready(event.fd, event.readable, event.writable, woke.waiters)
         });
         let armed = match waited {
             // The event disabled the one-shot registration: arm it again
@@ -1064,7 +1107,7 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
                 Ok(())
             }
         };
-        let completed = self.complete_waits(event_loop, event.fd, after, woken.drain(..));
+        let completed = self.complete_waits(event_loop, event.fd, woke);
         armed.and(completed)
     }
 
@@ -1398,20 +1441,20 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
         &self,
         event_loop: &Bound<'_, PyAny>,
         fd: i32,
-        after: Callbacks,
-        woken: impl Iterator<Item = Waiter>,
+        woke: Woke<'_>,
     ) -> PyResult<()> {
         let py = event_loop.py();
         let mut first_error = None;
-        for mut waiter in woken {
+        for mut waiter in woke.waiters.drain(..) {
             let future = waiter.future.bind(py).clone();
             let outcome = (|| {
                 if future.call_method0(intern!(py, "done"))?.is_truthy()? {
                     return Ok(None);
                 }
-                if after == Callbacks::Queued {
+                if woke.after == Callbacks::Queued {
                     let ready = waiter.op.not_made(py)?;
-                    future.call_method1(intern!(py, "set_result"), (ready,))?;
+                    woke.left_to_coroutines
+                        .push((future.clone().unbind(), ready));
                     return Ok(None);
                 }
                 let read = !matches!(waiter.op, SockOp::SendRest { .. });
