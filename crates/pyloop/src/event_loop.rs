@@ -1448,13 +1448,14 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
         for mut waiter in woke.waiters.drain(..) {
             let future = waiter.future.bind(py).clone();
             let outcome = (|| {
-                if future.call_method0(intern!(py, "done"))?.is_truthy()? {
-                    return Ok(None);
-                }
                 if woke.after == Callbacks::Queued {
+                    // Whether it is done is asked when it is completed.
                     let ready = waiter.op.not_made(py)?;
                     woke.left_to_coroutines
                         .push((future.clone().unbind(), ready));
+                    return Ok(None);
+                }
+                if future.call_method0(intern!(py, "done"))?.is_truthy()? {
                     return Ok(None);
                 }
                 let read = !matches!(waiter.op, SockOp::SendRest { .. });
