@@ -178,3 +178,19 @@ def test_queued_bytes_reports_a_sane_size_per_callback() -> None:
         for size in (float(row[2]), float(row[3])):
             assert 30 < size < 2000
     assert "commit" in proc.stdout and "CPython" in proc.stdout
+
+
+def test_burst_faults_reports_faults_and_time_per_callback() -> None:
+    """The profile of a burst from another thread: one row per loop asked for, each with a
+    count of page faults per 1,000 callbacks that is not negative and not absurd, and a time
+    per callback between a nanosecond and a millisecond, with the versions noted."""
+    script = REPO / "benchmarks" / "profile" / "burst_faults.py"
+    args = ["--n", "20000", "--reps", "2", "asyncio", "pyloop-3.2.1"]
+    proc = subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    rows = [line.split("|") for line in proc.stdout.splitlines() if line.startswith("| ")]
+    assert [r[1].strip() for r in rows[1:]] == ["asyncio", "pyloop-3.2.1"]
+    for row in rows[1:]:
+        assert 0 <= float(row[2]) < 1000
+        assert 1 <= float(row[3]) < 1e6
+    assert "commit" in proc.stdout and "CPython" in proc.stdout
