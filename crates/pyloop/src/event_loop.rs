@@ -46,18 +46,11 @@ enum Callbacks {
     Queued,
 }
 
-/// The socket methods' waits one descriptor's readiness woke, and where the
-/// futures of those whose call is left to the coroutine go.
-struct Woke<'a> {
-    after: Callbacks,
-    waiters: &'a mut Vec<Waiter>,
-    /// (future, result) to complete once the turn's readers are queued.
-    left_to_coroutines: &'a mut Vec<(Py<PyAny>, Py<PyAny>)>,
-}
-
 /// Completes the futures of waits whose call is left to the coroutine, unless
 /// a reader or callback that ran first has cancelled them. Every one is
 /// completed even if one fails; the first error is returned.
+#[cold]
+#[inline(never)]
 fn complete_left_to_coroutines(py: Python<'_>, ready: Vec<(Py<PyAny>, Py<PyAny>)>) -> PyResult<()> {
     let mut first_error = None;
     for (future, result) in ready {
@@ -207,6 +200,10 @@ pub struct LoopCore<Q: ReadyQueue<HandleRef>> {
     /// [`poll_io_attached`](Self::poll_io_attached) is tried again (it found
     /// nothing the last time).
     attached_polls_skipped: GilCell<u8>,
+    /// The socket methods' waits of this turn whose call is left to the
+    /// coroutine: (future, "ready" result), completed once the turn's
+    /// readers are queued (`dispatch_io`).
+    left_to_coroutines: GilCell<Vec<(Py<PyAny>, Py<PyAny>)>>,
     /// Readiness a dispatch did not reach because a callback raised
     /// `KeyboardInterrupt` or `SystemExit`: handed out first by the next
     /// dispatch, since a one-shot wait is not reported twice.
@@ -278,6 +275,7 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
             fd_waits: GilCell::new(FdWaits::default()),
             io_events: GilCell::new(Vec::new()),
             attached_polls_skipped: GilCell::new(0),
+            left_to_coroutines: GilCell::new(Vec::new()),
             io_left: GilCell::new(Vec::new()),
             poll_self_pipe: AtomicBool::new(false),
             timers: GilCell::new(Timers::new()),
@@ -1014,7 +1012,6 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
         self.queue.take_io_events(consumer, &mut events);
         let mut others: Vec<(i32, u8)> = Vec::new();
         let mut woken: Vec<Waiter> = Vec::new();
-        let mut left_to_coroutines: Vec<(Py<PyAny>, Py<PyAny>)> = Vec::new();
         let mut outcome = Ok(());
         // What asyncio would run before a socket method's reader or writer
         // callback may cancel the method's wait: the callbacks queued before
@@ -1022,20 +1019,19 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
         // before it that go to Python (after every native event, below).
         // Then the method's call is left to its coroutine (`complete_waits`),
         // and its future completed after those readers are queued.
-        let queued =
-            self.local.with(py, |lane| !lane.is_empty()) || self.queue.has_pending(consumer);
+        // (Asked only if a socket method waits: a turn of native transports
+        // alone does not pay for it.)
+        let waits = self.fd_waits.with(py, |w| w.any());
+        let queued = waits
+            && (self.local.with(py, |lane| !lane.is_empty()) || self.queue.has_pending(consumer));
         for (index, &event) in events.iter().enumerate() {
             let after = if queued || !others.is_empty() {
                 Callbacks::Queued
             } else {
                 Callbacks::None
             };
-            let woke = Woke {
-                after,
-                waiters: &mut woken,
-                left_to_coroutines: &mut left_to_coroutines,
-            };
-            let Err(err) = self.dispatch_event(event_loop, event, &mut others, woke) else {
+            let Err(err) = self.dispatch_event(event_loop, event, after, &mut others, &mut woken)
+            else {
                 continue;
             };
             let Err(fatal) = report_unless_fatal(event_loop, event.fd, err) else {
@@ -1062,9 +1058,12 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
                 .map(drop),
             done => done,
         };
+        if !waits || self.left_to_coroutines.with(py, |ready| ready.is_empty()) {
+            return python;
+        }
         // Completed whatever happened above: their waits are out of the map.
-        let completed = complete_left_to_coroutines(py, left_to_coroutines);
-        python.and(completed)
+        let ready = self.left_to_coroutines.with(py, std::mem::take);
+        python.and(complete_left_to_coroutines(py, ready))
     }
     // ANCHOR_END: dispatch_io
 
@@ -1075,8 +1074,9 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
         &self,
         event_loop: &Bound<'_, PyAny>,
         event: pyloop_core::IoEvent,
+        after: Callbacks,
         others: &mut Vec<(i32, u8)>,
-        woke: Woke<'_>,
+        woken: &mut Vec<Waiter>,
     ) -> PyResult<()> {
         let py = event_loop.py();
         let transport = self
@@ -1091,7 +1091,7 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
             );
         }
         let waited = self.fd_waits.with(py, |w| {
-            w.take_ready(event.fd, event.readable, event.writable, woke.waiters)
+            w.take_ready(event.fd, event.readable, event.writable, woken)
         });
         let armed = match waited {
             // The event disabled the one-shot registration: arm it again
@@ -1107,7 +1107,7 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
                 Ok(())
             }
         };
-        let completed = self.complete_waits(event_loop, event.fd, woke);
+        let completed = self.complete_waits(event_loop, event.fd, after, woken.drain(..));
         armed.and(completed)
     }
 
@@ -1441,18 +1441,16 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
         &self,
         event_loop: &Bound<'_, PyAny>,
         fd: i32,
-        woke: Woke<'_>,
+        after: Callbacks,
+        woken: impl Iterator<Item = Waiter>,
     ) -> PyResult<()> {
         let py = event_loop.py();
         let mut first_error = None;
-        for mut waiter in woke.waiters.drain(..) {
+        for mut waiter in woken {
             let future = waiter.future.bind(py).clone();
             let outcome = (|| {
-                if woke.after == Callbacks::Queued {
-                    // Whether it is done is asked when it is completed.
-                    let ready = waiter.op.not_made(py)?;
-                    woke.left_to_coroutines
-                        .push((future.clone().unbind(), ready));
+                if after == Callbacks::Queued {
+                    self.leave_to_coroutine(&future, &waiter.op)?;
                     return Ok(None);
                 }
                 if future.call_method0(intern!(py, "done"))?.is_truthy()? {
@@ -1483,6 +1481,20 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
         first_error.map_or(Ok(()), Err)
     }
     // ANCHOR_END: complete_waits
+
+    /// Sets `future` aside to complete with "ready" once the turn's readers
+    /// are queued (whether it is done is asked then): its coroutine makes the
+    /// call of `op` when it resumes (`complete_waits`).
+    #[cold]
+    #[inline(never)]
+    fn leave_to_coroutine(&self, future: &Bound<'_, PyAny>, op: &SockOp) -> PyResult<()> {
+        let py = future.py();
+        let ready = op.not_made(py)?;
+        let future = future.clone().unbind();
+        self.left_to_coroutines
+            .with(py, |left| left.push((future, ready)));
+        Ok(())
+    }
 
     /// Forgets the wait of `future` on `fd` (its coroutine was cancelled or
     /// failed): the descriptor is armed for the waiters left, or disabled.

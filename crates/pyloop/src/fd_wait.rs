@@ -190,6 +190,11 @@ pub(crate) enum Interest {
 // ANCHOR_END: interest
 
 impl FdWaits {
+    /// True if some wait is pending, on any descriptor.
+    pub(crate) fn any(&self) -> bool {
+        !self.by_fd.is_empty()
+    }
+
     /// True if some wait is pending on `fd`.
     pub(crate) fn contains(&self, fd: i32) -> bool {
         self.by_fd.contains_key(&fd)
