@@ -164,6 +164,40 @@ def test_inherent_deadlock_of_running_callbacks_under_the_queue_lock(loop_spec):
         assert "'pushed'" in result.stdout and "'joined'" in result.stdout, result.describe()
 
 
+BUSY_WITH_C_CALLBACKS = """
+import functools, os, signal
+again = functools.partial(print)
+again.__setstate__((loop.call_soon, (again,), {{}}, None))  # again() is loop.call_soon(again)
+loop.call_soon(again)  # a loop busy for good with a callback that runs no bytecode
+ran = []
+
+def interrupt():
+    time.sleep(0.2)  # needs the GIL back to go on
+    ran.append("woke")
+    os.kill(os.getpid(), signal.SIGINT)
+
+threading.Thread(target=interrupt, daemon=True).start()
+child_ready()
+try:
+    loop.run_forever()
+except KeyboardInterrupt:
+    print("INTERRUPTED", ran, flush=True)
+loop.close()
+"""
+
+
+def test_a_loop_busy_with_callbacks_that_run_no_bytecode_lets_threads_and_signals_in(loop_spec):
+    """A callback that is a C function (here a ``functools.partial`` that calls
+    ``loop.call_soon`` with itself) keeps the loop busy for good without running a bytecode.
+    asyncio's loop, being Python, lets another thread take the GIL every switch interval and
+    delivers SIGINT; so must PyLoop's. (Review of stop 23: on every phase the other thread
+    never got the GIL back from its sleep and SIGINT was never delivered: the process had to
+    be killed.)"""
+    result = child_scenario(loop_spec.id, BUSY_WITH_C_CALLBACKS.format())
+    assert not result.hung and result.returncode == 0, result.describe()
+    assert "INTERRUPTED ['woke']" in result.stdout, result.describe()
+
+
 CROSS_THREAD_STORM = """
 import random
 N_PRODUCERS, PER_PRODUCER = 4, 1500

@@ -35,6 +35,27 @@ use crate::transport::TcpTransportCore;
 /// that waits in epoll with a wake-up fd will not need it.
 pub(crate) const MAX_IDLE_WAIT: Duration = Duration::from_millis(100);
 
+/// A busy loop looks for signals and offers the GIL to other threads once
+/// every this many callbacks (`ran_callbacks`): tens of microseconds of
+/// callbacks that run no bytecode, where the interpreter's switch interval is
+/// 5 ms.
+const YIELD_CHECK: usize = 1024;
+/// How often, in callbacks, a long turn counts what it ran (`ran_callbacks`).
+const YIELD_EVERY: usize = 64;
+
+/// Calls `pyloop._loop._interpreter_turn`, a Python function that does
+/// nothing: the interpreter runs pending signal handlers and hands the GIL
+/// over, if asked, at its first instruction (`LoopCore::ran_callbacks`).
+#[cold]
+#[inline(never)]
+fn interpreter_turn(py: Python<'_>) -> PyResult<()> {
+    static INTERPRETER_TURN: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    INTERPRETER_TURN
+        .import(py, "pyloop._loop", "_interpreter_turn")?
+        .call0()
+        .map(drop)
+}
+
 /// Whether callbacks run before what a descriptor's readiness wakes, as in
 /// asyncio: those queued before the turn's readiness, and the readers and
 /// writers of descriptors reported before it.
@@ -204,6 +225,9 @@ pub struct LoopCore<Q: ReadyQueue<HandleRef>> {
     /// coroutine: (future, "ready" result), completed once the turn's
     /// readers are queued (`dispatch_io`).
     left_to_coroutines: GilCell<Vec<(Py<PyAny>, Py<PyAny>)>>,
+    /// Callbacks run since the loop last looked for signals and offered the
+    /// GIL (`ran_callbacks`).
+    callbacks_since_yield: AtomicUsize,
     /// Readiness a dispatch did not reach because a callback raised
     /// `KeyboardInterrupt` or `SystemExit`: handed out first by the next
     /// dispatch, since a one-shot wait is not reported twice.
@@ -276,6 +300,7 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
             io_events: GilCell::new(Vec::new()),
             attached_polls_skipped: GilCell::new(0),
             left_to_coroutines: GilCell::new(Vec::new()),
+            callbacks_since_yield: AtomicUsize::new(0),
             io_left: GilCell::new(Vec::new()),
             poll_self_pipe: AtomicBool::new(false),
             timers: GilCell::new(Timers::new()),
@@ -841,19 +866,9 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
                     crate::handle::release_spare_handles(py);
                 }
                 py.detach(|| {
-                    // Out of the exit's count while detached; back in (or
-                    // waiting the exit out, if the interpreter is exiting)
-                    // before the GIL is taken again.
                     exit_park::leave();
                     self.queue.wait(consumer, Some(timeout));
-                    if !exit_park::note_attached() {
-                        if !self.serving_exit.load(Relaxed) {
-                            self.wait_out_exit(consumer);
-                        } else if exit_park::finalizing() {
-                            exit_park::park_forever();
-                        }
-                        exit_park::note_attached_anyway();
-                    }
+                    self.rejoin_after_detach(consumer);
                 });
                 waited = true;
                 py.check_signals()?;
@@ -888,7 +903,7 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
 
         let debug = self.debug.load(Relaxed);
         let ready = self.local.with(py, |lane| lane.len());
-        for _ in 0..ready {
+        for done in 0..ready {
             match self.local.with(py, VecDeque::pop_front) {
                 Some(Ready::Native(handle)) => self.run_handle(py, &handle, event_loop, debug)?,
                 Some(Ready::Foreign(handle)) => {
@@ -896,11 +911,14 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
                 }
                 None => break,
             }
+            if done % YIELD_EVERY == YIELD_EVERY - 1 {
+                self.ran_callbacks(py, YIELD_EVERY)?;
+            }
         }
 
         let mut fatal = None;
         let mut kept = 0;
-        self.queue.run_batch(consumer, |handle| {
+        let batch = self.queue.run_batch(consumer, |handle| {
             if fatal.is_some() {
                 // A callback of this batch raised KeyboardInterrupt or
                 // SystemExit: keep the rest for the next run, in order, ahead
@@ -913,7 +931,49 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
                 fatal = Some(err);
             }
         });
-        fatal.map_or(Ok(()), Err)
+        fatal.map_or(Ok(()), Err)?;
+        self.ran_callbacks(py, ready % YIELD_EVERY + batch)
+    }
+
+    // ANCHOR: ran_callbacks
+    /// Counts `n` callbacks run; once every [`YIELD_CHECK`] of them, calls a
+    /// Python function that does nothing (`pyloop._loop._interpreter_turn`),
+    /// so that the interpreter does at its first instruction what it does
+    /// between bytecodes: runs signal handlers (a `KeyboardInterrupt` comes
+    /// back as this call's error) and lets go of the GIL if another thread
+    /// has asked for it. A callback that is a C function (`functools.partial`
+    /// of a builtin, a bound method of a C type) runs no bytecode: a busy loop
+    /// of them kept the GIL, and Ctrl-C, from every other thread for as long
+    /// as it ran. Letting the GIL go and taking it back here instead would
+    /// starve the other threads: CPython asks the holder to let go only when
+    /// no thread has taken the GIL for a whole switch interval, and this
+    /// thread would take it again every few hundred callbacks.
+    #[inline]
+    fn ran_callbacks(&self, py: Python<'_>, n: usize) -> PyResult<()> {
+        // Only the loop's thread, attached, touches the count: a plain load
+        // and store, not a locked read-modify-write.
+        let count = self.callbacks_since_yield.load(Relaxed) + n;
+        if count < YIELD_CHECK {
+            self.callbacks_since_yield.store(count, Relaxed);
+            return Ok(());
+        }
+        self.callbacks_since_yield.store(0, Relaxed);
+        interpreter_turn(py)
+    }
+    // ANCHOR_END: ran_callbacks
+
+    /// Called detached, just before the GIL is taken again: back in the
+    /// exit's count (`exit_park.rs`, which the detached thread left), or, if
+    /// the interpreter is exiting meanwhile, waiting the exit out.
+    fn rejoin_after_detach(&self, consumer: &mut Q::Consumer) {
+        if !exit_park::note_attached() {
+            if !self.serving_exit.load(Relaxed) {
+                self.wait_out_exit(consumer);
+            } else if exit_park::finalizing() {
+                exit_park::park_forever();
+            }
+            exit_park::note_attached_anyway();
+        }
     }
 
     // ANCHOR: poll_io_attached

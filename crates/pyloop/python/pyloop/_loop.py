@@ -52,6 +52,13 @@ _IO_MISSING = (
 )
 
 
+def _interpreter_turn() -> None:
+    """Called by the native loop once every few hundred callbacks (``ran_callbacks`` in
+    event_loop.rs). A Python function's first instruction is where the interpreter runs
+    signal handlers and hands the GIL to a thread that asked for it; callbacks that are C
+    functions run no bytecode, and a busy loop of them kept both out."""
+
+
 def _stop_loop_when_done(future: asyncio.Future[Any]) -> None:
     """Done-callback of ``run_until_complete``: stop the future's loop, unless
     the future ended with ``SystemExit`` or ``KeyboardInterrupt``, which are
