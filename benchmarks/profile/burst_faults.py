@@ -19,14 +19,12 @@ To compare two builds of PyLoop, run it once with each build first on ``PYTHONPA
 from __future__ import annotations
 
 import argparse
-import json
 import platform
-import subprocess
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from queued_bytes import REPO, versions  # noqa: E402
+from queued_bytes import REPO, child_result, versions  # noqa: E402
 
 DEFAULT_LOOPS = ["asyncio", "uvloop", "rloop", "pyloop-3.2.1", "pyloop-3.3.1"]
 
@@ -69,10 +67,7 @@ print(json.dumps([faults * 1000 / ({reps} * n), statistics.median(times)]))
 def measure(name: str, n: int, reps: int) -> tuple[float, float]:
     """(minor page faults per 1,000 callbacks, median ns per callback) for one loop."""
     code = CHILD.format(instr=str(REPO / "benchmarks" / "instr"), n=n, reps=reps, name=name)
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        raise SystemExit(f"{name}: {proc.stderr.strip()}")
-    faults, ns = json.loads(proc.stdout.strip().splitlines()[-1])
+    faults, ns = child_result(name, code)
     return faults, ns
 
 

@@ -57,13 +57,18 @@ print(json.dumps([(same_thread - before) / n, (other_thread - same_thread) / n])
 """
 
 
-def measure(name: str, n: int) -> tuple[float, float]:
-    """(bytes per callback queued with call_soon, with call_soon_threadsafe) for one loop."""
-    code = CHILD.format(instr=str(REPO / "benchmarks" / "instr"), n=n, name=name)
+def child_result(name: str, code: str):
+    """What a fresh interpreter running ``code`` for loop ``name`` printed last, as JSON."""
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise SystemExit(f"{name}: {proc.stderr.strip()}")
-    same, other = json.loads(proc.stdout.strip().splitlines()[-1])
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def measure(name: str, n: int) -> tuple[float, float]:
+    """(bytes per callback queued with call_soon, with call_soon_threadsafe) for one loop."""
+    code = CHILD.format(instr=str(REPO / "benchmarks" / "instr"), n=n, name=name)
+    same, other = child_result(name, code)
     return same, other
 
 
