@@ -136,6 +136,51 @@ def test_a_read_cancelled_by_a_reader_reported_before_its_data_reads_nothing(loo
         assert run_bounded(loop, main()) == b"kept"
 
 
+def test_a_send_cancelled_by_a_reader_of_its_own_socket_in_the_same_event_sends_no_more(loop):
+    """``sock_sendall`` waits on a full socket that also has a reader (``add_reader`` with the
+    socket); the peer drains it and sends a byte, so one poll reports the socket readable and
+    writable, with no callback queued. asyncio runs the reader first, which cancels the call,
+    and the call sends nothing more. (Review of this fix: the reader of the same event was
+    not counted as running first, so the rest was sent.)"""
+    a, b = _pair()
+    with a, b:
+
+        async def main():
+            filled = 0
+            for size in (65536, 4096, 256, 16, 1):
+                with contextlib.suppress(BlockingIOError):
+                    while True:
+                        filled += a.send(b"f" * size)
+            task = asyncio.ensure_future(loop.sock_sendall(a, b"DATA" * 1000))
+            await _settle()
+            assert not task.done()
+
+            def cancel_it():
+                loop.remove_reader(a)
+                task.cancel()
+
+            loop.add_reader(a, cancel_it)
+            drained = []
+
+            def drain_and_poke():
+                with contextlib.suppress(BlockingIOError):
+                    while True:
+                        drained.append(len(b.recv(1 << 20)))
+                b.send(b"!")
+
+            loop.call_later(0.01, drain_and_poke)
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            await _settle()
+            rest = b""
+            with contextlib.suppress(BlockingIOError):
+                while True:
+                    rest += b.recv(1 << 20)
+            return sum(drained) + len(rest) - filled
+
+        assert run_bounded(loop, main()) == 0
+
+
 def test_a_send_cancelled_by_a_callback_queued_before_the_socket_drains_sends_no_more(loop):
     """``sock_sendall`` waits on a full socket; the peer drains it while a callback that cancels
     the call is already queued: as on asyncio, the call is cancelled and sends nothing more

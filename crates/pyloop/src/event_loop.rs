@@ -35,17 +35,28 @@ use crate::transport::TcpTransportCore;
 /// that waits in epoll with a wake-up fd will not need it.
 pub(crate) const MAX_IDLE_WAIT: Duration = Duration::from_millis(100);
 
-/// A busy loop looks for signals and offers the GIL to other threads once
-/// every this many callbacks (`ran_callbacks`): tens of microseconds of
-/// callbacks that run no bytecode, where the interpreter's switch interval is
-/// 5 ms.
-const YIELD_CHECK: usize = 1024;
-/// How often, in callbacks, a long turn counts what it ran (`ran_callbacks`).
-const YIELD_EVERY: usize = 64;
+// ANCHOR: interpreter_turn
+/// A busy loop lets the interpreter in (`interpreter_turn`) once every this
+/// many turns (a turn runs at most 128 callbacks from other threads besides
+/// its own lane's: a few milliseconds at most, the interpreter's switch
+/// interval being 5 ms)...
+const TURNS_BETWEEN_INTERPRETER_TURNS: u32 = 256;
+/// ... and a turn whose own lane is long, once every this many of its
+/// callbacks.
+const CALLBACKS_BETWEEN_INTERPRETER_TURNS: usize = 1024;
 
 /// Calls `pyloop._loop._interpreter_turn`, a Python function that does
-/// nothing: the interpreter runs pending signal handlers and hands the GIL
-/// over, if asked, at its first instruction (`LoopCore::ran_callbacks`).
+/// nothing, so that the interpreter does at its first instruction what it
+/// does at function entries and loop jumps: runs signal handlers (a
+/// `KeyboardInterrupt` comes back as this call's error) and lets go of the
+/// GIL if another thread has asked for it. A callback that is a C function
+/// (`functools.partial` of a builtin, a bound method of a C type) runs no
+/// bytecode: a busy loop of them kept the GIL, and Ctrl-C, from every other
+/// thread for as long as it ran. Letting the GIL go and taking it back by
+/// hand instead would starve the other threads: a waiting thread asks the
+/// holder to let go only when its 5 ms wait runs out without the GIL being
+/// let go, and each release by hand woke it early to find the GIL taken
+/// back, so it began another 5 ms wait, again and again.
 #[cold]
 #[inline(never)]
 fn interpreter_turn(py: Python<'_>) -> PyResult<()> {
@@ -55,6 +66,7 @@ fn interpreter_turn(py: Python<'_>) -> PyResult<()> {
         .call0()
         .map(drop)
 }
+// ANCHOR_END: interpreter_turn
 
 /// Whether callbacks run before what a descriptor's readiness wakes, as in
 /// asyncio: those queued before the turn's readiness, and the readers and
@@ -225,9 +237,6 @@ pub struct LoopCore<Q: ReadyQueue<HandleRef>> {
     /// coroutine: (future, "ready" result), completed once the turn's
     /// readers are queued (`dispatch_io`).
     left_to_coroutines: GilCell<Vec<(Py<PyAny>, Py<PyAny>)>>,
-    /// Callbacks run since the loop last looked for signals and offered the
-    /// GIL (`ran_callbacks`).
-    callbacks_since_yield: AtomicUsize,
     /// Readiness a dispatch did not reach because a callback raised
     /// `KeyboardInterrupt` or `SystemExit`: handed out first by the next
     /// dispatch, since a one-shot wait is not reported twice.
@@ -300,7 +309,6 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
             io_events: GilCell::new(Vec::new()),
             attached_polls_skipped: GilCell::new(0),
             left_to_coroutines: GilCell::new(Vec::new()),
-            callbacks_since_yield: AtomicUsize::new(0),
             io_left: GilCell::new(Vec::new()),
             poll_self_pipe: AtomicBool::new(false),
             timers: GilCell::new(Timers::new()),
@@ -767,6 +775,7 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
         // A loop started during the interpreter's exit runs as any other until
         // it is idle; one running when the exit began stops at its next turn.
         self.serving_exit.store(exit_park::exiting(), Relaxed);
+        let mut turns: u32 = 0;
         let result = loop {
             let consumer = running.consumer.as_mut().expect("put back only on drop");
             if exit_park::exiting_elsewhere() && !self.serving_exit.load(Relaxed) {
@@ -776,6 +785,12 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
             }
             if let Err(err) = self.run_once(event_loop, consumer) {
                 break Err(err);
+            }
+            turns = turns.wrapping_add(1);
+            if turns % TURNS_BETWEEN_INTERPRETER_TURNS == 0 {
+                if let Err(err) = interpreter_turn(py) {
+                    break Err(err);
+                }
             }
             if self.stopping.load(Relaxed) {
                 break Ok(());
@@ -903,22 +918,29 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
 
         let debug = self.debug.load(Relaxed);
         let ready = self.local.with(py, |lane| lane.len());
-        for done in 0..ready {
-            match self.local.with(py, VecDeque::pop_front) {
-                Some(Ready::Native(handle)) => self.run_handle(py, &handle, event_loop, debug)?,
-                Some(Ready::Foreign(handle)) => {
-                    self.run_foreign(handle.bind(py), event_loop, debug)?
+        let mut left = ready;
+        'lane: while left > 0 {
+            let chunk = left.min(CALLBACKS_BETWEEN_INTERPRETER_TURNS);
+            for _ in 0..chunk {
+                match self.local.with(py, VecDeque::pop_front) {
+                    Some(Ready::Native(handle)) => {
+                        self.run_handle(py, &handle, event_loop, debug)?
+                    }
+                    Some(Ready::Foreign(handle)) => {
+                        self.run_foreign(handle.bind(py), event_loop, debug)?
+                    }
+                    None => break 'lane,
                 }
-                None => break,
             }
-            if done % YIELD_EVERY == YIELD_EVERY - 1 {
-                self.ran_callbacks(py, YIELD_EVERY)?;
+            left -= chunk;
+            if left > 0 {
+                interpreter_turn(py)?;
             }
         }
 
         let mut fatal = None;
         let mut kept = 0;
-        let batch = self.queue.run_batch(consumer, |handle| {
+        self.queue.run_batch(consumer, |handle| {
             if fatal.is_some() {
                 // A callback of this batch raised KeyboardInterrupt or
                 // SystemExit: keep the rest for the next run, in order, ahead
@@ -931,36 +953,8 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
                 fatal = Some(err);
             }
         });
-        fatal.map_or(Ok(()), Err)?;
-        self.ran_callbacks(py, ready % YIELD_EVERY + batch)
+        fatal.map_or(Ok(()), Err)
     }
-
-    // ANCHOR: ran_callbacks
-    /// Counts `n` callbacks run; once every [`YIELD_CHECK`] of them, calls a
-    /// Python function that does nothing (`pyloop._loop._interpreter_turn`),
-    /// so that the interpreter does at its first instruction what it does
-    /// between bytecodes: runs signal handlers (a `KeyboardInterrupt` comes
-    /// back as this call's error) and lets go of the GIL if another thread
-    /// has asked for it. A callback that is a C function (`functools.partial`
-    /// of a builtin, a bound method of a C type) runs no bytecode: a busy loop
-    /// of them kept the GIL, and Ctrl-C, from every other thread for as long
-    /// as it ran. Letting the GIL go and taking it back here instead would
-    /// starve the other threads: CPython asks the holder to let go only when
-    /// no thread has taken the GIL for a whole switch interval, and this
-    /// thread would take it again every few hundred callbacks.
-    #[inline]
-    fn ran_callbacks(&self, py: Python<'_>, n: usize) -> PyResult<()> {
-        // Only the loop's thread, attached, touches the count: a plain load
-        // and store, not a locked read-modify-write.
-        let count = self.callbacks_since_yield.load(Relaxed) + n;
-        if count < YIELD_CHECK {
-            self.callbacks_since_yield.store(count, Relaxed);
-            return Ok(());
-        }
-        self.callbacks_since_yield.store(0, Relaxed);
-        interpreter_turn(py)
-    }
-    // ANCHOR_END: ran_callbacks
 
     /// Called detached, just before the GIL is taken again: back in the
     /// exit's count (`exit_park.rs`, which the detached thread left), or, if
@@ -1075,8 +1069,8 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
         let mut outcome = Ok(());
         // What asyncio would run before a socket method's reader or writer
         // callback may cancel the method's wait: the callbacks queued before
-        // this readiness, and the readers and writers of descriptors reported
-        // before it that go to Python (after every native event, below).
+        // this readiness (here), and the readers and writers that go to
+        // Python, after every native event, below (`dispatch_event`).
         // Then the method's call is left to its coroutine (`complete_waits`),
         // and its future completed after those readers are queued.
         // (Asked only if a socket method waits: a turn of native transports
@@ -1084,12 +1078,12 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
         let waits = self.fd_waits.with(py, |w| w.any());
         let queued = waits
             && (self.local.with(py, |lane| !lane.is_empty()) || self.queue.has_pending(consumer));
+        let after = if queued {
+            Callbacks::Queued
+        } else {
+            Callbacks::None
+        };
         for (index, &event) in events.iter().enumerate() {
-            let after = if queued || !others.is_empty() {
-                Callbacks::Queued
-            } else {
-                Callbacks::None
-            };
             let Err(err) = self.dispatch_event(event_loop, event, after, &mut others, &mut woken)
             else {
                 continue;
@@ -1166,6 +1160,14 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
                 others.push((event.fd, mask(event.readable, event.writable)));
                 Ok(())
             }
+        };
+        // A reader or writer asyncio's selector has, of an earlier event or of
+        // this one (asyncio runs a descriptor's reader before its writer),
+        // goes to Python before the waits would be completed.
+        let after = if others.is_empty() {
+            after
+        } else {
+            Callbacks::Queued
         };
         let completed = self.complete_waits(event_loop, event.fd, after, woken.drain(..));
         armed.and(completed)

@@ -53,7 +53,7 @@ _IO_MISSING = (
 
 
 def _interpreter_turn() -> None:
-    """Called by the native loop once every few hundred callbacks (``ran_callbacks`` in
+    """Called by the native loop once every 1,024 callbacks (``ran_callbacks`` in
     event_loop.rs). A Python function's first instruction is where the interpreter runs
     signal handlers and hands the GIL to a thread that asked for it; callbacks that are C
     functions run no bytecode, and a busy loop of them kept both out."""
