@@ -194,3 +194,18 @@ def test_burst_faults_reports_faults_and_time_per_callback() -> None:
         assert 0 <= float(row[2]) < 1000
         assert 1 <= float(row[3]) < 1e6
     assert "commit" in proc.stdout and "CPython" in proc.stdout
+
+
+def test_gil_wait_reports_a_run_time_and_a_wait() -> None:
+    """The profile of another thread's wait for the GIL: one row per loop asked for, each
+    with a positive run time and a wait between a tenth of a millisecond and a minute."""
+    script = REPO / "benchmarks" / "profile" / "gil_wait.py"
+    args = ["--n", "100000", "asyncio", "pyloop-3.2.1"]
+    proc = subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    rows = [line.split("|") for line in proc.stdout.splitlines() if line.startswith("| ")]
+    assert [r[1].strip() for r in rows[1:]] == ["asyncio", "pyloop-3.2.1"]
+    for row in rows[1:]:
+        assert float(row[2]) >= 0
+        assert 0.1 <= float(row[3]) < 60_000
+    assert "commit" in proc.stdout and "CPython" in proc.stdout
