@@ -112,8 +112,8 @@ DEVIATIONS = {
         "reports the descriptor, before the callbacks already ready in that turn; a slow "
         "data_received is not reported in debug mode. A sock_* call's recv or send is made "
         "there too only when nothing asyncio would run first is waiting (no callback queued, "
-        "no reader or writer of asyncio's selector reported before it or with it); otherwise its coroutine makes the call "
-        "when it resumes, so a call cancelled meanwhile makes none",
+        "no reader or writer of asyncio's selector reported before it or with it); otherwise "
+        "its coroutine makes the call when it resumes, so a call cancelled meanwhile makes none",
         "a queued handle per readiness is what the native transport saves; a callback that "
         "must act before data arrives can pause reading itself",
     ),
