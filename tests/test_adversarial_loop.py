@@ -166,6 +166,8 @@ def test_inherent_deadlock_of_running_callbacks_under_the_queue_lock(loop_spec):
 
 BUSY_WITH_C_CALLBACKS = """
 import functools, os, signal
+loop.set_debug(False)  # debug mode runs Python checks in every call_soon: not the case here
+signal.signal(signal.SIGINT, signal.default_int_handler)  # whatever the parent left
 again = functools.partial(print)
 again.__setstate__((loop.call_soon, (again,), {{}}, None))  # again() is loop.call_soon(again)
 loop.call_soon(again)  # a loop busy for good with a callback that runs no bytecode
@@ -196,6 +198,36 @@ def test_a_loop_busy_with_callbacks_that_run_no_bytecode_lets_threads_and_signal
     result = child_scenario(loop_spec.id, BUSY_WITH_C_CALLBACKS.format())
     assert not result.hung and result.returncode == 0, result.describe()
     assert "INTERRUPTED ['woke']" in result.stdout, result.describe()
+
+
+FAILING_CREATION_STACK = """
+import asyncio.format_helpers, gc
+def no_stack(*args):
+    raise RuntimeError("no stack today")
+asyncio.format_helpers.extract_stack = no_stack  # before the loop's first look-up of it
+loop.set_debug(True)
+child_ready()
+for _ in range(3):
+    try:
+        loop.call_soon(print)
+    except RuntimeError as exc:
+        print("RAISED", exc, flush=True)
+gc.collect()
+loop.close()
+print("DONE", flush=True)
+"""
+
+
+def test_a_call_soon_that_fails_after_copying_the_context(loop_spec):
+    """In debug mode a handle records the stack that made it; if that fails (here a patched
+    ``extract_stack``; in the CI run that found it, a ``KeyboardInterrupt`` arriving while the
+    stack was taken), ``call_soon`` raises, as asyncio's does, and the context it had copied is
+    released. (Found by the fresh-clone CI of stop 23: PyLoop had already taken the copy off
+    the collector's list, and CPython crashed destroying an untracked context, SIGSEGV.)"""
+    result = child_scenario(loop_spec.id, FAILING_CREATION_STACK)
+    assert not result.hung and result.returncode == 0, result.describe()
+    assert result.stdout.count("RAISED no stack today") == 3, result.describe()
+    assert "DONE" in result.stdout, result.describe()
 
 
 CROSS_THREAD_STORM = """

@@ -469,10 +469,9 @@ impl HandleRef {
                 let Some(copied) = NonNull::new(copied) else {
                     return Err(PyErr::fetch(py));
                 };
-                // safety: a context just made, that only we hold, tracked by
-                // CPython when made; `make_context_public` tracks it again
-                // before it is handed out or released.
-                unsafe { ffi::PyObject_GC_UnTrack(copied.as_ptr().cast()) };
+                // Still tracked: it is untracked below, once nothing can fail
+                // (an error return would drop it, and CPython requires a
+                // context to be tracked when it is destroyed).
                 (Owned(copied), true)
             }
         };
@@ -526,6 +525,15 @@ impl HandleRef {
                 (raw, false)
             }
         };
+        if context_private {
+            // safety: a context just made, that only we hold, tracked by
+            // CPython when made; from here on nothing fails before the handle
+            // owns it, and `make_context_public` tracks it again before it is
+            // handed out or released. (Untracked before a failure above, it
+            // was destroyed untracked: a crash, found in debug mode with a
+            // KeyboardInterrupt raised while the creation stack was taken.)
+            unsafe { ffi::PyObject_GC_UnTrack(context.0.as_ptr().cast()) };
+        }
         // safety: `object` is a block of its type's size (`HandleObject`,
         // with a `TimerPart` tail for a timer) with the
         // collector's header in front, that nobody else uses (fresh, or taken
