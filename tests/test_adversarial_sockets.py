@@ -136,6 +136,25 @@ def test_a_read_cancelled_by_a_reader_reported_before_its_data_reads_nothing(loo
         assert run_bounded(loop, main()) == b"kept"
 
 
+def _fill(sock: socket.socket) -> int:
+    """Sends filler until ``sock`` takes no byte more; returns how many it took."""
+    filled = 0
+    for size in (65536, 4096, 256, 16, 1):
+        with contextlib.suppress(BlockingIOError):
+            while True:
+                filled += sock.send(b"f" * size)
+    return filled
+
+
+def _drain(sock: socket.socket) -> int:
+    """Reads all ``sock`` has without waiting; returns how many bytes."""
+    got = 0
+    with contextlib.suppress(BlockingIOError):
+        while True:
+            got += len(sock.recv(1 << 20))
+    return got
+
+
 def test_a_send_cancelled_by_a_reader_of_its_own_socket_in_the_same_event_sends_no_more(loop):
     """``sock_sendall`` waits on a full socket that also has a reader (``add_reader`` with the
     socket); the peer drains it and sends a byte, so one poll reports the socket readable and
@@ -146,11 +165,7 @@ def test_a_send_cancelled_by_a_reader_of_its_own_socket_in_the_same_event_sends_
     with a, b:
 
         async def main():
-            filled = 0
-            for size in (65536, 4096, 256, 16, 1):
-                with contextlib.suppress(BlockingIOError):
-                    while True:
-                        filled += a.send(b"f" * size)
+            filled = _fill(a)
             task = asyncio.ensure_future(loop.sock_sendall(a, b"DATA" * 1000))
             await _settle()
             assert not task.done()
@@ -163,20 +178,14 @@ def test_a_send_cancelled_by_a_reader_of_its_own_socket_in_the_same_event_sends_
             drained = []
 
             def drain_and_poke():
-                with contextlib.suppress(BlockingIOError):
-                    while True:
-                        drained.append(len(b.recv(1 << 20)))
+                drained.append(_drain(b))
                 b.send(b"!")
 
             loop.call_later(0.01, drain_and_poke)
             with pytest.raises(asyncio.CancelledError):
                 await task
             await _settle()
-            rest = b""
-            with contextlib.suppress(BlockingIOError):
-                while True:
-                    rest += b.recv(1 << 20)
-            return sum(drained) + len(rest) - filled
+            return sum(drained) + _drain(b) - filled
 
         assert run_bounded(loop, main()) == 0
 
@@ -190,28 +199,17 @@ def test_a_send_cancelled_by_a_callback_queued_before_the_socket_drains_sends_no
     with a, b:
 
         async def main():
-            filled = 0
-            for size in (65536, 4096, 256, 16, 1):
-                with contextlib.suppress(BlockingIOError):
-                    while True:
-                        filled += a.send(b"f" * size)
+            filled = _fill(a)
             task = asyncio.ensure_future(loop.sock_sendall(a, b"DATA" * 1000))
             await _settle()
             assert not task.done()
-            drained = 0
-            with contextlib.suppress(BlockingIOError):
-                while True:
-                    drained += len(b.recv(1 << 20))
+            drained = _drain(b)
             loop.call_soon(task.cancel)
             await asyncio.sleep(0)
             with pytest.raises(asyncio.CancelledError):
                 await task
             await _settle()
-            rest = b""
-            with contextlib.suppress(BlockingIOError):
-                while True:
-                    rest += b.recv(1 << 20)
-            return drained + len(rest) - filled
+            return drained + _drain(b) - filled
 
         # The socket was full: the first try sent nothing, and nothing was sent after it.
         assert run_bounded(loop, main()) == 0
