@@ -207,11 +207,7 @@ mod real {
             // instructions of a socket round trip (`sock_echo` in
             // benchmarks/instr).
             let mut raw = [const { MaybeUninit::<libc::epoll_event>::uninit() }; CAPACITY];
-            let millis = match timeout {
-                None => -1,
-                // Round up, so that a timer is never found not yet due.
-                Some(t) => t.as_nanos().div_ceil(1_000_000).min(i32::MAX as u128) as i32,
-            };
+            let millis = timeout.map_or(-1, epoll_millis);
             // safety: `raw` has room for CAPACITY events, as the call is told.
             let n = unsafe {
                 libc::epoll_wait(
@@ -245,6 +241,20 @@ mod real {
         }
         // ANCHOR_END: wait
     }
+}
+
+/// `timeout` in whole milliseconds for `epoll_wait`, rounded up (so that a
+/// timer is never found not yet due) and capped at `i32::MAX`. In 64-bit
+/// arithmetic: `Duration::as_nanos` is a `u128`, whose division is a call
+/// into compiler-rt on every wait.
+#[cfg(not(loom))]
+pub fn epoll_millis(timeout: Duration) -> i32 {
+    const CAP_SECS: u64 = i32::MAX as u64 / 1_000;
+    if timeout.as_secs() > CAP_SECS {
+        return i32::MAX;
+    }
+    let millis = timeout.as_secs() * 1_000 + u64::from(timeout.subsec_nanos().div_ceil(1_000_000));
+    millis.min(i32::MAX as u64) as i32
 }
 
 #[cfg(not(loom))]

@@ -121,3 +121,24 @@ fn close_io_then_push_writes_nowhere_3_2_1() {
 fn close_io_then_push_writes_nowhere_3_3_1() {
     queue_close_io_then_push_writes_nowhere::<LockFreeQueue<u32>>();
 }
+
+#[test]
+fn epoll_millis_rounds_up_and_caps() {
+    use pyloop_core::poller::epoll_millis;
+    use std::time::Duration;
+    assert_eq!(epoll_millis(Duration::ZERO), 0);
+    assert_eq!(epoll_millis(Duration::from_nanos(1)), 1);
+    assert_eq!(epoll_millis(Duration::from_millis(1)), 1);
+    assert_eq!(epoll_millis(Duration::from_nanos(1_000_001)), 2);
+    assert_eq!(epoll_millis(Duration::new(2, 999_999_999)), 3_000);
+    assert_eq!(epoll_millis(Duration::new(2, 0)), 2_000);
+    let cap = i32::MAX as u64;
+    assert_eq!(epoll_millis(Duration::from_millis(cap - 1)), i32::MAX - 1);
+    assert_eq!(epoll_millis(Duration::from_millis(cap)), i32::MAX);
+    assert_eq!(
+        epoll_millis(Duration::new(cap / 1_000, 999_999_999)),
+        i32::MAX
+    );
+    assert_eq!(epoll_millis(Duration::from_millis(cap + 1)), i32::MAX);
+    assert_eq!(epoll_millis(Duration::MAX), i32::MAX);
+}
