@@ -541,11 +541,37 @@ def ticking():
     started.set()
     loop.call_later(0.01, ticking)
 
+def spinning():
+    # Longer than pyloop's exit waits for a loop to reach its next turn: the interpreter
+    # finalizes while this runs, and ends the thread when it next wants the GIL.
+    started.set()
+    end = time.monotonic() + 3
+    while time.monotonic() < end:
+        pass
+
+def blocking():
+    started.set()
+    time.sleep(3)
+
+class Spinning(asyncio.Protocol):
+    def data_received(self, data):
+        spinning()
+
+async def serve_a_spinning_protocol():
+    server = await loop.create_server(Spinning, "127.0.0.1", 0)
+    _, writer = await asyncio.open_connection(*server.sockets[0].getsockname()[:2])
+    writer.write(b"x")
+    await asyncio.sleep(3600)
+
 def run():
     if work in ("busy", "fork"):
         loop.run_until_complete(busy())
+    elif work == "long_data_received":
+        loop.run_until_complete(serve_a_spinning_protocol())
     else:
-        loop.call_soon(sleepy if work == "sleepy" else ticking)
+        first = {{"sleepy": sleepy, "long_callback": spinning,
+                  "long_blocking_callback": blocking}}.get(work, ticking)
+        loop.call_soon(first)
         loop.run_forever()
 
 child_ready()
@@ -580,17 +606,32 @@ print("MAIN EXITS", flush=True)
 
 
 @pytest.mark.parametrize(
-    "work", ["busy", "sleepy", "ticking", "producer", "atexit_uses_loop", "fork"]
+    "work",
+    [
+        "busy",
+        "sleepy",
+        "ticking",
+        "producer",
+        "atexit_uses_loop",
+        "fork",
+        "long_callback",
+        "long_blocking_callback",
+        "long_data_received",
+    ],
 )
 def test_exit_with_a_loop_running_in_a_daemon_thread(loop_spec, work):
     """The main thread returns while a daemon thread runs a loop: busy in coroutines, in
     callbacks that sleep, idle between timers, fed by another daemon thread, used by an
-    atexit handler registered after the import, or beside a forked child. The process exits
-    cleanly, as with asyncio, the handler still gets its answer from the loop, and the child's
-    exit does not wait for the parent's loop thread, which it does not have. (Review of stop
-    22: on CPython 3.11-3.13 every phase crashed the process at exit, SIGABRT or SIGSEGV, 15
-    runs of 15: the interpreter ends such a thread with pthread_exit, which unwound through
-    the loop's Rust frames; exit_park.rs.)"""
+    atexit handler registered after the import, beside a forked child, or inside a callback
+    or a protocol's ``data_received`` that outlasts the exit. The process exits cleanly, as
+    with asyncio, the handler still gets its answer from the loop, and the child's exit does
+    not wait for the parent's loop thread, which it does not have. (Review of stop 22: on
+    CPython 3.11-3.13 every phase crashed the process at exit, SIGABRT or SIGSEGV, 15 runs of
+    15: the interpreter ends such a thread with pthread_exit, which unwound through the
+    loop's Rust frames; exit_park.rs. Review 34: the same inside a callback longer than the
+    exit's wait, every phase, SIGABRT on 3.11, SIGSEGV on 3.12 and 3.13.)"""
+    if work == "long_data_received" and not loop_spec.has_io:
+        pytest.skip(f"{loop_spec.id} has no transports")
     result = child_scenario(loop_spec.id, DAEMON_LOOP_AT_EXIT.format(work=work))
     assert not result.hung and result.returncode == 0, result.describe()
     assert "MAIN EXITS" in result.stdout, result.describe()

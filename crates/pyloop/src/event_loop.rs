@@ -13,11 +13,11 @@ use std::time::Duration;
 
 use pyloop_core::{Cancellable, ReadyQueue, Timers, TryPushError};
 use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
+use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::pyclass::{PyTraverseError, PyVisit};
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyTuple, PyType};
-use pyo3::{ffi, intern};
 
 use crate::boundary;
 use crate::clock::{monotonic, thread_token, CLOCK_RESOLUTION};
@@ -62,8 +62,8 @@ const CALLBACKS_BETWEEN_INTERPRETER_TURNS: usize = 1024;
 fn interpreter_turn(py: Python<'_>) -> PyResult<()> {
     static INTERPRETER_TURN: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
     INTERPRETER_TURN
-        .import(py, "pyloop._loop", "_interpreter_turn")?
-        .call0()
+        .import(py, "pyloop._loop", "_interpreter_turn")
+        .and_then(exit_park::call0)
         .map(drop)
 }
 // ANCHOR_END: interpreter_turn
@@ -1253,7 +1253,7 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
             return Ok(());
         }
         let started = debug.then(monotonic);
-        handle.call_method0(intern!(py, "_run"))?;
+        exit_park::call_method0(handle, intern!(py, "_run"))?;
         if let Some(started) = started {
             self.warn_if_slow(event_loop, handle, monotonic() - started)?;
         }
@@ -1851,7 +1851,7 @@ fn call_with_keywords<'py>(
     unsafe {
         Bound::from_owned_ptr_or_err(
             callable.py(),
-            ffi::PyObject_Call(callable.as_ptr(), arguments.as_ptr(), keywords.as_ptr()),
+            exit_park::call(callable.as_ptr(), arguments.as_ptr(), keywords.as_ptr()),
         )
     }
 }

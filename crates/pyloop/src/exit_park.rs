@@ -30,11 +30,19 @@
 //! usual from then on, only looking whether the interpreter finalizes each
 //! time it comes back from a wait (and parking for good if so); such a handler
 //! sees its loop answer, as with asyncio. A loop started during the exit runs
-//! the same way. What is still running when the interpreter finalizes (a
-//! callback longer than the wait, a loop kept busy after a late handler woke
-//! it) can still meet `pthread_exit`, as before; so can a loop that comes back
-//! from a wait between the check for finalization and taking the GIL, a
-//! window of a few instructions.
+//! the same way.
+//!
+//! What is still running when the interpreter finalizes (a callback longer
+//! than the wait, a loop kept busy after a late handler woke it) meets
+//! `pthread_exit` inside Python code the loop called. The loop makes those
+//! calls (callbacks, protocol methods, readers) through [`call_no_args`] and
+//! its siblings: declared `"C-unwind"`, with a guard on the stack whose drop
+//! parks the thread for good, so the unwind stops at the first Rust frame,
+//! before any destructor of ours runs. (PyO3 guards its own taking of the GIL
+//! the same way.) A call the loop makes in any other way, and a destructor
+//! that runs Python code for longer than the wait, can still meet the unwind,
+//! as can a loop that comes back from a wait between the check for
+//! finalization and taking the GIL, a window of a few instructions.
 //!
 //! The registry is two atomics and a count per thread, not a lock: a process
 //! forked while another thread held a lock would find it held for ever, and
@@ -45,7 +53,9 @@ use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::time::{Duration, Instant};
 
+use pyo3::ffi;
 use pyo3::prelude::*;
+use pyo3::types::PyString;
 
 /// How long the exit waits for loops in other threads to park.
 pub(crate) const EXIT_WAIT: Duration = Duration::from_secs(1);
@@ -239,3 +249,180 @@ pub(crate) fn after_fork_in_child() {
     EXITING.store(false, SeqCst);
     EXITING_HERE.with(|here| here.set(false));
 }
+
+// ANCHOR: park_if_ended
+/// On the stack across a call into Python that CPython may end with
+/// `pthread_exit`; dropped only by that unwind (the call's normal return
+/// forgets it), which it stops by parking the thread for good: the thread
+/// holds no GIL then, so nothing below may run.
+struct ParkIfEnded;
+
+impl Drop for ParkIfEnded {
+    fn drop(&mut self) {
+        park_forever();
+    }
+}
+
+/// The calls that run a callback, declared `"C-unwind"`. pyo3-ffi declares
+/// them `"C"`, which lets the compiler assume they never unwind and leave out
+/// the landing pad that drops [`ParkIfEnded`]; and one symbol has one
+/// declaration in the compiled code, so where PyO3's is also used, ours
+/// would be taken as not unwinding too (a first version parked in callbacks
+/// but not in `data_received`). So each call goes through a function
+/// pointer that the compiler cannot see through ([`opaque`]). The same
+/// symbols, exported by CPython 3.11 and later.
+#[allow(clashing_extern_declarations)]
+mod unwinding {
+    use pyo3::ffi::PyObject;
+
+    extern "C-unwind" {
+        pub fn PyObject_CallNoArgs(callable: *mut PyObject) -> *mut PyObject;
+        pub fn PyObject_Vectorcall(
+            callable: *mut PyObject,
+            args: *const *mut PyObject,
+            nargsf: usize,
+            kwnames: *mut PyObject,
+        ) -> *mut PyObject;
+        pub fn PyObject_VectorcallMethod(
+            name: *mut PyObject,
+            args: *const *mut PyObject,
+            nargsf: usize,
+            kwnames: *mut PyObject,
+        ) -> *mut PyObject;
+        pub fn PyObject_Call(
+            callable: *mut PyObject,
+            args: *mut PyObject,
+            kwargs: *mut PyObject,
+        ) -> *mut PyObject;
+    }
+}
+
+type CallNoArgs = unsafe extern "C-unwind" fn(*mut ffi::PyObject) -> *mut ffi::PyObject;
+type Vectorcall = unsafe extern "C-unwind" fn(
+    *mut ffi::PyObject,
+    *const *mut ffi::PyObject,
+    usize,
+    *mut ffi::PyObject,
+) -> *mut ffi::PyObject;
+type Call = unsafe extern "C-unwind" fn(
+    *mut ffi::PyObject,
+    *mut ffi::PyObject,
+    *mut ffi::PyObject,
+) -> *mut ffi::PyObject;
+
+/// `function`, hidden from the optimizer, so that a call through it keeps
+/// its landing pad (see [`unwinding`]). Costs a store and a load.
+#[inline(always)]
+fn opaque<F>(function: F) -> F {
+    std::hint::black_box(function)
+}
+
+/// `PyObject_CallNoArgs`, parking the thread for good if the interpreter
+/// ends it meanwhile (see the module's notes).
+///
+/// # Safety
+/// As `PyObject_CallNoArgs`: attached, `callable` a live object.
+#[inline]
+pub(crate) unsafe fn call_no_args(callable: *mut ffi::PyObject) -> *mut ffi::PyObject {
+    let guard = ParkIfEnded;
+    // safety: as the caller promises.
+    let result = unsafe { opaque(unwinding::PyObject_CallNoArgs as CallNoArgs)(callable) };
+    std::mem::forget(guard);
+    result
+}
+
+/// `PyObject_Vectorcall`, parking the thread for good if the interpreter
+/// ends it meanwhile.
+///
+/// # Safety
+/// As `PyObject_Vectorcall`.
+#[inline]
+pub(crate) unsafe fn vectorcall(
+    callable: *mut ffi::PyObject,
+    args: *const *mut ffi::PyObject,
+    nargsf: usize,
+) -> *mut ffi::PyObject {
+    let guard = ParkIfEnded;
+    // safety: as the caller promises; no keyword names.
+    let result = unsafe {
+        opaque(unwinding::PyObject_Vectorcall as Vectorcall)(
+            callable,
+            args,
+            nargsf,
+            std::ptr::null_mut(),
+        )
+    };
+    std::mem::forget(guard);
+    result
+}
+
+/// `PyObject_Call`, parking the thread for good if the interpreter ends it
+/// meanwhile.
+///
+/// # Safety
+/// As `PyObject_Call`: `args` a tuple, `kwargs` a dict or null.
+#[inline]
+pub(crate) unsafe fn call(
+    callable: *mut ffi::PyObject,
+    args: *mut ffi::PyObject,
+    kwargs: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    let guard = ParkIfEnded;
+    // safety: as the caller promises.
+    let result = unsafe { opaque(unwinding::PyObject_Call as Call)(callable, args, kwargs) };
+    std::mem::forget(guard);
+    result
+}
+
+/// `receiver.name(arg)`, parking the thread for good if the interpreter
+/// ends it meanwhile.
+#[inline]
+pub(crate) fn call_method1<'py>(
+    receiver: &Bound<'py, PyAny>,
+    name: &Bound<'py, PyString>,
+    arg: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyAny>> {
+    method_call(receiver, name, &[receiver.as_ptr(), arg.as_ptr()])
+}
+
+/// `receiver.name()`, parking the thread for good if the interpreter ends it
+/// meanwhile.
+pub(crate) fn call_method0<'py>(
+    receiver: &Bound<'py, PyAny>,
+    name: &Bound<'py, PyString>,
+) -> PyResult<Bound<'py, PyAny>> {
+    method_call(receiver, name, &[receiver.as_ptr()])
+}
+
+/// `PyObject_VectorcallMethod` on `slots` (the receiver, then the
+/// arguments), guarded.
+#[inline]
+fn method_call<'py>(
+    receiver: &Bound<'py, PyAny>,
+    name: &Bound<'py, PyString>,
+    slots: &[*mut ffi::PyObject],
+) -> PyResult<Bound<'py, PyAny>> {
+    let guard = ParkIfEnded;
+    // safety: attached (a `Bound`); `slots` holds the receiver and the
+    // arguments, borrowed and live for the call; a new reference or NULL
+    // with an error set.
+    let result = unsafe {
+        opaque(unwinding::PyObject_VectorcallMethod as Vectorcall)(
+            name.as_ptr(),
+            slots.as_ptr(),
+            slots.len(),
+            std::ptr::null_mut(),
+        )
+    };
+    std::mem::forget(guard);
+    // safety: attached; the result as above.
+    unsafe { Bound::from_owned_ptr_or_err(receiver.py(), result) }
+}
+
+/// `callable()`, parking the thread for good if the interpreter ends it
+/// meanwhile.
+pub(crate) fn call0<'py>(callable: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    // safety: attached (a `Bound`), `callable` live; a new reference or NULL.
+    unsafe { Bound::from_owned_ptr_or_err(callable.py(), call_no_args(callable.as_ptr())) }
+}
+// ANCHOR_END: park_if_ended

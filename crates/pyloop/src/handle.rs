@@ -63,6 +63,7 @@ use pyo3::types::{PyBool, PyList, PyTuple, PyType};
 use pyo3::{ffi, intern};
 
 use crate::boundary;
+use crate::exit_park;
 use crate::gil_cell::GilSlot;
 
 /// At most this many freed `Handle`s are kept for reuse while the loop is
@@ -838,9 +839,11 @@ unsafe fn cancel_data(py: Python<'_>, object: *mut ffi::PyObject, data: &HandleD
 /// Calls `callback(*args)`: through vectorcall for inline arguments, leaving
 /// the slot before them free for the callee (`PY_VECTORCALL_ARGUMENTS_OFFSET`:
 /// a bound method puts its `self` there instead of copying the arguments).
+/// A thread the interpreter ends meanwhile parks (`exit_park.rs`).
 ///
 /// # Safety
 /// Attached to the interpreter; returns a new reference or NULL with an error set.
+#[inline(always)]
 unsafe fn invoke(callback: &Bound<'_, PyAny>, args: &Args) -> *mut ffi::PyObject {
     const OFFSET: usize = ffi::PY_VECTORCALL_ARGUMENTS_OFFSET;
     let cb = callback.as_ptr();
@@ -849,16 +852,16 @@ unsafe fn invoke(callback: &Bound<'_, PyAny>, args: &Args) -> *mut ffi::PyObject
     // argument pointers are owned references held by `args` for the call.
     unsafe {
         match args {
-            Args::Zero => ffi::PyObject_CallNoArgs(cb),
+            Args::Zero => exit_park::call_no_args(cb),
             Args::One(a) => {
                 let mut slots = [ptr::null_mut(), a.as_ptr()];
-                ffi::PyObject_Vectorcall(cb, slots.as_mut_ptr().add(1), 1 | OFFSET, ptr::null_mut())
+                exit_park::vectorcall(cb, slots.as_mut_ptr().add(1), 1 | OFFSET)
             }
             Args::Two(a, b) => {
                 let mut slots = [ptr::null_mut(), a.as_ptr(), b.as_ptr()];
-                ffi::PyObject_Vectorcall(cb, slots.as_mut_ptr().add(1), 2 | OFFSET, ptr::null_mut())
+                exit_park::vectorcall(cb, slots.as_mut_ptr().add(1), 2 | OFFSET)
             }
-            Args::Many(t) => ffi::PyObject_Call(cb, t.as_ptr(), ptr::null_mut()),
+            Args::Many(t) => exit_park::call(cb, t.as_ptr(), ptr::null_mut()),
         }
     }
 }

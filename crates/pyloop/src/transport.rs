@@ -43,12 +43,13 @@ use pyo3::exceptions::{
 use pyo3::prelude::*;
 use pyo3::pyclass::{PyTraverseError, PyVisit};
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyByteArray, PyBytes, PyDict, PyMemoryView};
+use pyo3::types::{PyByteArray, PyBytes, PyDict, PyMemoryView, PyString};
 use pyo3::{ffi, intern};
 
 use crate::boundary;
 use crate::buffer::{ContiguousBuffer, ReadableBuffer};
 use crate::event_loop::IoLoop;
+use crate::exit_park;
 use crate::gil_cell::GilCell;
 use crate::sock_calls::os_error;
 use crate::spare_bytes::SpareBytes;
@@ -408,7 +409,7 @@ impl TcpTransportCore {
             Some(Ok(Err(no_memory))) => Self::fatal_error(slf, no_memory, READ_FAILED),
             Some(Ok(Ok(data))) if data.as_bytes().is_empty() => Self::on_eof(slf, protocol),
             Some(Ok(Ok(data))) => {
-                match protocol.call_method1(intern!(py, "data_received"), (&data,)) {
+                match exit_park::call_method1(protocol, intern!(py, "data_received"), &data) {
                     Ok(_) => {
                         spare.keep(data);
                         Ok(())
@@ -435,17 +436,20 @@ impl TcpTransportCore {
         protocol: &Bound<'_, PyAny>,
     ) -> PyResult<()> {
         let py = slf.py();
-        let buf = match protocol
-            .call_method1(intern!(py, "get_buffer"), (-1,))
-            .and_then(|b| {
-                if b.len()? == 0 {
-                    Err(PyRuntimeError::new_err(
-                        "get_buffer() returned an empty buffer",
-                    ))
-                } else {
-                    Ok(b)
-                }
-            }) {
+        let buf = match exit_park::call_method1(
+            protocol,
+            intern!(py, "get_buffer"),
+            (-1i32).into_pyobject(py)?.as_any(),
+        )
+        .and_then(|b| {
+            if b.len()? == 0 {
+                Err(PyRuntimeError::new_err(
+                    "get_buffer() returned an empty buffer",
+                ))
+            } else {
+                Ok(b)
+            }
+        }) {
             Ok(buf) => buf,
             Err(err) if boundary::is_fatal_to_loop(py, &err) => return Err(err),
             Err(err) => {
@@ -479,7 +483,11 @@ impl TcpTransportCore {
                 Self::fatal_error(slf, os_error(e), "Fatal read error on socket transport")
             }
             Some(Ok(0)) => Self::on_eof(slf, protocol),
-            Some(Ok(n)) => match protocol.call_method1(intern!(py, "buffer_updated"), (n,)) {
+            Some(Ok(n)) => match exit_park::call_method1(
+                protocol,
+                intern!(py, "buffer_updated"),
+                n.into_pyobject(py)?.as_any(),
+            ) {
                 Ok(_) => Ok(()),
                 Err(err) if boundary::is_fatal_to_loop(py, &err) => Err(err),
                 Err(err) => Self::fatal_error(
@@ -494,8 +502,7 @@ impl TcpTransportCore {
 
     fn on_eof(slf: &Bound<'_, Self>, protocol: &Bound<'_, PyAny>) -> PyResult<()> {
         let py = slf.py();
-        let keep_open = match protocol
-            .call_method0(intern!(py, "eof_received"))
+        let keep_open = match exit_park::call_method0(protocol, intern!(py, "eof_received"))
             .and_then(|r| r.is_truthy())
         {
             Ok(keep) => keep,
@@ -624,7 +631,7 @@ impl TcpTransportCore {
         let Some(protocol) = slf.get().protocol_of(py) else {
             return Ok(());
         };
-        match protocol.call_method0(py, method) {
+        match exit_park::call_method0(protocol.bind(py), &PyString::intern(py, method)) {
             Ok(_) => Ok(()),
             Err(err) if boundary::is_fatal_to_loop(py, &err) => Err(err),
             Err(err) => Self::report(slf, &err, message),
@@ -725,9 +732,12 @@ impl TcpTransportCore {
         };
         drop(fd);
         let lost = match &protocol {
-            Some(p) => p
-                .call_method1(py, intern!(py, "connection_lost"), (exc,))
-                .map(drop),
+            Some(p) => exit_park::call_method1(
+                p.bind(py),
+                intern!(py, "connection_lost"),
+                &exc.into_pyobject(py)?,
+            )
+            .map(drop),
             None => Ok(()),
         };
         let closed = match sock {
