@@ -855,9 +855,11 @@ impl TcpTransportCore {
             }
         };
         // (Ok(true): some of it is buffered; Ok(None): no memory to buffer it.)
+        let mut was_empty = false;
         let outcome = this.state.with(py, |s| {
             let mut rest = view.as_slice();
-            if s.pending() == 0 {
+            was_empty = s.pending() == 0;
+            if was_empty {
                 let Some(fd) = s.fd.as_ref() else {
                     return Ok(Some(false));
                 };
@@ -881,7 +883,18 @@ impl TcpTransportCore {
             Ok(None) => Err(PyMemoryError::new_err(())),
             Ok(Some(false)) => Ok(()),
             Ok(Some(true)) => {
-                Self::update_watch(slf)?;
+                if let Err(err) = Self::update_watch(slf) {
+                    // As asyncio, which starts watching for writability
+                    // before it buffers the rest (and fails there when its
+                    // loop is closed): the rest is refused, not kept.
+                    if was_empty {
+                        this.state.with(py, |s| {
+                            s.buffer.clear();
+                            s.sent = 0;
+                        });
+                    }
+                    return Err(err);
+                }
                 Self::maybe_pause_protocol(slf)
             }
         }
