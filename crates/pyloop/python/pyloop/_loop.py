@@ -53,10 +53,10 @@ _IO_MISSING = (
 
 
 def _interpreter_turn() -> None:
-    """Called by the native loop once every 1,024 callbacks (``ran_callbacks`` in
-    event_loop.rs). A Python function's first instruction is where the interpreter runs
-    signal handlers and hands the GIL to a thread that asked for it; callbacks that are C
-    functions run no bytecode, and a busy loop of them kept both out."""
+    """Called by the native loop every 256 turns and every 1,024 callbacks of one long turn
+    (``interpreter_turn`` in event_loop.rs). A Python function's first instruction is where
+    the interpreter runs signal handlers and hands the GIL to a thread that asked for it;
+    callbacks that are C functions run no bytecode, and a busy loop of them kept both out."""
 
 
 def _stop_loop_when_done(future: asyncio.Future[Any]) -> None:
