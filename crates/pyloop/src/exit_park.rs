@@ -271,7 +271,6 @@ impl Drop for ParkIfEnded {
 /// but not in `data_received`). So each call goes through a function
 /// pointer that the compiler cannot see through ([`opaque`]). The same
 /// symbols, exported by CPython 3.11 and later.
-#[allow(clashing_extern_declarations)]
 mod unwinding {
     use pyo3::ffi::PyObject;
 
@@ -330,6 +329,8 @@ pub(crate) unsafe fn call_no_args(callable: *mut ffi::PyObject) -> *mut ffi::PyO
     std::mem::forget(guard);
     result
 }
+
+// ANCHOR_END: park_if_ended
 
 /// `PyObject_Vectorcall`, parking the thread for good if the interpreter
 /// ends it meanwhile.
@@ -425,4 +426,3 @@ pub(crate) fn call0<'py>(callable: &Bound<'py, PyAny>) -> PyResult<Bound<'py, Py
     // safety: attached (a `Bound`), `callable` live; a new reference or NULL.
     unsafe { Bound::from_owned_ptr_or_err(callable.py(), call_no_args(callable.as_ptr())) }
 }
-// ANCHOR_END: park_if_ended
