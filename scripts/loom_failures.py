@@ -9,16 +9,17 @@ The models are the `#[ignore]`d tests of crates/pyloop-core/tests/broken.rs, bui
 `--cfg loom` into target/loom (the loom group's directory, so a build is shared). Each must
 fail: the script runs it alone, as a reader would, and keeps what cargo and loom print, with
 changes that make the report the same on every machine and run and fit the book's column:
-the OS thread id in "thread 'name' (12345) panicked" is dropped, absolute paths (this clone,
-cargo's registry, the test binary's hash) are shortened, loom's one-line list of thread states
-is printed one thread per line, and the panic that loom's clean-up raises after the deadlock
-(a second panic, then an abort, with a backtrace of addresses) is replaced by one line that
-says so. Standard library only.
+the OS thread id in "thread 'name' (12345) panicked" and the harness's timing are dropped,
+absolute paths (this clone, cargo's registry, the test binary's hash) are shortened, loom's
+one-line list of thread states is printed one thread per line, and the panic that loom's
+clean-up raises after the deadlock (a second panic, then an abort, with a backtrace of
+addresses) is replaced by one line that says so. Standard library only.
 """
 
 from __future__ import annotations
 
 import argparse
+import difflib
 import os
 import re
 import subprocess
@@ -87,6 +88,8 @@ def normalise(text: str) -> str:
         line = line.replace(str(REPO) + "/", "")
         line = re.sub(r"/\S*/\.cargo/registry/src/[^/]+/", "~/.cargo/registry/src/…/", line)
         line = re.sub(r"(deps/broken-)[0-9a-f]+", r"\1…", line)
+        # the test harness's timing varies from run to run (0.00s, 0.01s, …)
+        line = re.sub(r"; finished in \d+\.\d+s$", "; finished in …s", line)
         if line.startswith("thread '") and " panicked at " in line:
             panics += 1
             if panics > 1:
@@ -142,8 +145,17 @@ def main() -> int:
         body = shown_command(test) + "\n" + text
         path = args.out / name
         if args.check:
-            if not path.is_file() or path.read_text(encoding="utf-8") != body:
+            committed = path.read_text(encoding="utf-8") if path.is_file() else ""
+            if committed != body:
                 stale.append(str(path.relative_to(REPO)))
+                sys.stderr.writelines(
+                    difflib.unified_diff(
+                        committed.splitlines(keepends=True),
+                        body.splitlines(keepends=True),
+                        f"{name} (committed)",
+                        f"{name} (this run)",
+                    )
+                )
         else:
             path.write_text(body, encoding="utf-8")
     if stale:
