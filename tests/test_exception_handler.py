@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import sys
+import traceback
 
 import pytest
 
@@ -124,6 +126,62 @@ def test_default_handler_logs(loop_factory, caplog, error):
         assert records[0].levelno == logging.ERROR
         assert records[0].getMessage().startswith("Exception in callback")
         assert records[0].exc_info[0] is error
+
+
+def _schedule_failing(lp, how: str) -> None:
+    def bad():
+        raise ValueError("boom")
+
+    if how == "call_soon":
+        lp.call_soon(bad)
+    elif how == "call_later":
+        lp.call_later(0, bad)
+    else:
+        lp.call_soon_threadsafe(bad)
+
+
+@pytest.mark.parametrize("how", ["call_soon", "call_later", "call_soon_threadsafe"])
+def test_the_handler_runs_as_if_in_the_except_block(loop_factory, caplog, how):
+    """asyncio calls the exception handler from the ``except`` block of ``Handle._run``: the
+    exception carries its traceback, ``sys.exc_info()`` in the handler is that exception, and
+    what the handler raises is chained to it. (Review 35: on 3.11 PyLoop gave the handler,
+    and so the default handler's log, the exception without its traceback, on every phase;
+    and on every version the handler saw no exception being handled.)"""
+    with closing(loop_factory()) as lp:
+        seen = []
+
+        def handler(loop, context):
+            exc = context["exception"]
+            frames = [frame.name for frame in traceback.extract_tb(exc.__traceback__)]
+            seen.append((frames[-1:], sys.exc_info()[1] is exc))
+            raise RuntimeError("in the handler")
+
+        lp.set_exception_handler(handler)
+        with caplog.at_level(logging.ERROR, logger="asyncio"):
+            _schedule_failing(lp, how)
+            for _ in range(3):
+                run_once(lp)
+        assert seen == [(["bad"], True)]
+        (record,) = [r for r in caplog.records if r.name == "asyncio"]
+        assert record.getMessage().startswith("Unhandled error in exception handler")
+        raised = record.exc_info[1]
+        assert isinstance(raised, RuntimeError)
+        assert isinstance(raised.__context__, ValueError)
+
+
+@pytest.mark.parametrize("how", ["call_soon", "call_later", "call_soon_threadsafe"])
+def test_the_default_handler_logs_the_traceback(loop_factory, caplog, how):
+    """Review 35: on 3.11 the default handler logged ``ValueError: boom`` alone, on every
+    phase, where asyncio logs the traceback down to the callback."""
+    with closing(loop_factory()) as lp:
+        with caplog.at_level(logging.ERROR, logger="asyncio"):
+            _schedule_failing(lp, how)
+            for _ in range(3):
+                run_once(lp)
+        (record,) = [r for r in caplog.records if r.name == "asyncio"]
+        frames = [frame.name for frame in traceback.extract_tb(record.exc_info[2])]
+        assert frames[-1:] == ["bad"]
+        assert "Traceback" in caplog.text and "in bad" in caplog.text
 
 
 def test_default_exception_handler_can_be_called_directly(loop_factory, caplog):
