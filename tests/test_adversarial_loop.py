@@ -557,6 +557,34 @@ class Spinning(asyncio.Protocol):
     def data_received(self, data):
         spinning()
 
+class SpinsWhenDropped:
+    def __del__(self):
+        spinning()
+
+def fails():
+    raise ValueError("for the handler")
+
+async def makes_a_task():
+    loop.create_task(asyncio.sleep(0))
+
+def spinning_factory(loop, coro, **kwargs):
+    coro.close()
+    spinning()
+
+def arm(work):
+    # Schedules what runs for long inside the loop's own calls into Python.
+    if work == "slow_exception_handler":
+        loop.set_exception_handler(lambda loop, context: spinning())
+        loop.call_soon(fails)
+    elif work == "slow_destructor_of_arguments":
+        loop.call_soon(len, [SpinsWhenDropped()])
+    elif work == "slow_task_factory":
+        loop.set_task_factory(spinning_factory)
+        loop.call_soon(lambda: asyncio.ensure_future(makes_a_task(), loop=loop))
+    else:
+        return False
+    return True
+
 async def serve_a_spinning_protocol():
     server = await loop.create_server(Spinning, "127.0.0.1", 0)
     _, writer = await asyncio.open_connection(*server.sockets[0].getsockname()[:2])
@@ -568,6 +596,8 @@ def run():
         loop.run_until_complete(busy())
     elif work == "long_data_received":
         loop.run_until_complete(serve_a_spinning_protocol())
+    elif arm(work):
+        loop.run_forever()
     else:
         first = {{"sleepy": sleepy, "long_callback": spinning,
                   "long_blocking_callback": blocking}}.get(work, ticking)
@@ -617,6 +647,9 @@ print("MAIN EXITS", flush=True)
         "long_callback",
         "long_blocking_callback",
         "long_data_received",
+        "slow_exception_handler",
+        "slow_destructor_of_arguments",
+        "slow_task_factory",
     ],
 )
 def test_exit_with_a_loop_running_in_a_daemon_thread(loop_spec, work):
@@ -629,7 +662,9 @@ def test_exit_with_a_loop_running_in_a_daemon_thread(loop_spec, work):
     CPython 3.11-3.13 every phase crashed the process at exit, SIGABRT or SIGSEGV, 15 runs of
     15: the interpreter ends such a thread with pthread_exit, which unwound through the
     loop's Rust frames; exit_park.rs. Review 34: the same inside a callback longer than the
-    exit's wait, every phase, SIGABRT on 3.11, SIGSEGV on 3.12 and 3.13.)"""
+    exit's wait, every phase, SIGABRT on 3.11, SIGSEGV on 3.12 and 3.13. Review 35: the same
+    in the other Python code the loop runs, an exception handler, the destructor of a
+    callback's argument, a task factory.)"""
     if work == "long_data_received" and not loop_spec.has_io:
         pytest.skip(f"{loop_spec.id} has no transports")
     result = child_scenario(loop_spec.id, DAEMON_LOOP_AT_EXIT.format(work=work))

@@ -133,3 +133,17 @@ def test_debug_tracks_coroutine_origin_while_running(loop):
     run_bounded(loop, main())
     assert seen == [asyncio.constants.DEBUG_STACK_DEPTH]
     assert sys.get_coroutine_origin_tracking_depth() == before
+
+
+@pytest.mark.parametrize("value", [None, "x"])
+def test_a_slow_callback_duration_that_is_not_a_number_raises(loop_factory, value):
+    """asyncio compares each callback's duration with ``slow_callback_duration`` in debug
+    mode, and the comparison raises TypeError out of ``run_forever``. (Review 35: PyLoop
+    fell back to 0.1 s without a word.)"""
+    with closing(loop_factory()) as lp:
+        lp.set_debug(True)
+        lp.slow_callback_duration = value
+        lp.call_soon(len, ())
+        with pytest.raises(TypeError):
+            run_once(lp)
+        lp.slow_callback_duration = 0.1  # for the clean-up, which runs the loop again

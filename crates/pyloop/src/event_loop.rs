@@ -1717,20 +1717,23 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
         took: f64,
     ) -> PyResult<()> {
         let py = handle.py();
+        // Not a number: a TypeError, as asyncio's comparison raises.
         let slow: f64 = event_loop
-            .getattr(intern!(py, "slow_callback_duration"))
-            .and_then(|v| v.extract())
-            .unwrap_or(0.1);
+            .getattr(intern!(py, "slow_callback_duration"))?
+            .extract()?;
         if took >= slow {
             static LOGGER: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
             static FORMAT_HANDLE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
-            let described = FORMAT_HANDLE
-                .import(py, "asyncio.base_events", "_format_handle")?
-                .call1((handle,))?;
-            LOGGER.import(py, "asyncio.log", "logger")?.call_method1(
-                intern!(py, "warning"),
-                ("Executing %s took %.3f seconds", described, took),
-            )?;
+            // Both may run user code (a `__repr__`, a logging filter): a
+            // thread the interpreter ends there parks (`exit_park.rs`).
+            let format = FORMAT_HANDLE.import(py, "asyncio.base_events", "_format_handle")?;
+            let described = exit_park::call_with(format, &PyTuple::new(py, [handle])?)?;
+            let warning = LOGGER
+                .import(py, "asyncio.log", "logger")?
+                .getattr(intern!(py, "warning"))?;
+            let arguments =
+                ("Executing %s took %.3f seconds", described, took).into_pyobject(py)?;
+            exit_park::call_with(&warning, &arguments)?;
         }
         Ok(())
     }
@@ -1956,7 +1959,11 @@ macro_rules! event_loop_class {
                         return Ok(task);
                     }
                 }
-                slf.call_method1(pyo3::intern!(slf.py(), "_create_task_general"), (coro, name, context))
+                // A task factory may run for long: a thread the interpreter
+                // ends there parks (`exit_park.rs`).
+                let general = slf.getattr(pyo3::intern!(slf.py(), "_create_task_general"))?;
+                let arguments = (coro, name, context).into_pyobject(slf.py())?;
+                crate::exit_park::call_with(&general, &arguments)
             }
 
             /// The task factory `create_task` uses, or `None`.

@@ -35,14 +35,18 @@
 //! What is still running when the interpreter finalizes (a callback longer
 //! than the wait, a loop kept busy after a late handler woke it) meets
 //! `pthread_exit` inside Python code the loop called. The loop makes those
-//! calls (callbacks, protocol methods, readers) through [`call_no_args`] and
-//! its siblings: declared `"C-unwind"`, with a guard on the stack whose drop
-//! parks the thread for good, so the unwind stops at the first Rust frame,
-//! before any destructor of ours runs. (PyO3 guards its own taking of the GIL
-//! the same way.) A call the loop makes in any other way, and a destructor
-//! that runs Python code for longer than the wait, can still meet the unwind,
-//! as can a loop that comes back from a wait between the check for
-//! finalization and taking the GIL, a window of a few instructions.
+//! calls (callbacks, protocol methods, asyncio's handles, the exception
+//! handler, a task factory, debug mode's warnings, and the destructor run
+//! when it lets go of the last reference to a callback or an argument)
+//! through [`call_no_args`] and its siblings: declared `"C-unwind"`, with a
+//! guard on the stack whose drop parks the thread for good, so the unwind
+//! stops at the first Rust frame, before any destructor of ours runs.
+//! (pyo3-ffi's `PyEval_RestoreThread`, with which PyO3 takes the GIL back
+//! after `detach`, parks the same way.) Python code run by any other call
+//! can still meet the unwind: on 3.11 a collection, with its finalizers,
+//! can start inside an allocation the loop makes. So can a loop that comes
+//! back from a wait between the check for finalization and taking the GIL,
+//! a window of a few instructions.
 //!
 //! The registry is two atomics and a count per thread, not a lock: a process
 //! forked while another thread held a lock would find it held for ever, and
@@ -55,7 +59,7 @@ use std::time::{Duration, Instant};
 
 use pyo3::ffi;
 use pyo3::prelude::*;
-use pyo3::types::PyString;
+use pyo3::types::{PyString, PyTuple};
 
 /// How long the exit waits for loops in other threads to park.
 pub(crate) const EXIT_WAIT: Duration = Duration::from_secs(1);
@@ -293,6 +297,7 @@ mod unwinding {
             args: *mut PyObject,
             kwargs: *mut PyObject,
         ) -> *mut PyObject;
+        pub fn Py_DecRef(object: *mut PyObject);
     }
 }
 
@@ -308,6 +313,8 @@ type Call = unsafe extern "C-unwind" fn(
     *mut ffi::PyObject,
     *mut ffi::PyObject,
 ) -> *mut ffi::PyObject;
+
+type DecRef = unsafe extern "C-unwind" fn(*mut ffi::PyObject);
 
 /// `function`, hidden from the optimizer, so that a call through it keeps
 /// its landing pad (see [`unwinding`]). Costs a store and a load.
@@ -418,6 +425,37 @@ fn method_call<'py>(
     std::mem::forget(guard);
     // safety: attached; the result as above.
     unsafe { Bound::from_owned_ptr_or_err(receiver.py(), result) }
+}
+
+/// `callable(*args)`, parking the thread for good if the interpreter ends it
+/// meanwhile.
+pub(crate) fn call_with<'py>(
+    callable: &Bound<'py, PyAny>,
+    args: &Bound<'py, PyTuple>,
+) -> PyResult<Bound<'py, PyAny>> {
+    // safety: attached (a `Bound`); the callable and the tuple are live for
+    // the call; a new reference or NULL with an error set.
+    unsafe {
+        Bound::from_owned_ptr_or_err(
+            callable.py(),
+            call(callable.as_ptr(), args.as_ptr(), std::ptr::null_mut()),
+        )
+    }
+}
+
+/// Lets go of the last reference to `object`, whose destructor may run
+/// Python code (a `__del__`): a thread the interpreter ends there parks for
+/// good. Through `Py_DecRef`, which does what `Py_DECREF` does on every
+/// version; a few instructions more than `Py_DECREF` inline.
+///
+/// # Safety
+/// Attached; `object` is a reference the caller owns and gives up.
+#[inline(never)]
+pub(crate) unsafe fn release_last(object: *mut ffi::PyObject) {
+    let guard = ParkIfEnded;
+    // safety: as the caller promises.
+    unsafe { opaque(unwinding::Py_DecRef as DecRef)(object) };
+    std::mem::forget(guard);
 }
 
 /// `callable()`, parking the thread for good if the interpreter ends it

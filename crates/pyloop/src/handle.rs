@@ -137,6 +137,42 @@ struct Call {
     args: Args,
 }
 
+impl Call {
+    /// Lets go of the callback and its arguments once the call has run. The
+    /// last reference to one of them goes through `release_last`: its
+    /// destructor may run Python code for long, in which the interpreter may
+    /// end the thread at exit (`exit_park.rs`).
+    #[inline(always)]
+    fn release(self) {
+        let Call { callback, args } = self;
+        release_owned(callback);
+        match args {
+            Args::Zero => {}
+            Args::One(a) | Args::Many(a) => release_owned(a),
+            Args::Two(a, b) => {
+                release_owned(a);
+                release_owned(b);
+            }
+        }
+    }
+}
+
+/// Lets go of `held`, through `release_last` if it is the last reference.
+#[inline(always)]
+fn release_owned(held: Owned) {
+    let object = held.as_ptr();
+    std::mem::forget(held);
+    // safety: the reference `held` owned, given up here (forgotten above),
+    // attached as every path that drops a handle's state is.
+    unsafe {
+        if ffi::Py_REFCNT(object) == 1 {
+            exit_park::release_last(object)
+        } else {
+            ffi::Py_DECREF(object)
+        }
+    }
+}
+
 impl HandleData {
     /// Puts a private context back on the collector's list: before it is
     /// handed out, and before the handle lets go of it.
@@ -624,8 +660,9 @@ impl HandleRef {
     /// Drops the call once it has run (or the loop closed), so that the
     /// handle no longer keeps the callback and its arguments alive.
     pub(crate) fn release(&self, py: Python<'_>) {
-        let call = self.data().call.take(py);
-        drop(call);
+        if let Some(call) = self.data().call.take(py) {
+            call.release();
+        }
         self.publish_if_shared();
     }
 
@@ -712,6 +749,7 @@ impl HandleRef {
         };
         match result {
             Ok(_) => {
+                call.release();
                 self.publish_if_shared();
                 Ok(())
             }
@@ -1037,10 +1075,8 @@ fn format_callback<'py>(
     args: &Bound<'py, PyTuple>,
 ) -> PyResult<String> {
     static FORMAT: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
-    FORMAT
-        .import(py, "asyncio.format_helpers", "_format_callback_source")?
-        .call1((callback, args))?
-        .extract()
+    let format = FORMAT.import(py, "asyncio.format_helpers", "_format_callback_source")?;
+    exit_park::call_with(format, &PyTuple::new(py, [callback, args.as_any()])?)?.extract()
 }
 
 /// The stack of the Python code calling into the loop now, as asyncio's

@@ -831,8 +831,9 @@ impl TcpTransportCore {
         });
         if lost_writes > 0 {
             if lost_writes >= LOG_THRESHOLD_FOR_CONNLOST_WRITES {
-                logger(py)?
-                    .call_method1(intern!(py, "warning"), ("socket.send() raised exception.",))?;
+                let warning = logger(py)?.getattr(intern!(py, "warning"))?;
+                let arguments = ("socket.send() raised exception.",).into_pyobject(py)?;
+                exit_park::call_with(&warning, &arguments)?;
             }
             return Ok(());
         }
