@@ -578,6 +578,8 @@ def arm(work):
         loop.call_soon(fails)
     elif work == "slow_destructor_of_arguments":
         loop.call_soon(len, [SpinsWhenDropped()])
+    elif work == "slow_destructor_of_a_returned_value":
+        loop.call_soon(SpinsWhenDropped)
     elif work == "slow_task_factory":
         loop.set_task_factory(spinning_factory)
         loop.call_soon(lambda: asyncio.ensure_future(makes_a_task(), loop=loop))
@@ -649,6 +651,7 @@ print("MAIN EXITS", flush=True)
         "long_data_received",
         "slow_exception_handler",
         "slow_destructor_of_arguments",
+        "slow_destructor_of_a_returned_value",
         "slow_task_factory",
     ],
 )

@@ -147,3 +147,20 @@ def test_a_slow_callback_duration_that_is_not_a_number_raises(loop_factory, valu
         with pytest.raises(TypeError):
             run_once(lp)
         lp.slow_callback_duration = 0.1  # for the clean-up, which runs the loop again
+
+
+def test_an_interrupt_from_a_callback_is_not_masked_by_the_duration_check(loop_factory):
+    """asyncio's ``Handle._run`` lets KeyboardInterrupt out before the loop compares the
+    callback's duration, so a bad ``slow_callback_duration`` cannot replace it. (Review 36:
+    PyLoop raised the comparison's TypeError instead.)"""
+    with closing(loop_factory()) as lp:
+        lp.set_debug(True)
+        lp.slow_callback_duration = None
+
+        def interrupts():
+            raise KeyboardInterrupt
+
+        lp.call_soon(interrupts)
+        with pytest.raises(KeyboardInterrupt):
+            run_once(lp)
+        lp.slow_callback_duration = 0.1  # for the clean-up, which runs the loop again

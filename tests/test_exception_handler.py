@@ -169,6 +169,29 @@ def test_the_handler_runs_as_if_in_the_except_block(loop_factory, caplog, how):
         assert isinstance(raised.__context__, ValueError)
 
 
+def test_the_handler_leaves_the_exception_state_as_it_was(loop_factory):
+    """The loop runs inside a generator started in an ``except`` block, and a callback's
+    exception goes to the handler: resumed later, outside that block, the generator sees no
+    exception being handled, as with asyncio. (Review 36: a first version of the handler's
+    ``except`` state, set and put back by hand, wrote the outer exception into the
+    generator.)"""
+    with closing(loop_factory()) as lp:
+        lp.set_exception_handler(lambda loop, context: None)
+
+        def runs_the_loop():
+            _schedule_failing(lp, "call_soon")
+            run_once(lp)
+            yield
+            yield sys.exc_info()[1]
+
+        generator = runs_the_loop()
+        try:
+            raise KeyError("outer")
+        except KeyError:
+            next(generator)
+        assert next(generator) is None
+
+
 @pytest.mark.parametrize("how", ["call_soon", "call_later", "call_soon_threadsafe"])
 def test_the_default_handler_logs_the_traceback(loop_factory, caplog, how):
     """Review 35: on 3.11 the default handler logged ``ValueError: boom`` alone, on every

@@ -11,11 +11,12 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr;
 
-use pyo3::exceptions::{PyBaseException, PyKeyboardInterrupt, PyRuntimeError, PySystemExit};
+use pyo3::exceptions::{PyKeyboardInterrupt, PyRuntimeError, PySystemExit};
 use pyo3::ffi;
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyDict, PyTuple};
 
 use crate::exit_park;
 
@@ -81,10 +82,10 @@ pub(crate) fn is_fatal_to_loop(py: Python<'_>, err: &PyErr) -> bool {
 // ANCHOR: report_to_handler
 /// Calls `event_loop.call_exception_handler` with asyncio's `message` and
 /// `exception` keys and those `more` adds (`handle`, `transport`, ...), as
-/// asyncio calls it: from inside the `except` block that caught the error,
-/// so that the handler's `sys.exc_info()` is that error (a handler's
-/// `logger.exception` logs it) and what the handler raises is chained to it;
-/// and with the error's traceback on it (on 3.11, PyO3 keeps a fetched
+/// asyncio calls it: from inside an `except` block that caught the error
+/// (`_report_in_except` in `_loop.py`), so that the handler's
+/// `sys.exc_info()` is that error and what the handler raises is chained to
+/// it; and with the error's traceback attached (on 3.11 PyO3 fetches an
 /// error's traceback apart from its value). A thread the interpreter ends in
 /// the handler parks (`exit_park.rs`).
 pub(crate) fn report_to_handler(
@@ -93,6 +94,7 @@ pub(crate) fn report_to_handler(
     err: &PyErr,
     more: impl FnOnce(&Bound<'_, PyDict>) -> PyResult<()>,
 ) -> PyResult<()> {
+    static REPORT_IN_EXCEPT: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
     let py = event_loop.py();
     let exception = err.value(py);
     if let Some(traceback) = err.traceback(py) {
@@ -104,42 +106,8 @@ pub(crate) fn report_to_handler(
     context.set_item(intern!(py, "message"), message)?;
     context.set_item(intern!(py, "exception"), exception)?;
     more(&context)?;
-    let handled = HandledException::set(exception);
-    let called = exit_park::call_method1(
-        event_loop,
-        intern!(py, "call_exception_handler"),
-        context.as_any(),
-    );
-    drop(handled);
-    called.map(drop)
-}
-
-/// The exception `sys.exc_info()` reports, set for as long as this lives (as
-/// inside an `except` block) and then put back as it was.
-struct HandledException(*mut ffi::PyObject);
-
-impl HandledException {
-    fn set(exception: &Bound<'_, PyBaseException>) -> Self {
-        // safety: attached (a `Bound`); Get returns a new reference or NULL,
-        // which `drop` hands back to Set; Set takes its own reference.
-        unsafe {
-            let previous = ffi::PyErr_GetHandledException();
-            ffi::PyErr_SetHandledException(exception.as_ptr());
-            HandledException(previous)
-        }
-    }
-}
-
-impl Drop for HandledException {
-    fn drop(&mut self) {
-        // safety: made by `set` on this thread, still attached (it lives
-        // within one call that holds a `Bound`); Set takes its own
-        // reference, and the one `set` was given is released (it may be
-        // NULL: none was being handled).
-        unsafe {
-            ffi::PyErr_SetHandledException(self.0);
-            ffi::Py_XDECREF(self.0);
-        }
-    }
+    let report = REPORT_IN_EXCEPT.import(py, "pyloop._loop", "_report_in_except")?;
+    let arguments = PyTuple::new(py, [event_loop, context.as_any(), exception.as_any()])?;
+    exit_park::call_with(report, &arguments).map(drop)
 }
 // ANCHOR_END: report_to_handler

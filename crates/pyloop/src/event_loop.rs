@@ -1698,10 +1698,16 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
         if debug {
             let started = monotonic();
             let result = handle.run(py, event_loop, true);
-            let warned =
-                self.warn_if_slow(event_loop, handle.as_any().bind(py), monotonic() - started);
+            // As asyncio: a callback that raised KeyboardInterrupt or
+            // SystemExit leaves before its duration is looked at.
+            let warned = match result {
+                Ok(()) => {
+                    self.warn_if_slow(event_loop, handle.as_any().bind(py), monotonic() - started)
+                }
+                Err(_) => Ok(()),
+            };
             handle.release(py);
-            warned.and(result)
+            result.and(warned)
         } else {
             handle.run(py, event_loop, false)
         }

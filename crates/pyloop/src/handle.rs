@@ -146,13 +146,20 @@ impl Call {
     fn release(self) {
         let Call { callback, args } = self;
         release_owned(callback);
-        match args {
-            Args::Zero => {}
-            Args::One(a) | Args::Many(a) => release_owned(a),
-            Args::Two(a, b) => {
-                release_owned(a);
-                release_owned(b);
-            }
+        release_args(args);
+    }
+}
+
+/// Lets go of each argument, through `release_last` if it is the last
+/// reference (see [`Call::release`]).
+#[inline(always)]
+fn release_args(args: Args) {
+    match args {
+        Args::Zero => {}
+        Args::One(a) | Args::Many(a) => release_owned(a),
+        Args::Two(a, b) => {
+            release_owned(a);
+            release_owned(b);
         }
     }
 }
@@ -164,6 +171,23 @@ fn release_owned(held: Owned) {
     std::mem::forget(held);
     // safety: the reference `held` owned, given up here (forgotten above),
     // attached as every path that drops a handle's state is.
+    unsafe { release_reference(object) }
+}
+
+/// Lets go of what a callback returned, through `release_last` if it is the
+/// last reference.
+#[inline(always)]
+fn release_bound(object: Bound<'_, PyAny>) {
+    // safety: the reference the `Bound` owned, given up by `into_ptr`;
+    // attached (the `Bound`).
+    unsafe { release_reference(object.into_ptr()) }
+}
+
+/// # Safety
+/// Attached; `object` is a reference the caller owns and gives up.
+#[inline(always)]
+unsafe fn release_reference(object: *mut ffi::PyObject) {
+    // safety: as the caller promises.
     unsafe {
         if ffi::Py_REFCNT(object) == 1 {
             exit_park::release_last(object)
@@ -748,7 +772,8 @@ impl HandleRef {
             }
         };
         match result {
-            Ok(_) => {
+            Ok(returned) => {
+                release_bound(returned);
                 call.release();
                 self.publish_if_shared();
                 Ok(())

@@ -52,6 +52,23 @@ _IO_MISSING = (
 )
 
 
+def _report_in_except(
+    loop: asyncio.AbstractEventLoop, context: dict[str, Any], exception: BaseException
+) -> None:
+    """Calls ``loop.call_exception_handler(context)`` from an ``except`` block that caught
+    ``exception``, as asyncio's ``Handle._run`` calls it: in the handler ``sys.exc_info()``
+    is that exception, and what the handler raises is chained to it. The interpreter's own
+    ``except`` sets the exception being handled and puts the previous state back; what the
+    raise changes on the exception (this frame on its traceback, its ``__context__`` if an
+    outer exception is being handled) is put back as it was."""
+    kept_traceback, kept_context = exception.__traceback__, exception.__context__
+    try:
+        raise exception
+    except BaseException:
+        exception.__traceback__, exception.__context__ = kept_traceback, kept_context
+        loop.call_exception_handler(context)
+
+
 def _interpreter_turn() -> None:
     """Called by the native loop every 256 turns and every 1,024 callbacks of one long turn
     (``interpreter_turn`` in event_loop.rs). A Python function's first instruction is where
