@@ -36,17 +36,21 @@
 //! than the wait, a loop kept busy after a late handler woke it) meets
 //! `pthread_exit` inside Python code the loop called. The loop makes those
 //! calls (callbacks, protocol methods, asyncio's handles, the exception
-//! handler, a task factory, debug mode's warnings, and the destructor run
-//! when it lets go of the last reference to a callback or an argument)
-//! through [`call_no_args`] and its siblings: declared `"C-unwind"`, with a
-//! guard on the stack whose drop parks the thread for good, so the unwind
-//! stops at the first Rust frame, before any destructor of ours runs.
+//! handler, a task factory, debug mode's slow-callback warning, the
+//! lost-writes warning, and the destructor run when it lets go of the last
+//! reference to a callback, an argument or what the callback returned, after
+//! a call that returned) through [`call_no_args`] and its siblings: declared
+//! `"C-unwind"`, with a guard on the stack whose drop parks the thread for
+//! good, so the unwind stops in the guarded call's frame, before any
+//! destructor of ours runs.
 //! (pyo3-ffi's `PyEval_RestoreThread`, with which PyO3 takes the GIL back
-//! after `detach`, parks the same way.) Python code run by any other call
-//! can still meet the unwind: on 3.11 a collection, with its finalizers,
-//! can start inside an allocation the loop makes. So can a loop that comes
-//! back from a wait between the check for finalization and taking the GIL,
-//! a window of a few instructions.
+//! after `detach`, parks the same way.) Python code run in other ways can
+//! still meet the unwind: the arguments of a callback that raised, what
+//! `cancel()` lets go of, the context and the handle the loop drops, and on
+//! 3.11 a collection, with its finalizers, that starts inside an allocation
+//! the loop makes. So can a loop that comes back from a wait between the
+//! check for finalization and taking the GIL, a window of a few
+//! instructions.
 //!
 //! The registry is two atomics and a count per thread, not a lock: a process
 //! forked while another thread held a lock would find it held for ever, and
@@ -258,7 +262,7 @@ pub(crate) fn after_fork_in_child() {
 /// On the stack across a call into Python that CPython may end with
 /// `pthread_exit`; dropped only by that unwind (the call's normal return
 /// forgets it), which it stops by parking the thread for good: the thread
-/// holds no GIL then, so nothing below may run.
+/// holds no GIL then, so none of its callers' destructors may run.
 struct ParkIfEnded;
 
 impl Drop for ParkIfEnded {
@@ -267,7 +271,8 @@ impl Drop for ParkIfEnded {
     }
 }
 
-/// The calls that run a callback, declared `"C-unwind"`. pyo3-ffi declares
+/// The calls through which the loop runs Python code (a callback, or a
+/// destructor through `Py_DecRef`), declared `"C-unwind"`. pyo3-ffi declares
 /// them `"C"`, which lets the compiler assume they never unwind and leave out
 /// the landing pad that drops [`ParkIfEnded`]; and one symbol has one
 /// declaration in the compiled code, so where PyO3's is also used, ours
