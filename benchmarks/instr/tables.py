@@ -74,6 +74,13 @@ def main(argv: list[str] | None = None) -> int:
             row.append(f"×{ratio:.2f}" if ratio else DASH)
             if ratio:
                 facts.append((f"{workload}_vs_{peer}", f"×{ratio:.2f}"))
+        rloop = per_loop.get("rloop", {}).get("per_item")
+        if mine and rloop:
+            # The line, three quarters of rloop's count, and how far PyLoop is from it.
+            line = 0.75 * rloop
+            side = "under" if mine <= line else "over"
+            facts.append((f"{workload}_three_quarters_of_rloop", f"{line:,.0f}"))
+            facts.append((f"{workload}_from_the_line", f"{abs(line - mine):,.0f} {side}"))
         for lp in loops:
             facts.append((f"{workload}_{lp}", f"{per_loop[lp]['per_item']:,.0f}"))
         rows.append(row)
