@@ -155,6 +155,16 @@ def _drain(sock: socket.socket) -> int:
     return got
 
 
+async def _a_send_waiting_on_a_full_socket(loop, a):
+    """Fills ``a``'s send buffer, then starts a ``sock_sendall`` of 4 KB on it, which waits;
+    returns the bytes the fill sent and the task."""
+    filled = _fill(a)
+    task = asyncio.ensure_future(loop.sock_sendall(a, b"DATA" * 1000))
+    await _settle()
+    assert not task.done()
+    return filled, task
+
+
 def test_a_send_cancelled_by_a_reader_of_its_own_socket_in_the_same_event_sends_no_more(loop):
     """``sock_sendall`` waits on a full socket that also has a reader (``add_reader`` with the
     socket); the peer drains it and sends a byte, so one poll reports the socket readable and
@@ -165,10 +175,7 @@ def test_a_send_cancelled_by_a_reader_of_its_own_socket_in_the_same_event_sends_
     with a, b:
 
         async def main():
-            filled = _fill(a)
-            task = asyncio.ensure_future(loop.sock_sendall(a, b"DATA" * 1000))
-            await _settle()
-            assert not task.done()
+            filled, task = await _a_send_waiting_on_a_full_socket(loop, a)
 
             def cancel_it():
                 loop.remove_reader(a)
@@ -199,10 +206,7 @@ def test_a_send_cancelled_by_a_callback_queued_before_the_socket_drains_sends_no
     with a, b:
 
         async def main():
-            filled = _fill(a)
-            task = asyncio.ensure_future(loop.sock_sendall(a, b"DATA" * 1000))
-            await _settle()
-            assert not task.done()
+            filled, task = await _a_send_waiting_on_a_full_socket(loop, a)
             drained = _drain(b)
             loop.call_soon(task.cancel)
             await asyncio.sleep(0)

@@ -165,47 +165,46 @@ def test_recv_alignment_experiment_runs_and_reports_every_offset(tmp_path: Path)
     assert "commit" in out.read_text()
 
 
-def test_queued_bytes_reports_a_sane_size_per_callback() -> None:
-    """The profile of memory per queued callback: one row per loop asked for, each with two
-    sizes of the order of a handle (tens to hundreds of bytes), and the versions noted."""
-    script = REPO / "benchmarks" / "profile" / "queued_bytes.py"
-    args = ["--n", "50000", "asyncio", "pyloop-3.2.1"]
+def _profile_table(name: str, args: list[str]) -> tuple[list[list[str]], str]:
+    """Runs ``benchmarks/profile/NAME.py`` with ``args`` (which end with the loops asyncio and
+    pyloop-3.2.1), checks it succeeded with one table row per loop, and returns the rows
+    (split on ``|``, header first) and its output."""
+    script = REPO / "benchmarks" / "profile" / f"{name}.py"
     proc = subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     rows = [line.split("|") for line in proc.stdout.splitlines() if line.startswith("| ")]
     assert [r[1].strip() for r in rows[1:]] == ["asyncio", "pyloop-3.2.1"]
+    return rows, proc.stdout
+
+
+def test_queued_bytes_reports_a_sane_size_per_callback() -> None:
+    """The profile of memory per queued callback: one row per loop asked for, each with two
+    sizes of the order of a handle (tens to hundreds of bytes), and the versions noted."""
+    rows, stdout = _profile_table("queued_bytes", ["--n", "50000", "asyncio", "pyloop-3.2.1"])
     for row in rows[1:]:
         for size in (float(row[2]), float(row[3])):
             assert 30 < size < 2000
-    assert "commit" in proc.stdout and "CPython" in proc.stdout
+    assert "commit" in stdout and "CPython" in stdout
 
 
 def test_burst_faults_reports_faults_and_time_per_callback() -> None:
     """The profile of a burst from another thread: one row per loop asked for, each with a
     count of page faults per 1,000 callbacks that is not negative and not absurd, and a time
     per callback between a nanosecond and a millisecond, with the versions noted."""
-    script = REPO / "benchmarks" / "profile" / "burst_faults.py"
-    args = ["--n", "20000", "--reps", "2", "asyncio", "pyloop-3.2.1"]
-    proc = subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr
-    rows = [line.split("|") for line in proc.stdout.splitlines() if line.startswith("| ")]
-    assert [r[1].strip() for r in rows[1:]] == ["asyncio", "pyloop-3.2.1"]
+    rows, stdout = _profile_table(
+        "burst_faults", ["--n", "20000", "--reps", "2", "asyncio", "pyloop-3.2.1"]
+    )
     for row in rows[1:]:
         assert 0 <= float(row[2]) < 1000
         assert 1 <= float(row[3]) < 1e6
-    assert "commit" in proc.stdout and "CPython" in proc.stdout
+    assert "commit" in stdout and "CPython" in stdout
 
 
 def test_gil_wait_reports_a_run_time_and_a_wait() -> None:
     """The profile of another thread's wait for the GIL: one row per loop asked for, each
     with a positive run time and a wait between a tenth of a millisecond and a minute."""
-    script = REPO / "benchmarks" / "profile" / "gil_wait.py"
-    args = ["--n", "100000", "asyncio", "pyloop-3.2.1"]
-    proc = subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr
-    rows = [line.split("|") for line in proc.stdout.splitlines() if line.startswith("| ")]
-    assert [r[1].strip() for r in rows[1:]] == ["asyncio", "pyloop-3.2.1"]
+    rows, stdout = _profile_table("gil_wait", ["--n", "100000", "asyncio", "pyloop-3.2.1"])
     for row in rows[1:]:
         assert float(row[2]) >= 0
         assert 0.1 <= float(row[3]) < 60_000
-    assert "commit" in proc.stdout and "CPython" in proc.stdout
+    assert "commit" in stdout and "CPython" in stdout
