@@ -19,10 +19,17 @@
 //! many connections keeps one, and only a short one (`LONGEST_KEPT`): a long
 //! read is dominated by its copies, and lands faster in the page-aligned read
 //! buffer than in an object's unaligned storage (the I/O chapter).
+//!
+//! The read buffer belongs to the loop as well, beside the kept object. It
+//! was a thread-local, and in a shared library every use of one is a call
+//! into the dynamic linker (`__tls_get_addr`): about 50 instructions a read,
+//! one percent of the protocol echo's round trip, for a buffer the loop's
+//! one thread could as well hold itself.
 
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
 
+use pyo3::exceptions::PyMemoryError;
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
@@ -33,30 +40,93 @@ use crate::transport::recv_into;
 /// The longest `bytes` kept for reuse.
 const LONGEST_KEPT: usize = 16 * 1024;
 
-// ANCHOR: spare_bytes
-/// One `bytes` object a loop keeps for its transports' next read.
-pub(crate) struct SpareBytes(GilCell<Option<Py<PyBytes>>>);
+/// The most a single read asks for, as asyncio's `max_size`.
+const MAX_READ: usize = 256 * 1024;
 
-impl SpareBytes {
-    /// Nothing kept yet.
-    pub(crate) fn new() -> Self {
-        SpareBytes(GilCell::new(None))
+/// The boundary the read buffer starts on: a page.
+const PAGE: usize = 4096;
+
+// ANCHOR: read_buffer
+/// Where `recv` lands before the bytes become a `bytes` object: `MAX_READ`
+/// bytes that start on a page boundary. A block this large comes from
+/// `mmap` with `malloc`'s 16-byte header in front, so it starts 16 bytes
+/// into a page, and there the kernel's copy of a 100 KB read ran two to three
+/// times slower than into a page-aligned buffer on this machine
+/// (`benchmarks/io/recv_alignment.py`; the book's I/O chapter).
+/// Allocated by the loop's first read, so that a failed allocation is a
+/// `MemoryError` for that read rather than an abort.
+struct ReadBuffer {
+    storage: Vec<u8>,
+    start: usize,
+}
+
+impl ReadBuffer {
+    const fn new() -> Self {
+        Self {
+            storage: Vec::new(),
+            start: 0,
+        }
     }
 
-    /// Reads from `fd` (at most `scratch.len()` bytes) and returns what came
-    /// as a `bytes` object; empty at end of file. With a kept object, the
-    /// read fills it first and `scratch` after it; a read of exactly its
+    /// The buffer, or `MemoryError` if there is no memory for it yet.
+    fn as_mut_slice(&mut self) -> PyResult<&mut [u8]> {
+        if self.storage.is_empty() {
+            self.storage
+                .try_reserve_exact(MAX_READ + PAGE)
+                .map_err(|_| PyMemoryError::new_err(()))?;
+            self.storage.resize(MAX_READ + PAGE, 0);
+            self.start = self.storage.as_ptr().align_offset(PAGE).min(PAGE);
+        }
+        Ok(&mut self.storage[self.start..self.start + MAX_READ])
+    }
+}
+// ANCHOR_END: read_buffer
+
+// ANCHOR: spare_bytes
+/// What a loop keeps for its transports' reads: the read buffer, and one
+/// `bytes` object for the next read.
+pub(crate) struct SpareBytes {
+    kept: GilCell<Option<Py<PyBytes>>>,
+    buffer: GilCell<ReadBuffer>,
+}
+
+impl SpareBytes {
+    /// Nothing kept yet, and no read buffer.
+    pub(crate) fn new() -> Self {
+        SpareBytes {
+            kept: GilCell::new(None),
+            buffer: GilCell::new(ReadBuffer::new()),
+        }
+    }
+
+    /// Reads from `fd` (at most `MAX_READ` bytes) and returns what came as a
+    /// `bytes` object; empty at end of file. With a kept object, the read
+    /// fills it first and the read buffer after it; a read of exactly its
     /// length returns it, any other is copied into a new object and the kept
     /// one stays kept. The outer error is the read's; the inner one is
-    /// `MemoryError`, when there is no memory for the new object (what came
-    /// is then lost, and the caller closes the connection, as asyncio does).
+    /// `MemoryError`, when there is no memory for the read buffer (nothing is
+    /// read) or for the new object (what came is then lost); the caller
+    /// closes the connection, as asyncio does.
     pub(crate) fn receive<'py>(
+        &self,
+        py: Python<'py>,
+        fd: &OwnedFd,
+    ) -> io::Result<PyResult<Bound<'py, PyBytes>>> {
+        // No Python code runs under this borrow: a system call, and `bytes`
+        // objects made and freed.
+        self.buffer.with(py, |buffer| match buffer.as_mut_slice() {
+            Ok(scratch) => self.receive_into(py, fd, scratch),
+            Err(no_memory) => Ok(Err(no_memory)),
+        })
+    }
+
+    fn receive_into<'py>(
         &self,
         py: Python<'py>,
         fd: &OwnedFd,
         scratch: &mut [u8],
     ) -> io::Result<PyResult<Bound<'py, PyBytes>>> {
-        let kept = self.0.with(py, Option::take).map(|b| b.into_bound(py));
+        let kept = self.kept.with(py, Option::take).map(|b| b.into_bound(py));
         let Some(kept) = kept.filter(|b| is_unshared(b) && b.as_bytes().len() <= scratch.len())
         else {
             let n = recv_into(fd, scratch)?;
@@ -104,7 +174,7 @@ impl SpareBytes {
         if !(2..=LONGEST_KEPT).contains(&bytes.as_bytes().len()) || !is_unshared(&bytes) {
             return;
         }
-        let replaced = self.0.with(py, |kept| kept.replace(bytes.unbind()));
+        let replaced = self.kept.with(py, |kept| kept.replace(bytes.unbind()));
         // A `bytes` object runs no Python code when it is freed.
         drop(replaced);
     }

@@ -32,7 +32,6 @@
 //! - *The collector sees every reference* (`__traverse__`/`__clear__`), so a
 //!   protocol that holds its transport, the usual pattern, is collected.
 
-use std::cell::RefCell;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
@@ -54,8 +53,6 @@ use crate::gil_cell::GilCell;
 use crate::sock_calls::os_error;
 use crate::spare_bytes::SpareBytes;
 
-/// The most a single read asks for, as asyncio's `max_size`.
-const MAX_READ: usize = 256 * 1024;
 /// Writes to a lost connection after this many each log a warning, as asyncio.
 const LOG_THRESHOLD_FOR_CONNLOST_WRITES: u32 = 5;
 const DEFAULT_HIGH_WATER: usize = 64 * 1024;
@@ -66,49 +63,6 @@ const KEPT_CAPACITY: usize = 4 * DEFAULT_HIGH_WATER;
 /// Interest bits, as `selectors`: 1 read, 2 write.
 const READ: u8 = 1;
 const WRITE: u8 = 2;
-
-/// The boundary the read buffer starts on: a page.
-const PAGE: usize = 4096;
-
-// ANCHOR: read_buffer
-/// Where `recv` lands before the bytes become a `bytes` object: `MAX_READ`
-/// bytes that start on a page boundary. A block this large comes from
-/// `mmap` with `malloc`'s 16-byte header in front, so it starts 16 bytes
-/// into a page, and there the kernel's copy of a 100 KB read ran two to three
-/// times slower than into a page-aligned buffer on this machine
-/// (`benchmarks/io/recv_alignment.py`; the book's I/O chapter).
-/// Allocated by the thread's first read, so that a failed allocation is a
-/// `MemoryError` for that read rather than an abort.
-struct ReadBuffer {
-    storage: Vec<u8>,
-    start: usize,
-}
-
-impl ReadBuffer {
-    const fn new() -> Self {
-        Self {
-            storage: Vec::new(),
-            start: 0,
-        }
-    }
-
-    /// The buffer, or `MemoryError` if there is no memory for it yet.
-    fn as_mut_slice(&mut self) -> PyResult<&mut [u8]> {
-        if self.storage.is_empty() {
-            self.storage
-                .try_reserve_exact(MAX_READ + PAGE)
-                .map_err(|_| PyMemoryError::new_err(()))?;
-            self.storage.resize(MAX_READ + PAGE, 0);
-            self.start = self.storage.as_ptr().align_offset(PAGE).min(PAGE);
-        }
-        Ok(&mut self.storage[self.start..self.start + MAX_READ])
-    }
-}
-// ANCHOR_END: read_buffer
-
-thread_local! {
-    static READ_BUFFER: RefCell<ReadBuffer> = const { RefCell::new(ReadBuffer::new()) };
-}
 
 struct State {
     /// Our duplicate of the socket's descriptor: `None` once the connection is
@@ -274,7 +228,7 @@ fn copy_context(py: Python<'_>) -> PyResult<Py<PyAny>> {
 /// Runs `f` inside `context` (if any), as a handle runs its callback.
 fn in_context<R>(
     py: Python<'_>,
-    context: Option<&Py<PyAny>>,
+    context: Option<&Bound<'_, PyAny>>,
     f: impl FnOnce() -> PyResult<R>,
 ) -> PyResult<R> {
     let Some(context) = context else {
@@ -357,10 +311,12 @@ impl TcpTransportCore {
         spare: &SpareBytes,
     ) -> PyResult<()> {
         let py = slf.py();
+        // Bound, not Py: dropping a `Py` first asks a thread-local whether
+        // the thread is attached, a call into the dynamic linker.
         let context = slf
             .get()
             .state
-            .with(py, |s| s.context.as_ref().map(|c| c.clone_ref(py)));
+            .with(py, |s| s.context.as_ref().map(|c| c.bind(py).clone()));
         in_context(py, context.as_ref(), || {
             if readable {
                 Self::read_ready(slf, spare)?;
@@ -380,28 +336,22 @@ impl TcpTransportCore {
             if s.conn_lost > 0 || !s.reading() {
                 return None;
             }
-            s.protocol.as_ref().map(|p| (p.clone_ref(py), s.buffered))
+            s.protocol
+                .as_ref()
+                .map(|p| (p.bind(py).clone(), s.buffered))
         }) else {
             return Ok(());
         };
-        let protocol = protocol.bind(py);
+        let protocol = &protocol;
         if buffered {
             return Self::read_into_protocol_buffer(slf, protocol);
         }
-        // recv into the loop's spare `bytes` and the thread's buffer, under
-        // the state's borrow (a system call, no Python).
-        let received = READ_BUFFER.with(|buf| {
-            let mut buf = buf.borrow_mut();
-            let buf = buf.as_mut_slice()?;
-            Ok(this
-                .state
-                .with(py, |s| s.fd.as_ref().map(|fd| spare.receive(py, fd, buf))))
-        });
+        // recv into the loop's spare `bytes` and read buffer, under the
+        // state's borrow (a system call, no Python).
+        let received = this
+            .state
+            .with(py, |s| s.fd.as_ref().map(|fd| spare.receive(py, fd)));
         const READ_FAILED: &str = "Fatal read error on socket transport";
-        let received = match received {
-            Ok(received) => received,
-            Err(no_memory) => return Self::fatal_error(slf, no_memory, READ_FAILED),
-        };
         match received {
             None => Ok(()),
             Some(Err(e)) if would_block(&e) => Ok(()),
