@@ -108,6 +108,6 @@ pub(crate) fn report_to_handler(
     more(&context)?;
     let report = REPORT_IN_EXCEPT.import(py, "pyloop._loop", "_report_in_except")?;
     let arguments = PyTuple::new(py, [event_loop, context.as_any(), exception.as_any()])?;
-    exit_park::call_with(report, &arguments).map(drop)
+    exit_park::call_with(report, &arguments, None).map(drop)
 }
 // ANCHOR_END: report_to_handler

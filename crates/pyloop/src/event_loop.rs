@@ -582,7 +582,7 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
     ) -> PyResult<Bound<'py, PyAny>> {
         let py = event_loop.py();
         let keywords = self.loop_keywords(event_loop)?;
-        call_with_keywords(future_type(py)?, empty_tuple(py), &keywords)
+        exit_park::call_with(future_type(py)?, empty_tuple(py), Some(&keywords))
     }
 
     /// `create_task(coro)` with no name, no context, no task factory, on an
@@ -605,7 +605,7 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
         }
         let keywords = self.loop_keywords(event_loop)?;
         let arguments = PyTuple::new(py, [coro])?;
-        call_with_keywords(task_type(py)?, &arguments, &keywords).map(Some)
+        exit_park::call_with(task_type(py)?, &arguments, Some(&keywords)).map(Some)
     }
     // ANCHOR_END: loop_keywords
 
@@ -1733,13 +1733,13 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
             // Both may run user code (a `__repr__`, a logging filter): a
             // thread the interpreter ends there parks (`exit_park.rs`).
             let format = FORMAT_HANDLE.import(py, "asyncio.base_events", "_format_handle")?;
-            let described = exit_park::call_with(format, &PyTuple::new(py, [handle])?)?;
+            let described = exit_park::call_with(format, &PyTuple::new(py, [handle])?, None)?;
             let warning = LOGGER
                 .import(py, "asyncio.log", "logger")?
                 .getattr(intern!(py, "warning"))?;
             let arguments =
                 ("Executing %s took %.3f seconds", described, took).into_pyobject(py)?;
-            exit_park::call_with(&warning, &arguments)?;
+            exit_park::call_with(&warning, &arguments, None)?;
         }
         Ok(())
     }
@@ -1848,23 +1848,6 @@ fn task_type(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
     TASK.import(py, "asyncio.tasks", "Task")
 }
 
-/// `callable(*arguments, **keywords)`, the dictionary passed as it is (the
-/// callee's `tp_call` receives this very dictionary; it must not keep it).
-fn call_with_keywords<'py>(
-    callable: &Bound<'py, PyAny>,
-    arguments: &Bound<'py, PyTuple>,
-    keywords: &Bound<'py, PyDict>,
-) -> PyResult<Bound<'py, PyAny>> {
-    // safety: attached; the callable, the tuple and the dictionary are live
-    // for the call; a new reference or NULL with an error.
-    unsafe {
-        Bound::from_owned_ptr_or_err(
-            callable.py(),
-            exit_park::call(callable.as_ptr(), arguments.as_ptr(), keywords.as_ptr()),
-        )
-    }
-}
-
 /// True if `class` is one of the native loop classes, one per phase.
 pub(crate) fn is_loop_class(class: &Bound<'_, PyType>) -> bool {
     let py = class.py();
@@ -1969,7 +1952,7 @@ macro_rules! event_loop_class {
                 // ends there parks (`exit_park.rs`).
                 let general = slf.getattr(pyo3::intern!(slf.py(), "_create_task_general"))?;
                 let arguments = (coro, name, context).into_pyobject(slf.py())?;
-                crate::exit_park::call_with(&general, &arguments)
+                crate::exit_park::call_with(&general, &arguments, None)
             }
 
             /// The task factory `create_task` uses, or `None`.

@@ -63,7 +63,7 @@ use std::time::{Duration, Instant};
 
 use pyo3::ffi;
 use pyo3::prelude::*;
-use pyo3::types::{PyString, PyTuple};
+use pyo3::types::{PyDict, PyString, PyTuple};
 
 /// How long the exit waits for loops in other threads to park.
 pub(crate) const EXIT_WAIT: Duration = Duration::from_secs(1);
@@ -432,18 +432,22 @@ fn method_call<'py>(
     unsafe { Bound::from_owned_ptr_or_err(receiver.py(), result) }
 }
 
-/// `callable(*args)`, parking the thread for good if the interpreter ends it
-/// meanwhile.
+/// `callable(*args, **keywords)`, parking the thread for good if the
+/// interpreter ends it meanwhile. The dictionary is passed as it is (the
+/// callee's `tp_call` receives this very one; it must not keep it).
 pub(crate) fn call_with<'py>(
     callable: &Bound<'py, PyAny>,
     args: &Bound<'py, PyTuple>,
+    keywords: Option<&Bound<'py, PyDict>>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    // safety: attached (a `Bound`); the callable and the tuple are live for
-    // the call; a new reference or NULL with an error set.
+    let keywords = keywords.map_or(std::ptr::null_mut(), Bound::as_ptr);
+    // safety: attached (a `Bound`); the callable, the tuple and the
+    // dictionary (if any) are live for the call; a new reference or NULL
+    // with an error set.
     unsafe {
         Bound::from_owned_ptr_or_err(
             callable.py(),
-            call(callable.as_ptr(), args.as_ptr(), std::ptr::null_mut()),
+            call(callable.as_ptr(), args.as_ptr(), keywords),
         )
     }
 }

@@ -1101,7 +1101,7 @@ fn format_callback<'py>(
 ) -> PyResult<String> {
     static FORMAT: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
     let format = FORMAT.import(py, "asyncio.format_helpers", "_format_callback_source")?;
-    exit_park::call_with(format, &PyTuple::new(py, [callback, args.as_any()])?)?.extract()
+    exit_park::call_with(format, &PyTuple::new(py, [callback, args.as_any()])?, None)?.extract()
 }
 
 /// The stack of the Python code calling into the loop now, as asyncio's

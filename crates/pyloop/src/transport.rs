@@ -783,7 +783,7 @@ impl TcpTransportCore {
             if lost_writes >= LOG_THRESHOLD_FOR_CONNLOST_WRITES {
                 let warning = logger(py)?.getattr(intern!(py, "warning"))?;
                 let arguments = ("socket.send() raised exception.",).into_pyobject(py)?;
-                exit_park::call_with(&warning, &arguments)?;
+                exit_park::call_with(&warning, &arguments, None)?;
             }
             return Ok(());
         }
