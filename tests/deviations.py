@@ -18,8 +18,9 @@ DEVIATIONS = {
         "a bad argument should fail where it is passed, and the check costs one type flag",
     ),
     "context that is not a Context": (
-        "asyncio stores any object given as context= and fails when the callback runs "
-        "(AttributeError: no .run), through the exception handler",
+        "asyncio stores any object given as context= and calls its .run(callback, *args) "
+        "when the callback runs: one without .run fails then (AttributeError, through the "
+        "exception handler), one with a .run of its own works",
         "PyLoop raises TypeError at once: context must be a contextvars.Context",
         "a bad argument should fail where it is passed; the handle runs its callback in the "
         "context through the C API, which needs a real Context",
@@ -55,7 +56,9 @@ DEVIATIONS = {
     "writelines on a closed transport (3.12+)": (
         "asyncio 3.12+ raises TypeError ('NoneType' object is not callable: close() set its "
         "write callback to None) or AttributeError (the socket is gone) from writelines after "
-        "close(), abort() or connection_lost",
+        "close(), abort() or connection_lost, and RuntimeError on a closed loop with data "
+        "still buffered (its writelines tries to send and watch again, where write() only "
+        "appends)",
         "PyLoop drops the data and counts the write, as write() does in that state (asyncio "
         "3.11 too, whose writelines is a write of the joined items)",
         "the errors are asyncio's internal state leaking out, not a contract",

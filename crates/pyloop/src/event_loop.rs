@@ -124,7 +124,8 @@ impl Cancellable for ScheduledTimer {
     }
 }
 
-fn closed_error() -> PyErr {
+/// asyncio's error for a call on a closed loop.
+pub(crate) fn closed_error() -> PyErr {
     PyRuntimeError::new_err("Event loop is closed")
 }
 
@@ -534,6 +535,10 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
         let keywords = self.loop_keywords.with(py, Option::take);
         drop(keywords);
         crate::handle::release_all_spare_handles(py);
+        // A closed loop reads no more: its read buffer and kept `bytes` go
+        // now, not when the loop object is freed (a finished task keeps its
+        // loop alive).
+        self.spare_bytes.release(py);
         Ok(())
     }
 

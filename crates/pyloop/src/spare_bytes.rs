@@ -22,10 +22,12 @@
 //!
 //! The read buffer belongs to the loop as well, beside the kept object. It
 //! was a thread-local, and in a shared library every use of one is a call
-//! into the dynamic linker (`__tls_get_addr`): about 50 instructions a read,
-//! one percent of the protocol echo's round trip, for a buffer the loop's
-//! one thread could as well hold itself.
+//! into the dynamic linker (`__tls_get_addr`): with the `RefCell` around it,
+//! 56 instructions a round trip of the protocol echo (two reads), one percent
+//! of it, for a buffer the loop's one thread could as well hold itself. The
+//! loop lets go of both when it closes.
 
+use std::alloc::{self, Layout};
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
 
@@ -55,29 +57,37 @@ const PAGE: usize = 4096;
 /// (`benchmarks/io/recv_alignment.py`; the book's I/O chapter).
 /// Allocated by the loop's first read, so that a failed allocation is a
 /// `MemoryError` for that read rather than an abort.
+#[derive(Default)]
 struct ReadBuffer {
     storage: Vec<u8>,
     start: usize,
 }
 
 impl ReadBuffer {
-    const fn new() -> Self {
-        Self {
-            storage: Vec::new(),
-            start: 0,
-        }
-    }
-
     /// The buffer, or `MemoryError` if there is no memory for it yet.
     fn as_mut_slice(&mut self) -> PyResult<&mut [u8]> {
         if self.storage.is_empty() {
-            self.storage
-                .try_reserve_exact(MAX_READ + PAGE)
-                .map_err(|_| PyMemoryError::new_err(()))?;
-            self.storage.resize(MAX_READ + PAGE, 0);
+            self.storage =
+                zeroed_bytes(MAX_READ + PAGE).ok_or_else(|| PyMemoryError::new_err(()))?;
             self.start = self.storage.as_ptr().align_offset(PAGE).min(PAGE);
         }
         Ok(&mut self.storage[self.start..self.start + MAX_READ])
+    }
+}
+
+/// `len` zero bytes, or `None` if there is no memory for them. Through the
+/// allocator's zeroed allocation (`calloc`): when it maps fresh pages from
+/// the kernel, zero already, it writes nothing, and only the pages reads
+/// reach become resident; writing the zeros ourselves made all of them so.
+fn zeroed_bytes(len: usize) -> Option<Vec<u8>> {
+    let layout = Layout::array::<u8>(len).ok()?;
+    // safety: `layout` has a non-zero size (the callers ask for more than a
+    // page). The block, if any, holds `len` initialised (zero) bytes and was
+    // allocated by the global allocator with the layout a `Vec<u8>` of
+    // capacity `len` uses, so the `Vec` may own and free it.
+    unsafe {
+        let block = alloc::alloc_zeroed(layout);
+        (!block.is_null()).then(|| Vec::from_raw_parts(block, len, len))
     }
 }
 // ANCHOR_END: read_buffer
@@ -95,7 +105,7 @@ impl SpareBytes {
     pub(crate) fn new() -> Self {
         SpareBytes {
             kept: GilCell::new(None),
-            buffer: GilCell::new(ReadBuffer::new()),
+            buffer: GilCell::new(ReadBuffer::default()),
         }
     }
 
@@ -164,6 +174,15 @@ impl SpareBytes {
         };
         self.keep(kept);
         Ok(bytes)
+    }
+
+    /// Lets go of the read buffer and the kept `bytes` (the loop is closed);
+    /// a later read would make them again.
+    pub(crate) fn release(&self, py: Python<'_>) {
+        let kept = self.kept.with(py, Option::take);
+        let buffer = self.buffer.with(py, std::mem::take);
+        // A `bytes` object runs no Python code when it is freed.
+        drop((kept, buffer));
     }
 
     /// Keeps `bytes` for the next read if nothing but the caller refers to it

@@ -290,6 +290,16 @@ impl TcpTransportCore {
         if want != 0 && fd < 0 {
             return Ok(());
         }
+        if event_loop.is_closed() {
+            // The loop let go of its descriptors when it closed. As asyncio's
+            // `_remove_reader` and `_add_reader` on a closed loop: watching
+            // for less is a no-op, watching for more raises.
+            if want & !current != 0 {
+                return Err(crate::event_loop::closed_error());
+            }
+            this.state.with(py, |s| s.watching = want);
+            return Ok(());
+        }
         event_loop.watch_transport(py, fd, slf, want)?;
         this.state.with(py, |s| s.watching = want);
         Ok(())
@@ -303,7 +313,7 @@ impl TcpTransportCore {
     /// Called by the loop when its epoll wait found the descriptor ready: the
     /// read side first, then the write side, as asyncio queues its reader's
     /// handle before its writer's; both in the transport's context.
-    /// `spare` is the loop's kept `bytes` for the read (`spare_bytes.rs`).
+    /// `spare` is the loop's read buffer and kept `bytes` (`spare_bytes.rs`).
     pub(crate) fn on_ready(
         slf: &Bound<'_, Self>,
         readable: bool,
