@@ -163,6 +163,7 @@ def after_state_outcome(loop, state: str, op_name: str, take_handler_calls) -> t
         if state == "after_loop_close_with_data_buffered":
             # More than the kernel takes: the rest stays in the transport's buffer.
             transport.write(b"y" * 8_000_000)
+            assert transport.get_write_buffer_size() > 0
         if state == "after_close":
             transport.close()
         elif state == "after_abort":
@@ -177,6 +178,9 @@ def after_state_outcome(loop, state: str, op_name: str, take_handler_calls) -> t
         if state.startswith("after_loop_close"):
             loop.close()
         results = [_try(op, transport, replacement), _try(op, transport, replacement)]
+        if state == "after_loop_close_with_data_buffered" and op_name == "get_write_buffer_size":
+            # How much the kernel took varies from run to run: only that some is left counts.
+            results = [(how, size > 0 if how == "ok" else size) for how, size in results]
         if state == "after_loop_close_with_data_buffered":
             # How much the kernel took is not the point here, only that it came in order.
             received = drain_peer(peer, wait=0.05).startswith(b"beforeyyyy")
@@ -250,7 +254,8 @@ def test_a_write_larger_than_the_kernel_takes_on_a_closed_loop_keeps_nothing(loo
 
 
 def _closed_loop_after_one_read(spec) -> asyncio.AbstractEventLoop:
-    """A loop of ``spec`` whose transport read once, then closed; the caller keeps it."""
+    """A loop of ``spec`` whose transport received 256 KB (as much as one read asks for, so
+    that a read buffer is touched all through), then closed; the caller keeps it."""
     loop = spec.new_loop()
     with socket.create_server(("127.0.0.1", 0)) as listener:
         theirs = socket.create_connection(listener.getsockname())
@@ -259,15 +264,19 @@ def _closed_loop_after_one_read(spec) -> asyncio.AbstractEventLoop:
 
         async def one_read():
             got = loop.create_future()
+            size = 256 * 1024
 
             class Reader(asyncio.Protocol):
+                received = 0
+
                 def data_received(self, data):
-                    if not got.done():
-                        got.set_result(data)
+                    self.received += len(data)
+                    if self.received >= size and not got.done():
+                        got.set_result(None)
 
             transport, _ = await loop.create_connection(Reader, sock=mine)
-            theirs.sendall(b"x")
-            assert await got == b"x"
+            await loop.run_in_executor(None, theirs.sendall, b"x" * size)
+            await got
             transport.close()
             await asyncio.sleep(0)
 
@@ -280,15 +289,15 @@ def _closed_loop_after_one_read(spec) -> asyncio.AbstractEventLoop:
 
 def test_closed_loops_kept_alive_keep_no_read_buffer(loop_spec):
     """A closed loop still referenced (a finished task keeps its loop) holds little memory:
-    200 of them, each after one read, add less than 24 MB of RSS. (Review 38: PyLoop's read
-    buffer, 260 KB, written full of zeros at the first read, went only with the loop object:
-    200 such loops held 52 MB; asyncio's hold under 1 MB.)"""
+    200 of them, each after reading 256 KB, add less than 8 MB of RSS. (Review 38: PyLoop's
+    read buffer, 260 KB, went only with the loop object: 200 such loops held 51 MB; asyncio's
+    hold under 1 MB.)"""
     kept = [_closed_loop_after_one_read(loop_spec) for _ in range(10)]
     before = rss()
     kept += [_closed_loop_after_one_read(loop_spec) for _ in range(200)]
     grown = rss() - before
     assert all(loop.is_closed() for loop in kept)
-    assert grown < 24 * 2**20, f"200 closed loops hold {grown / 2**20:.0f} MB"
+    assert grown < 8 * 2**20, f"200 closed loops hold {grown / 2**20:.0f} MB"
 
 
 # --- data to the wrong peer (defect 2) ----------------------------------------------------

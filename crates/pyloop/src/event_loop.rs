@@ -268,8 +268,9 @@ pub struct LoopCore<Q: ReadyQueue<HandleRef>> {
     loop_keywords: GilCell<Option<Py<PyDict>>>,
     /// The task factory (`set_task_factory`), if any.
     task_factory: GilCell<Option<Py<PyAny>>>,
-    /// The `bytes` of a transport's last read, if its protocol did not keep
-    /// it: the next read of the same length reuses it (`spare_bytes.rs`).
+    /// The read buffer, and the `bytes` of a transport's last read if its
+    /// protocol did not keep it (the next read of the same length reuses
+    /// it); `close()` lets go of both (`spare_bytes.rs`).
     spare_bytes: SpareBytes,
 }
 // ANCHOR_END: core
