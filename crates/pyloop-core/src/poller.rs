@@ -85,7 +85,15 @@ mod real {
                 epoll: AtomicI32::new(epoll),
                 waker: AtomicI32::new(waker),
             };
-            poller.control(libc::EPOLL_CTL_ADD, waker, libc::EPOLLIN as u32)?;
+            // Edge-triggered: each write is reported once, so a wait that
+            // finds the eventfd need not read it back (a system call on the
+            // way from the wake to the GIL). The counter is never emptied;
+            // `wake` resets it in the one case where that matters.
+            poller.control(
+                libc::EPOLL_CTL_ADD,
+                waker,
+                (libc::EPOLLIN | libc::EPOLLET) as u32,
+            )?;
             Ok(poller)
         }
 
@@ -172,10 +180,15 @@ mod real {
             let one: u64 = 1;
             // safety: writes 8 bytes from a live u64 to our own eventfd, whose
             // number cannot be closed and reused meanwhile (the caller keeps
-            // `close` from running concurrently; see there). EAGAIN (counter
-            // saturated) still leaves it readable, so it is ignored.
+            // `close` from running concurrently; see there). The write fails
+            // (EAGAIN) only with the counter at its maximum, after 2^64 - 2
+            // wakes: a failed write makes no edge, so the counter is read back
+            // to zero and the write made again.
             unsafe {
-                libc::write(fd, (&one as *const u64).cast(), std::mem::size_of::<u64>());
+                if libc::write(fd, (&one as *const u64).cast(), std::mem::size_of::<u64>()) < 0 {
+                    self.drain_waker();
+                    libc::write(fd, (&one as *const u64).cast(), std::mem::size_of::<u64>());
+                }
             }
         }
         // ANCHOR_END: wake
@@ -196,11 +209,16 @@ mod real {
         // ANCHOR: wait
         /// Waits until a registered descriptor is ready, [`wake`](Self::wake)
         /// is called, or `timeout` (`None`: no limit) passes; appends the ready
-        /// descriptors (not the eventfd) to `events`. An interrupted wait
-        /// (EINTR, a signal) adds nothing and returns the `Interrupted`
+        /// descriptors (not the eventfd) to `events`; returns true if the
+        /// eventfd was among them (a wake since the last wait that found it).
+        /// An interrupted wait (EINTR, a signal) adds nothing and returns the `Interrupted`
         /// error, so that the caller goes back to Python, where the signal's
         /// handler runs, instead of sleeping again.
-        pub fn wait(&self, events: &mut Vec<IoEvent>, timeout: Option<Duration>) -> io::Result<()> {
+        pub fn wait(
+            &self,
+            events: &mut Vec<IoEvent>,
+            timeout: Option<Duration>,
+        ) -> io::Result<bool> {
             const CAPACITY: usize = 256;
             // Not zeroed: the kernel writes the first `n` entries and only
             // those are read. Zeroing the 3 KB was a tenth of the user-space
@@ -221,12 +239,13 @@ mod real {
                 return Err(io::Error::last_os_error());
             }
             let waker = self.waker_fd();
+            let mut woken = false;
             for slot in &raw[..n as usize] {
                 // safety: epoll_wait wrote the first `n` entries.
                 let event = unsafe { slot.assume_init_ref() };
                 let fd = event.u64 as i32;
                 if fd == waker {
-                    self.drain_waker();
+                    woken = true;
                     continue;
                 }
                 let bits = event.events;
@@ -237,7 +256,7 @@ mod real {
                     writable: failed || bits & libc::EPOLLOUT as u32 != 0,
                 });
             }
-            Ok(())
+            Ok(woken)
         }
         // ANCHOR_END: wait
     }
@@ -328,12 +347,13 @@ mod model {
         }
         // ANCHOR_END: model_wake
         /// Waits for the flag and clears it, like a wait that reads the
-        /// eventfd; fails (as EBADF would) once closed.
+        /// eventfd, and returns whether it was set; fails (as EBADF would)
+        /// once closed.
         pub fn wait(
             &self,
             _events: &mut Vec<IoEvent>,
             timeout: Option<Duration>,
-        ) -> io::Result<()> {
+        ) -> io::Result<bool> {
             if !self.open.load(Ordering::Acquire) {
                 return Err(io::Error::from_raw_os_error(libc::EBADF));
             }
@@ -341,8 +361,7 @@ mod model {
             while !*woken && timeout != Some(Duration::ZERO) {
                 woken = self.ready.wait(woken).unwrap();
             }
-            *woken = false;
-            Ok(())
+            Ok(std::mem::take(&mut *woken))
         }
     }
 }

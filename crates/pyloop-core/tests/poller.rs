@@ -9,6 +9,9 @@
 //! every wake is made under the queue's lock and `close_io` closes under it;
 //! in 3.3.1 `close_io` waits for wakes under way (loom checks both).
 //!
+//! And the eventfd's wakes: each reported to one wait, none lost by a loop
+//! that the eventfd woke (it leaves its mark to the producer that wrote it).
+//!
 //! The tests take [`ONE_AT_A_TIME`] first: each relies on the lowest free
 //! descriptor numbers of the process, which another test running on another
 //! thread would take.
@@ -141,4 +144,78 @@ fn epoll_millis_rounds_up_and_caps() {
     );
     assert_eq!(epoll_millis(Duration::from_millis(cap + 1)), i32::MAX);
     assert_eq!(epoll_millis(Duration::MAX), i32::MAX);
+}
+
+/// The eventfd is edge-triggered and never read back: each run of wakes is
+/// reported to exactly one wait, and a wake after that is reported again.
+#[test]
+fn each_wake_is_reported_to_one_wait() {
+    let _serial = one_at_a_time();
+    let poller = Poller::new().expect("epoll and eventfd");
+    let mut events = Vec::new();
+    let mut look = || poller.wait(&mut events, Some(Duration::ZERO)).unwrap();
+    assert!(!look(), "a new poller reports a wake");
+    poller.wake();
+    assert!(look(), "a wake before the wait was lost");
+    assert!(!look(), "one wake was reported twice");
+    for _ in 0..3 {
+        poller.wake();
+    }
+    assert!(look(), "three wakes were lost");
+    assert!(!look(), "three wakes were reported more than once");
+    poller.wake();
+    assert!(look(), "a wake after one that was never read back was lost");
+    assert!(events.is_empty(), "the eventfd was handed out as I/O");
+}
+
+/// A loop the eventfd woke leaves its `sleeping` mark to the producer that
+/// took it down (3.2.1's `wait`): the next sleep must still be woken by the
+/// next push. The sleeps have no timeout; the test gives up after a minute
+/// rather than hang.
+fn every_sleep_after_a_woken_one_is_woken<Q: ReadyQueue<u32> + Sync + 'static>() {
+    use std::sync::mpsc;
+    use std::sync::Arc;
+    let queue = Arc::new(Q::try_new().expect("epoll and eventfd"));
+    let (asleep_tx, asleep_rx) = mpsc::channel::<()>();
+    let (ran_tx, ran_rx) = mpsc::channel::<u32>();
+    let consumer_queue = Arc::clone(&queue);
+    let loop_thread = std::thread::spawn(move || {
+        let mut consumer = consumer_queue.consumer();
+        for round in 0..200u32 {
+            asleep_tx.send(()).unwrap();
+            let mut got = None;
+            while got.is_none() {
+                consumer_queue.wait(&mut consumer, None);
+                consumer_queue.run_batch(&mut consumer, |item| got = Some(item));
+            }
+            assert_eq!(got, Some(round));
+            ran_tx.send(round).unwrap();
+        }
+    });
+    for round in 0..200u32 {
+        asleep_rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("the loop thread stopped");
+        // Half the pushes race the loop's way into its sleep, half find it
+        // asleep.
+        if round % 2 == 1 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        queue.push(round).expect("open");
+        let ran = ran_rx
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("push {round} did not wake the loop: a lost wake-up"));
+        assert_eq!(ran, round);
+    }
+    loop_thread.join().unwrap();
+}
+
+#[test]
+fn every_sleep_after_a_woken_one_is_woken_3_2_1() {
+    every_sleep_after_a_woken_one_is_woken::<EpollWakeQueue<u32>>();
+}
+
+#[test]
+fn every_sleep_after_a_woken_one_is_woken_3_3_1() {
+    every_sleep_after_a_woken_one_is_woken::<LockFreeQueue<u32>>();
 }

@@ -25,6 +25,14 @@
 //! **What it costs.** A wake is a `write` system call instead of a futex wake,
 //! and a wait an `epoll_wait` instead of a futex wait: about the same. A busy
 //! loop with sockets pays one non-blocking `epoll_wait` per turn.
+//!
+//! **Where the wake must not wait.** The producer writes the eventfd with the
+//! lock held (so that `close_io` cannot close the eventfd under it). The loop
+//! it wakes often runs at once, on the producer's own core, while the
+//! producer still holds the lock. A loop that took the lock on waking to
+//! take its mark down slept again until the producer let go: two more
+//! context switches per wake-up from another thread. So a loop woken by the
+//! eventfd leaves the mark alone; the producer already took it down.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -96,8 +104,17 @@ impl<T: Send + 'static> ReadyQueue<T> for EpollWakeQueue<T> {
         }
         // An error here (EBADF of a descriptor closed while registered is
         // reported per event, not here) would be a bug in the poller itself.
-        let _ = self.poller_of().wait(&mut consumer.events, timeout);
-        if !busy {
+        let woken = self
+            .poller_of()
+            .wait(&mut consumer.events, timeout)
+            .unwrap_or(false);
+        // Woken by the eventfd, the mark is already down: whoever wrote it
+        // took the mark down first, under the lock. That producer may still
+        // hold the lock, and taking it here would put the loop to sleep again
+        // until the producer lets go. (A stale write can leave the mark up
+        // while the loop runs; that costs a producer one needless write, never
+        // a lost wake-up, which needs the mark down while the loop sleeps.)
+        if !busy && !woken {
             self.deque.lock().sleeping = false;
         }
     }
