@@ -50,3 +50,18 @@ def process_cpu_seconds(pid: int | str = "self") -> float | None:
     # The fields after the command name, which is in parentheses and may hold spaces.
     fields = text.rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def thread_context_switches() -> int | None:
+    """Context switches of the calling thread so far, voluntary (it blocked: a futex, a
+    sleep, a wait for I/O) and involuntary (it was preempted) together
+    (``/proc/thread-self/status``)."""
+    try:
+        text = Path("/proc/thread-self/status").read_text()
+    except OSError:
+        return None
+    count = 0
+    for line in text.splitlines():
+        if line.startswith(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")):
+            count += int(line.split(":", 1)[1])
+    return count

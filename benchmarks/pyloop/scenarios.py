@@ -29,6 +29,7 @@ from harness import (
     Params,
     RunResult,
     Scenario,
+    procfs,  # benchmarks/procfs.py, the one /proc reader
     quantile,
     run_forever,
     run_until_complete,
@@ -393,10 +394,14 @@ def run_mixed(spec: LoopSpec, p: Params) -> RunResult:
 
 def run_wakeup(spec: LoopSpec, p: Params) -> RunResult:
     """The loop idles with nothing to do and no timer; another thread sleeps 2-3 ms, notes the
-    time and pushes one callback, which notes how long it took to run."""
+    time and pushes one callback, which notes how long it took to run. Also how long the push
+    itself took (the woken loop may take the producer's core, or wait for a lock the producer
+    holds), and how many times the two threads left a core per wake-up (/proc)."""
     samples = p["samples"]
     loop = _fresh(spec)
     lat: list[int] = []
+    pushes: list[int] = []
+    switches: dict[str, int] = {}
     ran = threading.Event()
     go = threading.Event()
     errors: list[BaseException] = []
@@ -410,22 +415,33 @@ def run_wakeup(spec: LoopSpec, p: Params) -> RunResult:
             rnd = random.Random(1234)
             push = loop.call_soon_threadsafe
             go.wait()
+            before = procfs.thread_context_switches()
             for _ in range(samples):
                 time.sleep(rnd.uniform(0.002, 0.003))
                 ran.clear()
-                push(arrived, pc())
+                t0 = pc()
+                push(arrived, t0)
+                pushes.append(pc() - t0)
                 if not ran.wait(5.0):
                     raise TimeoutError("a wake-up callback did not run within 5 s")
+            after = procfs.thread_context_switches()
+            if before is not None and after is not None:
+                switches["waker"] = after - before
         except BaseException as exc:
             errors.append(exc)
         finally:
             loop.call_soon_threadsafe(loop.stop)
 
+    def started() -> None:
+        switches["loop_before"] = procfs.thread_context_switches() or 0
+        go.set()
+
     t = threading.Thread(target=waker, daemon=True)
     t.start()
     try:
-        loop.call_soon(go.set)
+        loop.call_soon(started)
         run_forever(loop)
+        loop_after = procfs.thread_context_switches()
     finally:
         go.set()
         t.join()
@@ -433,12 +449,19 @@ def run_wakeup(spec: LoopSpec, p: Params) -> RunResult:
     if errors:
         raise errors[0]
     us = sorted(_us(x) for x in lat)
-    return {
+    result: RunResult = {
         "p50_us": quantile(us, 0.5),
         "p99_us": quantile(us, 0.99),
         "mean_us": statistics.fmean(us),
         "max_us": us[-1],
+        "push_p50_us": quantile(sorted(_us(x) for x in pushes), 0.5),
     }
+    if loop_after is not None and "waker" in switches:
+        # The waker's sleep, its wait for the callback and the loop's own sleep are three
+        # of them; the rest is waiting for a lock or the GIL, or being preempted.
+        loop_switches = loop_after - switches["loop_before"]
+        result["switches_per_wake"] = (loop_switches + switches["waker"]) / samples
+    return result
 
 
 def run_timers(spec: LoopSpec, p: Params) -> RunResult:
@@ -877,6 +900,8 @@ EVENT_LOOP: list[Scenario] = [
             Metric("p99_us", "p99", "us"),
             Metric("mean_us", "mean", "us"),
             Metric("max_us", "max", "us"),
+            Metric("push_p50_us", "the call_soon_threadsafe that woke it: p50", "us"),
+            Metric("switches_per_wake", "context switches per wake-up, both threads", "count"),
         ),
         headline="p50_us",
         params=_sizes({"samples": 200}, {"samples": 40}, {"samples": 8}),
