@@ -18,8 +18,8 @@
 //! **No lost wake-up.** The protocol is 3.1.3's, with the eventfd in place of
 //! the condition variable: the consumer checks for work and marks itself
 //! `sleeping` under the lock, then calls `epoll_wait` after releasing it. A push
-//! in between finds the mark and writes the eventfd, which stays readable until
-//! read, so the `epoll_wait` that follows returns at once. loom checks it with
+//! in between finds the mark and writes the eventfd, and the kernel keeps that
+//! write for the next `epoll_wait`, which returns at once. loom checks it with
 //! the eventfd modelled as a flag.
 //!
 //! **What it costs.** A wake is a `write` system call instead of a futex wake,
