@@ -273,3 +273,63 @@ def test_many_short_connections_leave_nothing_behind(loop):
                 await asyncio.gather(*(one(addr, i) for i in range(start, start + 30)))
 
     run_bounded(loop, main(), timeout=3 * BOUND)
+
+
+def test_two_loops_in_two_threads_stream_byte_exact(loop, loop_factory):
+    """Two loops, each in its own thread, each streaming to itself over TCP in chunks of
+    random sizes (1 byte to past the native transport's 256 KB read buffer), while the other
+    does the same, the GIL passing between the threads: every byte arrives, in order, on
+    each. Each PyLoop loop reads into a buffer of its own (spare_bytes.rs); this is the
+    case where two loops read at once."""
+    import random
+    import threading
+
+    sizes = [1, 2, 100, 4095, 4096, 65537, 256 * 1024, 256 * 1024 + 1, 700_000]
+
+    def stream(on, seed: int) -> tuple[bytes, bytes]:
+        rnd = random.Random(seed)
+        chunks = [os.urandom(rnd.choice(sizes)) for _ in range(40)]
+
+        async def main():
+            server, addr, made = await _serve_one(on, lambda: Sink(on))
+            transport, client = await on.create_connection(lambda: Sink(on), *addr)
+            for chunk in chunks:
+                transport.write(chunk)
+                await asyncio.sleep(0)  # let the server read between writes, now and then
+            transport.write_eof()
+            received = await _accepted(made)
+            while not received.eof:
+                await asyncio.sleep(0.001)
+            transport.close()
+            assert await client.lost is None
+            await received.lost
+            server.close()
+            await server.wait_closed()
+            return bytes(received.data)
+
+        sent = b"".join(chunks)
+        return hashlib.sha256(sent).digest(), hashlib.sha256(run_bounded(on, main())).digest()
+
+    other = loop_factory()
+    results: dict[str, tuple[bytes, bytes]] = {}
+    errors: list[BaseException] = []
+
+    def in_thread() -> None:
+        try:
+            results["thread"] = stream(other, 2)
+        except BaseException as exc:  # reported below, in the test's thread
+            errors.append(exc)
+
+    thread = threading.Thread(target=in_thread)
+    thread.start()
+    try:
+        results["main"] = stream(loop, 1)
+    finally:
+        thread.join(3 * BOUND)
+        if not thread.is_alive():
+            other.close()
+    assert not thread.is_alive(), "the other loop's thread did not finish"
+    if errors:
+        raise errors[0]
+    for where, (sent, received) in results.items():
+        assert received == sent, f"the loop in the {where} thread received other bytes"
