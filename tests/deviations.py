@@ -25,6 +25,15 @@ DEVIATIONS = {
         "a bad argument should fail where it is passed; the handle runs its callback in the "
         "context through the C API, which needs a real Context",
     ),
+    "the loop's own descriptors": (
+        "asyncio lets add_reader/add_writer take its own descriptors: on its self-pipe the "
+        "reader replaces the loop's own, which then never drains the pipe, and the loop "
+        "spins; on its epoll descriptor epoll refuses with OSError (EINVAL)",
+        "PyLoop raises RuntimeError for its epoll set and eventfd, as asyncio does for a "
+        "transport's descriptor",
+        "the number can only be a caller's mistake (a descriptor closed meanwhile), and "
+        "taking the eventfd would leave the loop spinning or deaf to other threads",
+    ),
     "NaN time": (
         "asyncio 3.11 accepts call_later(nan)/call_at(nan); the timer fires at whatever "
         "point heap comparisons with NaN happen to put it",

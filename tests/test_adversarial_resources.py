@@ -32,6 +32,7 @@ import errno
 import gc
 import json
 import os
+import select
 import socket
 import sys
 import time
@@ -248,6 +249,7 @@ def test_a_loop_held_by_its_task_factory_is_collected(spec):
 
 NEW_LOOP_WITHOUT_FDS = """
 import os
+import select
 from tests.loops import ALL_LOOPS
 from tests.support import take_every_fd
 spec = {{s.id: s for s in ALL_LOOPS}}[{loop_id!r}]
@@ -709,3 +711,69 @@ def test_a_write_without_memory_to_buffer_it_raises_memoryerror(spec):
         assert outcome == "OUTCOME MemoryError False", result.describe()
     else:
         assert outcome == "OUTCOME written False", result.describe()
+
+
+def _epoll_registration(epoll_fd: int, fd: int) -> int | None:
+    """The event mask ``fd`` is registered with in the epoll set ``epoll_fd``
+    (``/proc/self/fdinfo``), or None if it is not in the set."""
+    with open(f"/proc/self/fdinfo/{epoll_fd}") as f:
+        for line in f:
+            if line.startswith("tfd:"):
+                fields = line.split()
+                if int(fields[1]) == fd:
+                    return int(fields[fields.index("events:") + 1], 16)
+    return None
+
+
+@IO_SPECS
+def test_the_loops_own_descriptors_cannot_be_watched(spec):
+    """add_reader and add_writer on the numbers of the loop's own descriptors (a stale number
+    can be one): PyLoop refuses its epoll set and eventfd with RuntimeError, and its eventfd
+    stays edge-triggered, so the loop still sleeps and still wakes from another thread.
+    asyncio refuses its epoll descriptor with OSError (epoll's EINVAL) and lets its self-pipe
+    be taken (tests/deviations.py: "the loop's own descriptors"). On every loop, a callback
+    sent from another thread afterwards still runs."""
+    import threading
+
+    before = open_fds()
+    loop = spec.new_loop()
+    try:
+        own = sorted(open_fds() - before)
+        assert own, "the loop opened no descriptor of its own"
+        kinds = {fd: os.readlink(f"/proc/self/fd/{fd}") for fd in own}
+        refused = []
+        for fd in own:
+            for add in (loop.add_reader, loop.add_writer):
+                try:
+                    add(fd, lambda: None)  # where taken (asyncio's self-pipe), left so
+                except (RuntimeError, OSError) as exc:
+                    refused.append((fd, type(exc)))
+        # Its self-pipe (a socket pair, on both kinds of loop) is not asserted on: asyncio
+        # lets a reader replace its own there, and so does PyLoop, which keeps asyncio's.
+        epolls = [fd for fd, kind in kinds.items() if kind == "anon_inode:[eventpoll]"]
+        eventfds = [fd for fd, kind in kinds.items() if kind == "anon_inode:[eventfd]"]
+        assert len(epolls) == 1
+        mine = sorted(epolls + eventfds)
+        refusal = OSError if spec.kind == "asyncio" else RuntimeError
+        assert [r for r in refused if r[0] in mine] == [
+            (fd, refusal) for fd in mine for _ in range(2)
+        ]
+        if spec.kind != "asyncio":
+            (event_fd,) = eventfds
+            mask = _epoll_registration(epolls[0], event_fd)
+            assert mask is not None and mask & select.EPOLLET, f"eventfd mask {mask}"
+
+        async def from_another_thread() -> str:
+            done = loop.create_future()
+            thread = threading.Thread(
+                target=loop.call_soon_threadsafe, args=(done.set_result, "ran")
+            )
+            thread.start()
+            try:
+                return await asyncio.wait_for(done, BOUND)
+            finally:
+                thread.join()
+
+        assert loop.run_until_complete(from_another_thread()) == "ran"
+    finally:
+        loop.close()

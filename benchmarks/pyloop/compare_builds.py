@@ -8,13 +8,13 @@
         --invocations 4 --reps 5 --out benchmarks/results/compare-NAME.json
 
 Runs ``run.py --full`` once per build per invocation, the builds alternating (before, after,
-before, ...), each with its build first on ``PYTHONPATH``. A machine that drifts over the
+after, before, ...), each with its build first on ``PYTHONPATH``. A machine that drifts over the
 minutes then moves both builds alike. For every PyLoop loop and every metric with a direction,
-the ratio to the peer (``--against``, rloop unless told) is paired per repetition, as run.py
-pairs it, and pooled over the invocations: median, range, and in how many pairs PyLoop was
-ahead. The two ratios, before and after, are what the change did; the raw medians are kept
-beside them. The output records each build's directory and label and run.py's own record of
-the machine and versions.
+the ratio to the peer (``--against``, rloop unless told) is paired per repetition, with
+run.py's own ``better_ratio``, and pooled over the invocations: median, range, and in how
+many pairs PyLoop was ahead. The two ratios, before and after, are what the change did;
+the raw medians are kept beside them. The output records each build's directory and label
+and run.py's own record of the machine and versions.
 """
 
 from __future__ import annotations
@@ -29,24 +29,20 @@ import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-
-
-def _ratio(better: str, mine: float | None, peer: float | None) -> float | None:
-    """Times better than the peer (> 1: ahead), as run.py's paired ratios count it."""
-    if mine is None or peer is None or mine <= 0 or peer <= 0:
-        return None
-    return peer / mine if better == "lower" else mine / peer
+sys.path.insert(0, str(HERE))
+import harness  # noqa: E402  (benchmarks/pyloop/harness.py: Metric, better_ratio, REPO)
 
 
 def _run(build: Path, args: argparse.Namespace, out: Path) -> dict:
-    env = {**os.environ, "PYTHONPATH": f"{build}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    path = [str(build)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(path)}
     cmd = [sys.executable, str(HERE / "run.py"), "--full", "--quiet", "--reps", str(args.reps)]
     cmd += ["--loops", args.loops, "--scenarios", args.scenarios, "--out", str(out)]
     subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL)
     data = json.loads(out.read_text())
-    native = data["machine"].get("pyloop_native", "")
-    if not native.startswith(str(build)):
-        raise SystemExit(f"{build}: run.py measured {native!r}, not this build")
+    native = Path(data["machine"].get("pyloop_native", ""))
+    if not (harness.REPO / native).resolve().is_relative_to(build):
+        raise SystemExit(f"{build}: run.py measured {native}, not this build")
     return data
 
 
@@ -55,7 +51,7 @@ def _pairs(runs: list[dict], against: str) -> dict[str, dict[str, dict[str, list
     out: dict[str, dict[str, dict[str, list]]] = {}
     for data in runs:
         for s in data["scenarios"]:
-            directions = {m["key"]: m.get("better", "") for m in s.get("metrics", [])}
+            metrics_of = {m["key"]: harness.Metric(**m) for m in s.get("metrics", [])}
             results = s["results"]
             if against not in results:
                 continue
@@ -63,14 +59,15 @@ def _pairs(runs: list[dict], against: str) -> dict[str, dict[str, dict[str, list
                 if loop == against:
                     continue
                 for key, summary in metrics.items():
-                    better = directions.get(key, "")
-                    if not better or key not in results[against]:
+                    metric = metrics_of.get(key)
+                    if metric is None or not metric.better or key not in results[against]:
                         continue
                     peer = results[against][key]["values"]
                     slot = out.setdefault(s["key"], {}).setdefault(key, {})
                     slot = slot.setdefault(loop, {"ratios": [], "medians": [], "peer": []})
                     pairs = zip(summary["values"], peer, strict=True)
-                    slot["ratios"] += [r for a, b in pairs if (r := _ratio(better, a, b))]
+                    ratios = (harness.better_ratio(metric, a, b) for a, b in pairs)
+                    slot["ratios"] += [r for r in ratios if r is not None]
                     slot["medians"].append(summary["median"])
                     slot["peer"].append(results[against][key]["median"])
     return out
@@ -109,7 +106,11 @@ def main(argv: list[str] | None = None) -> None:
     runs: dict[str, list[dict]] = {"before": [], "after": []}
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(args.invocations):
-            for name, build in builds.items():
+            # before, after, after, before, ...: a drift of the machine over the run moves
+            # both builds alike.
+            order = ("before", "after") if i % 2 == 0 else ("after", "before")
+            for name in order:
+                build = builds[name]
                 print(f"[compare] invocation {i + 1}/{args.invocations}: {name}", file=sys.stderr)
                 runs[name].append(_run(build, args, Path(tmp) / f"{name}-{i}.json"))
 
@@ -147,7 +148,7 @@ def main(argv: list[str] | None = None) -> None:
                     c = cell[side]
                     text = (
                         "-"
-                        if c is None
+                        if c is None or c["ratio_median"] is None
                         else f"x{c['ratio_median']:.2f} ({c['ahead']}/{c['pairs']})"
                     )
                     line += f" {text:>22}"

@@ -89,7 +89,7 @@ mod real {
             // finds the eventfd need not read it back (a system call on the
             // way from the wake to the GIL). The counter is never emptied;
             // `wake` resets it in the one case where that matters.
-            poller.control(
+            poller.epoll_ctl(
                 libc::EPOLL_CTL_ADD,
                 waker,
                 (libc::EPOLLIN | libc::EPOLLET) as u32,
@@ -123,7 +123,24 @@ mod real {
             }
         }
 
+        /// True if `fd` is one of the poller's own two descriptors.
+        pub fn owns(&self, fd: i32) -> bool {
+            fd >= 0 && (fd == self.epoll_fd() || fd == self.waker_fd())
+        }
+
+        /// `epoll_ctl` for a caller's descriptor. The poller's own are
+        /// refused (EPERM): the number can only come from a caller's mistake
+        /// (a descriptor closed meanwhile), and watching the eventfd again
+        /// would make it level-triggered, so that a loop that never reads it
+        /// back would never sleep again.
         fn control(&self, op: libc::c_int, fd: i32, events: u32) -> io::Result<()> {
+            if self.owns(fd) {
+                return Err(io::Error::from_raw_os_error(libc::EPERM));
+            }
+            self.epoll_ctl(op, fd, events)
+        }
+
+        fn epoll_ctl(&self, op: libc::c_int, fd: i32, events: u32) -> io::Result<()> {
             let mut event = libc::epoll_event {
                 events,
                 u64: fd as u64,
@@ -307,6 +324,10 @@ mod model {
                 open: AtomicBool::new(true),
             })
         }
+        /// Not modelled: no descriptor is the model's.
+        pub fn owns(&self, _fd: i32) -> bool {
+            false
+        }
         /// Not modelled.
         pub fn register(&self, _fd: i32, _r: bool, _w: bool) -> io::Result<()> {
             Ok(())
@@ -346,9 +367,9 @@ mod model {
             self.ready.notify_one();
         }
         // ANCHOR_END: model_wake
-        /// Waits for the flag and clears it, like a wait that reads the
-        /// eventfd, and returns whether it was set; fails (as EBADF would)
-        /// once closed.
+        /// Waits for the flag and clears it, as an edge-triggered wait
+        /// reports the writes since the last one once, and returns whether it
+        /// was set; fails (as EBADF would) once closed.
         pub fn wait(
             &self,
             _events: &mut Vec<IoEvent>,

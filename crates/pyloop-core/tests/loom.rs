@@ -406,3 +406,42 @@ mod lock_free {
 fn every_phase_is_modelled() {
     assert_eq!(STAMPED, pyloop_core::Phase::ALL.as_slice());
 }
+
+/// A look without sleeping first (a zero timeout, as a busy turn makes), then
+/// sleeps without a limit until two pushes from another thread have run. A
+/// push can write the eventfd after that first look has returned: a stale
+/// write, which the next sleep is told of at once, and after which 3.2.1's
+/// loop leaves its `sleeping` mark up. No interleaving may leave the loop
+/// asleep with an item queued. (Only the phases that sleep in epoll: the
+/// eventfd and its stale writes are theirs.)
+fn loom_sleep_after_a_stale_wake<Q: ReadyQueue<u64>>() {
+    check(|| {
+        let queue = Arc::new(Q::new());
+        let producer = {
+            let queue = Arc::clone(&queue);
+            thread::spawn(move || {
+                queue.push(1).unwrap();
+                queue.push(2).unwrap();
+            })
+        };
+        let mut consumer = queue.consumer();
+        let mut ran = Vec::new();
+        queue.wait(&mut consumer, Some(std::time::Duration::ZERO));
+        queue.run_batch(&mut consumer, |item| ran.push(item));
+        ran.extend(run_until(&*queue, &mut consumer, 2 - ran.len()));
+        producer.join().unwrap();
+        assert_eq!(ran, [1, 2]);
+    });
+}
+
+mod epoll_phases {
+    #[test]
+    fn sleep_after_a_stale_wake_3_2_1() {
+        super::loom_sleep_after_a_stale_wake::<pyloop_core::phases::EpollWakeQueue<u64>>();
+    }
+
+    #[test]
+    fn sleep_after_a_stale_wake_3_3_1() {
+        super::loom_sleep_after_a_stale_wake::<pyloop_core::phases::LockFreeQueue<u64>>();
+    }
+}

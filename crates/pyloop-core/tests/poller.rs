@@ -192,20 +192,31 @@ fn every_sleep_after_a_woken_one_is_woken<Q: ReadyQueue<u32> + Sync + 'static>()
             ran_tx.send(round).unwrap();
         }
     });
+    // If the loop thread panics, its channels close: report its panic, not
+    // a lost wake-up.
+    let loop_failed = |loop_thread: std::thread::JoinHandle<()>| -> ! {
+        match loop_thread.join() {
+            Err(panic) => std::panic::resume_unwind(panic),
+            Ok(()) => panic!("the loop thread ended early"),
+        }
+    };
     for round in 0..200u32 {
-        asleep_rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("the loop thread stopped");
+        if asleep_rx.recv_timeout(Duration::from_secs(60)).is_err() {
+            loop_failed(loop_thread);
+        }
         // Half the pushes race the loop's way into its sleep, half find it
         // asleep.
         if round % 2 == 1 {
             std::thread::sleep(Duration::from_millis(1));
         }
         queue.push(round).expect("open");
-        let ran = ran_rx
-            .recv_timeout(Duration::from_secs(60))
-            .unwrap_or_else(|_| panic!("push {round} did not wake the loop: a lost wake-up"));
-        assert_eq!(ran, round);
+        match ran_rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(ran) => assert_eq!(ran, round),
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                panic!("push {round} did not wake the loop: a lost wake-up")
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => loop_failed(loop_thread),
+        }
     }
     loop_thread.join().unwrap();
 }

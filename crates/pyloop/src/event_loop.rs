@@ -1299,11 +1299,17 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
     /// them (see `fd_wait.rs`); one in the same direction is refused.
     /// A number that is a native transport's own duplicate is refused, as
     /// asyncio refuses a transport's descriptor: it can only come from a
-    /// socket closed meanwhile.
+    /// socket closed meanwhile. So is one of the loop's own epoll set and
+    /// eventfd.
     pub fn io_register(&self, py: Python<'_>, fd: i32, events: u8, internal: bool) -> PyResult<()> {
         if self.transport_holds(py, fd) {
             return Err(PyRuntimeError::new_err(format!(
                 "File descriptor {fd} is used by a transport of this loop"
+            )));
+        }
+        if self.poller()?.owns(fd) {
+            return Err(PyRuntimeError::new_err(format!(
+                "File descriptor {fd} is used by the loop itself (its epoll set or eventfd)"
             )));
         }
         let native = self.claim_for_python(py, fd, events)?;

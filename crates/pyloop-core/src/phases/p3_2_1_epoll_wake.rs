@@ -108,8 +108,8 @@ impl<T: Send + 'static> ReadyQueue<T> for EpollWakeQueue<T> {
             .poller_of()
             .wait(&mut consumer.events, timeout)
             .unwrap_or(false);
-        // Woken by the eventfd, the mark is already down: whoever wrote it
-        // took the mark down first, under the lock. That producer may still
+        // Woken by the eventfd, the mark is down (but after a stale write,
+        // below): whoever wrote it took the mark down first, under the lock. That producer may still
         // hold the lock, and taking it here would put the loop to sleep again
         // until the producer lets go. (A stale write can leave the mark up
         // while the loop runs; that costs a producer one needless write, never
