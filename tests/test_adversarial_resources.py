@@ -732,7 +732,8 @@ def test_the_loops_own_descriptors_cannot_be_watched(spec):
     stays edge-triggered, so the loop still sleeps and still wakes from another thread.
     asyncio refuses its epoll descriptor with OSError (epoll's EINVAL) and lets its self-pipe
     be taken (tests/deviations.py: "the loop's own descriptors"). On every loop, a callback
-    sent from another thread afterwards still runs."""
+    sent from another thread afterwards still runs, the refusal is the same from another
+    thread, and after close() every one of the numbers gets the closed loop's RuntimeError."""
     import threading
 
     before = open_fds()
@@ -775,5 +776,26 @@ def test_the_loops_own_descriptors_cannot_be_watched(spec):
                 thread.join()
 
         assert loop.run_until_complete(from_another_thread()) == "ran"
+
+        # The same refusal from another thread (asyncio does not check the thread of
+        # add_reader outside debug mode, and neither does PyLoop).
+        from_thread: list[type] = []
+
+        def add_from_thread() -> None:
+            for fd in mine:
+                try:
+                    loop.add_reader(fd, lambda: None)
+                except (RuntimeError, OSError) as exc:
+                    from_thread.append(type(exc))
+
+        thread = threading.Thread(target=add_from_thread)
+        thread.start()
+        thread.join(BOUND)
+        assert from_thread == [refusal] * len(mine)
     finally:
         loop.close()
+    # After close, on every loop, the numbers (free now, or another file's) meet the closed
+    # loop's RuntimeError, never the poller.
+    for fd in own:
+        with pytest.raises(RuntimeError, match="closed"):
+            loop.add_reader(fd, lambda: None)
