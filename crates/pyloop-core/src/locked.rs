@@ -26,8 +26,26 @@ pub(crate) struct Pending<T> {
     pub(crate) sleeping: bool,
     /// A `wake` not yet seen by a `wait`.
     pub(crate) woken: bool,
+    /// Set once by `close_io`; no eventfd write is promised after it.
+    pub(crate) io_closed: bool,
 }
 // ANCHOR_END: pending
+
+/// An eventfd write promised under the lock by [`LockedDeque::wake_sleeper`],
+/// to be made after letting go of it.
+#[must_use = "the sleeping consumer is woken only when the write is sent"]
+pub(crate) struct EventfdWrite<'a> {
+    poller: &'a Poller,
+    writers: &'a AtomicUsize,
+}
+
+impl EventfdWrite<'_> {
+    /// Writes the eventfd, then lets `close_io` close it.
+    pub(crate) fn send(self) {
+        self.poller.wake();
+        self.writers.fetch_sub(1, Ordering::Release);
+    }
+}
 
 // ANCHOR: locked_deque
 /// One deque, one lock, one condition variable, and the counters.
@@ -42,6 +60,9 @@ pub(crate) struct LockedDeque<T> {
     /// For phases whose consumer sleeps in epoll rather than on `ready`: the
     /// poller whose eventfd wakes it.
     pub(crate) poller: Option<Poller>,
+    /// Threads that promised, under the lock, an eventfd write they make after
+    /// letting go of it; `close_io` waits for the count to reach zero.
+    eventfd_writers: AtomicUsize,
 }
 // ANCHOR_END: locked_deque
 
@@ -60,12 +81,14 @@ impl<T> LockedDeque<T> {
                 closed: false,
                 sleeping: false,
                 woken: false,
+                io_closed: false,
             }),
             ready: Condvar::new(),
             queued: AtomicUsize::new(0),
             batch_limit,
             stats: Stats::default(),
             poller: None,
+            eventfd_writers: AtomicUsize::new(0),
         })
     }
 
@@ -78,16 +101,46 @@ impl<T> LockedDeque<T> {
         })
     }
 
-    /// Wakes the consumer that marked itself `sleeping`. Called with the lock
-    /// held (the caller has just cleared the mark under it): a wake-up through
-    /// the poller's eventfd then cannot race [`close_io`](Self::close_io),
-    /// which closes that descriptor under the same lock.
-    fn signal_sleeper(&self) {
+    // ANCHOR: wake_sleeper
+    /// Takes down the `sleeping` mark, under the lock, and wakes the consumer
+    /// that set it. A condition variable is signalled at once. An eventfd is
+    /// only promised: the returned [`EventfdWrite`] must be sent after the
+    /// lock is let go, so that the loop it wakes, often run at once on this
+    /// thread's core, does not find the lock still held and sleep again.
+    fn wake_sleeper(&self, state: &mut Pending<T>) -> Option<EventfdWrite<'_>> {
+        if !std::mem::replace(&mut state.sleeping, false) {
+            return None;
+        }
         match &self.poller {
-            Some(poller) => poller.wake(),
-            None => self.ready.notify_one(),
+            None => {
+                self.ready.notify_one();
+                None
+            }
+            // Closed: the loop is closing and needs no wake; the number may
+            // already be another file's.
+            Some(_) if state.io_closed => None,
+            Some(poller) => {
+                // Counted under the lock, so `close_io`, which sets
+                // `io_closed` under it, then sees the count.
+                self.eventfd_writers.fetch_add(1, Ordering::Relaxed);
+                Some(EventfdWrite {
+                    poller,
+                    writers: &self.eventfd_writers,
+                })
+            }
         }
     }
+
+    /// Lets go of the lock, waking the consumer if it was asleep: a
+    /// condition variable under the lock, an eventfd after it.
+    fn unlock_and_wake(&self, mut state: MutexGuard<'_, Pending<T>>) {
+        let eventfd_write = self.wake_sleeper(&mut state);
+        drop(state);
+        if let Some(write) = eventfd_write {
+            write.send();
+        }
+    }
+    // ANCHOR_END: wake_sleeper
 
     /// Takes the lock. A panic in a callback run under it poisons the mutex;
     /// the deque itself is never left half-changed, so the poison is ignored.
@@ -126,10 +179,7 @@ impl<T> LockedDeque<T> {
         count(&self.stats);
         state.items.push_back(item);
         self.queued.store(state.items.len(), Ordering::Relaxed);
-        if std::mem::replace(&mut state.sleeping, false) {
-            self.signal_sleeper();
-        }
-        drop(state);
+        self.unlock_and_wake(state);
         Ok(())
     }
     // ANCHOR_END: append
@@ -166,9 +216,7 @@ impl<T> LockedDeque<T> {
     /// Marks a wake pending and signals a sleeping consumer, under `state`.
     fn wake_locked(&self, mut state: MutexGuard<'_, Pending<T>>) {
         state.woken = true;
-        if std::mem::replace(&mut state.sleeping, false) {
-            self.signal_sleeper();
-        }
+        self.unlock_and_wake(state);
     }
 
     pub(crate) fn wake(&self) {
@@ -187,19 +235,24 @@ impl<T> LockedDeque<T> {
     pub(crate) fn close(&self) {
         let mut state = self.lock();
         state.closed = true;
-        if std::mem::replace(&mut state.sleeping, false) {
-            self.signal_sleeper();
-        }
+        self.unlock_and_wake(state);
     }
 
-    /// Closes the poller's descriptors under the lock (see `signal_sleeper`).
+    // ANCHOR: close_io
+    /// Closes the poller's descriptors once no eventfd write promised before
+    /// is still to be made: a number closed while a producer was about to
+    /// write to it could by then be another file's.
     pub(crate) fn close_io(&self) {
-        let state = self.lock();
-        if let Some(poller) = &self.poller {
-            poller.close();
+        let Some(poller) = &self.poller else {
+            return;
+        };
+        self.lock().io_closed = true;
+        while self.eventfd_writers.load(Ordering::Acquire) != 0 {
+            crate::sync::yield_now();
         }
-        drop(state);
+        poller.close();
     }
+    // ANCHOR_END: close_io
 
     pub(crate) fn is_closed(&self) -> bool {
         self.lock().closed

@@ -109,8 +109,8 @@ mod real {
         /// nothing. The caller guarantees that no other thread is waking or
         /// waiting: a thread part of the way through [`wake`](Self::wake), holding
         /// the eventfd's number, would write to whatever file gets that number
-        /// next. The ready queue makes sure of it by closing under its lock, the
-        /// lock every wake is made under (`ReadyQueue::close_io`).
+        /// next. The ready queue makes sure of it: its `close_io` waits until
+        /// every wake promised before it has been written.
         pub fn close(&self) {
             for fd in [
                 self.epoll.swap(-1, Ordering::AcqRel),

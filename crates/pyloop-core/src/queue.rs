@@ -148,10 +148,10 @@ pub trait ReadyQueue<T: Send>: Send + Sync + Sized + 'static {
     /// clears it and passes it again makes the two buffers alternate).
     fn take_io_events(&self, _consumer: &mut Self::Consumer, _out: &mut Vec<IoEvent>) {}
 
-    /// Releases what the phase holds from the operating system (3.2.1's epoll
-    /// set and eventfd), under the queue's lock, so that no producer is part
-    /// of the way through a wake-up when the descriptors go: a descriptor
-    /// number closed here may belong to another file a moment later. The
+    /// Releases what the phase holds from the operating system (the epoll
+    /// set and eventfd of 3.2.1 and 3.3.1) once no producer is part of the
+    /// way through a wake-up: a descriptor number closed here may belong to
+    /// another file a moment later. The
     /// consumer must not be waiting (the loop is closed only when it is not
     /// running). Later waits and wakes do nothing.
     fn close_io(&self) {}

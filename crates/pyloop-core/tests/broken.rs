@@ -267,7 +267,7 @@ per_phase! {
 ///   it; loom's poller fails the run on that write.
 ///
 /// The same models on the queue as it ships pass in `tests/loom.rs`
-/// (`lock_free::wake_up_model`, `lock_free::close_io_waits_for_a_waking_producer`).
+/// (`lock_free::wake_up_model`, `epoll_phases::close_io_races_a_waking_push_3_3_1`).
 mod lock_free {
     use std::time::Duration;
 

@@ -44,15 +44,20 @@
 //!   of a block; the winner installs the next one while the other waits.
 //! - `spare_block_is_reused`: the consumer recycles a drained block into the
 //!   spare while the producer may be taking it for the next installation.
-//! - `close_io_waits_for_a_waking_producer`: a producer's wake-up races
-//!   `close` + `close_io`; loom's poller fails the run if an eventfd write
-//!   could land after the descriptor was closed.
 //! - `wake_up_model`: one producer, a consumer that sleeps whenever it finds
 //!   nothing (the handshake of `prepare_to_sleep`).
 //!
-//! The same two models on a queue broken on purpose (the loop's re-check a
-//! plain load instead of a read-modify-write; `close_io` not waiting for
-//! wakers) must fail: they are in `tests/broken.rs`.
+//! Models of the two phases that sleep in epoll (module `epoll_phases`):
+//! - `loom_close_io_races_a_waking_push`: a producer's wake-up races `close`
+//!   and then `close_io`; loom's poller fails the run if an eventfd write
+//!   could land after the descriptor was closed.
+//! - `loom_sleep_after_a_stale_wake`: sleeps after an eventfd write that came
+//!   too late for the wait it was meant for.
+//!
+//! `wake_up_model` and the close-io model, on a 3.3.1 queue broken on purpose
+//! (the loop's re-check a plain load instead of a read-modify-write;
+//! `close_io` not waiting for wakers), must fail: they are in
+//! `tests/broken.rs`.
 
 #![cfg(loom)]
 
@@ -274,17 +279,16 @@ loom_models! {
     p3_3_1 => LockFreeQueue,
 }
 
-/// The models of phase 3.3.1's own mechanisms: blocks, recycling, the
-/// wake-up handshake and closing the eventfd, each also run on a queue broken
-/// on purpose, where loom must find the fault.
+/// The models of phase 3.3.1's own mechanisms: blocks, recycling and the
+/// wake-up handshake. The handshake, and closing the eventfd (modelled in
+/// `epoll_phases`), also run on a queue broken on purpose in
+/// `tests/broken.rs`, where loom must find the fault.
 mod lock_free {
-    use std::time::Duration;
-
     use loom::sync::Arc;
     use loom::thread;
 
     use pyloop_core::phases::LockFreeQueue;
-    use pyloop_core::{Closed, ReadyQueue};
+    use pyloop_core::ReadyQueue;
 
     use super::{check, run_until};
 
@@ -357,33 +361,6 @@ mod lock_free {
         });
     }
 
-    /// The consumer makes a zero-timeout wait (setting `sleeping` for a
-    /// moment) while a producer pushes; then the loop closes: `close`, then
-    /// `close_io`, while the producer may still be in its wake-up. The
-    /// poller's model fails the run if the producer's eventfd write could
-    /// come after `close_io` closed it. The push is accepted or refused.
-    #[test]
-    fn close_io_waits_for_a_waking_producer() {
-        check(|| {
-            let queue = Arc::new(LockFreeQueue::<u64>::with_batch_limit(1));
-            let producer = {
-                let queue = Arc::clone(&queue);
-                thread::spawn(move || queue.push(1))
-            };
-            let mut consumer = queue.consumer();
-            queue.wait(&mut consumer, Some(Duration::ZERO));
-            queue.close();
-            queue.close_io();
-            let pushed = producer.join().unwrap();
-            let mut ran = Vec::new();
-            while queue.run_batch(&mut consumer, |item| ran.push(item)) > 0 {}
-            match pushed {
-                Ok(()) => assert_eq!(ran, [1]),
-                Err(Closed(back)) => assert_eq!((back, ran.len()), (1, 0)),
-            }
-        });
-    }
-
     /// One producer, one consumer that sleeps whenever it finds nothing:
     /// the handshake of `prepare_to_sleep` (a lost wake-up shows as a deadlock).
     #[test]
@@ -434,7 +411,44 @@ fn loom_sleep_after_a_stale_wake<Q: ReadyQueue<u64>>() {
     });
 }
 
+/// The consumer makes a zero-timeout wait (setting its `sleeping` mark for a
+/// moment) while a producer pushes; then the loop closes: `close`, then
+/// `close_io`, while the producer may still be on its way to the eventfd
+/// write that it promised itself under the lock (3.2.1) or counted itself in
+/// for (3.3.1). The poller's model fails the run if that write could come
+/// after `close_io` closed the eventfd. The push is accepted or refused.
+fn loom_close_io_races_a_waking_push<Q: ReadyQueue<u64>>() {
+    check(|| {
+        let queue = Arc::new(Q::with_batch_limit(1));
+        let producer = {
+            let queue = Arc::clone(&queue);
+            thread::spawn(move || queue.push(1))
+        };
+        let mut consumer = queue.consumer();
+        queue.wait(&mut consumer, Some(std::time::Duration::ZERO));
+        queue.close();
+        queue.close_io();
+        let pushed = producer.join().unwrap();
+        let mut ran = Vec::new();
+        while queue.run_batch(&mut consumer, |item| ran.push(item)) > 0 {}
+        match pushed {
+            Ok(()) => assert_eq!(ran, [1]),
+            Err(Closed(back)) => assert_eq!((back, ran.len()), (1, 0)),
+        }
+    });
+}
+
 mod epoll_phases {
+    #[test]
+    fn close_io_races_a_waking_push_3_2_1() {
+        super::loom_close_io_races_a_waking_push::<pyloop_core::phases::EpollWakeQueue<u64>>();
+    }
+
+    #[test]
+    fn close_io_races_a_waking_push_3_3_1() {
+        super::loom_close_io_races_a_waking_push::<pyloop_core::phases::LockFreeQueue<u64>>();
+    }
+
     #[test]
     fn sleep_after_a_stale_wake_3_2_1() {
         super::loom_sleep_after_a_stale_wake::<pyloop_core::phases::EpollWakeQueue<u64>>();

@@ -26,13 +26,16 @@
 //! and a wait an `epoll_wait` instead of a futex wait: about the same. A busy
 //! loop with sockets pays one non-blocking `epoll_wait` per turn.
 //!
-//! **Where the wake must not wait.** The producer writes the eventfd with the
-//! lock held (so that `close_io` cannot close the eventfd under it). The loop
-//! it wakes often runs at once, on the producer's own core, while the
-//! producer still holds the lock. A loop that took the lock on waking to
-//! take its mark down slept again until the producer let go: two more
-//! context switches per wake-up from another thread. So a loop woken by the
-//! eventfd leaves the mark alone; the producer already took it down.
+//! **Where the wake must not wait.** The loop a producer wakes often runs at
+//! once, on the producer's own core. If the producer still holds the lock
+//! then, the loop, which needs it to take its mark down or to swap the deque
+//! out, sleeps again until the producer lets go: two more context switches
+//! per wake-up from another thread. So a loop woken by the eventfd leaves the
+//! mark alone (the producer already took it down), and the producer writes
+//! the eventfd only after letting go of the lock. It promises the write under
+//! the lock, in a count that `close_io` waits to see at zero before it closes
+//! the eventfd, so that no write goes to a number that has been closed and
+//! perhaps reused ([`LockedDeque`]'s `wake_sleeper` and `close_io`).
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -109,11 +112,12 @@ impl<T: Send + 'static> ReadyQueue<T> for EpollWakeQueue<T> {
             .wait(&mut consumer.events, timeout)
             .unwrap_or(false);
         // Woken by the eventfd, the mark is down (but after a stale write,
-        // below): whoever wrote it took the mark down first, under the lock. That producer may still
-        // hold the lock, and taking it here would put the loop to sleep again
-        // until the producer lets go. (A stale write can leave the mark up
-        // while the loop runs; that costs a producer one needless write, never
-        // a lost wake-up, which needs the mark down while the loop sleeps.)
+        // below): whoever wrote it took the mark down first, under the lock,
+        // and another producer may hold the lock now; taking it here would
+        // put the loop to sleep again until that producer lets go. (A stale
+        // write can leave the mark up while the loop runs; that costs a
+        // producer one needless write, never a lost wake-up, which needs the
+        // mark down while the loop sleeps.)
         if !busy && !woken {
             self.deque.lock().sleeping = false;
         }
