@@ -264,3 +264,62 @@ def test_gil_wait_reports_a_run_time_and_a_wait() -> None:
         assert float(row[2]) >= 0
         assert 0.1 <= float(row[3]) < 60_000
     assert "commit" in stdout and "CPython" in stdout
+
+
+def _fake_core_scenarios(path: Path, p50: dict[str, float], log: Path) -> Path:
+    """A stand-in for a build of core_scenarios: answers --out with one wake-up scenario whose
+    median p50 per contender is ``p50``, and notes each call in ``log``."""
+    run = {
+        "machine": {"git_commit": path.name},
+        "scenarios": [
+            {
+                "key": "wakeup",
+                "metrics": [{"key": "p50_ns", "better": "lower", "unit": "ns", "what": "p50"}],
+                "results": {c: {"p50_ns": {"median": v}} for c, v in p50.items()},
+            }
+        ],
+    }
+    path.write_text(
+        f"#!{sys.executable}\n"
+        "import json, sys\n"
+        f"open({str(log)!r}, 'a').write({path.name!r} + ' ' + ' '.join(sys.argv[1:]) + '\\n')\n"
+        "out = sys.argv[sys.argv.index('--out') + 1]\n"
+        f"open(out, 'w').write(json.dumps({run!r}))\n"
+    )
+    path.chmod(0o755)
+    return path
+
+
+def test_core_compare_divides_by_the_reference_of_the_same_run(tmp_path: Path) -> None:
+    """core_compare.py runs the two builds in turn, alternating which goes first, passes each
+    the same contenders and scenarios, and reports every contender against the reference of
+    its own run: a lower p50 is better, so 20 against 40 is x2.00."""
+    log = tmp_path / "calls.log"
+    before = _fake_core_scenarios(tmp_path / "before", {"a": 40.0, "ref": 30.0}, log)
+    after = _fake_core_scenarios(tmp_path / "after", {"a": 20.0, "ref": 40.0}, log)
+    out = tmp_path / "compare.json"
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "core_compare.py"), str(before), str(after)]
+        + ["--only", "a,ref", "--against", "ref", "--pairs", "3", "--reps", "2", "--out", str(out)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, f"core_compare.py failed:\n{proc.stdout}\n{proc.stderr}"
+    calls = log.read_text().splitlines()
+    assert [c.split()[0] for c in calls] == [
+        "before",
+        "after",
+        "after",
+        "before",
+        "before",
+        "after",
+    ]
+    assert all("--only a,ref --scenarios wakeup" in c and "--reps 2" in c for c in calls)
+    record = json.loads(out.read_text())
+    cell = record["results"]["wakeup"]["p50_ns"]["a"]
+    assert cell["before"]["ratios"] == [0.75] * 3 and cell["before"]["ratio_median"] == 0.75
+    assert cell["after"]["ratios"] == [2.0] * 3 and cell["after"]["ratio_median"] == 2.0
+    assert record["commits"] == {"before": ["before"], "after": ["after"]}
+    assert "x0.75 ->    x2.00" in proc.stdout
