@@ -38,6 +38,8 @@ def _run(build: Path, args: argparse.Namespace, out: Path) -> dict:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(path)}
     cmd = [sys.executable, str(HERE / "run.py"), "--full", "--quiet", "--reps", str(args.reps)]
     cmd += ["--loops", args.loops, "--scenarios", args.scenarios, "--out", str(out)]
+    if args.wait_idle is not None:
+        cmd += ["--wait-idle", str(args.wait_idle)]
     subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL)
     data = json.loads(out.read_text())
     native = Path(data["machine"].get("pyloop_native", ""))
@@ -98,6 +100,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--invocations", type=int, default=4)
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument(
+        "--wait-idle",
+        type=float,
+        default=None,
+        help="passed to run.py: how long to wait for a quiet machine (default: run.py's)",
+    )
     args = ap.parse_args(argv)
     if args.against not in args.loops.split(","):
         raise SystemExit(f"--loops must include --against ({args.against})")
