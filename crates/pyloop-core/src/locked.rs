@@ -18,8 +18,8 @@ pub(crate) struct Pending<T> {
     pub(crate) items: VecDeque<T>,
     /// Set once by `close`; never cleared. Pushes fail after it.
     pub(crate) closed: bool,
-    /// Set by a waiting consumer before it sleeps on the condition variable and
-    /// cleared by whoever wakes it. A producer that pushes and finds it set must
+    /// Set by a waiting consumer before it sleeps (on the condition variable,
+    /// or in epoll for 3.2.1) and cleared by whoever wakes it. A producer that pushes and finds it set must
     /// signal; read and written only under the lock, which is what makes the
     /// check-then-sleep of the consumer and the push-then-check of a producer
     /// impossible to interleave badly (no lost wake-up).
@@ -32,16 +32,17 @@ pub(crate) struct Pending<T> {
 // ANCHOR_END: pending
 
 /// An eventfd write promised under the lock by [`LockedDeque::wake_sleeper`],
-/// to be made after letting go of it.
-#[must_use = "the sleeping consumer is woken only when the write is sent"]
+/// made when this is dropped, which must be after the lock is let go. The
+/// write is in `drop` so that no path (an early return, a panic) can leave
+/// the promise counted and `close_io` waiting for ever.
 pub(crate) struct EventfdWrite<'a> {
     poller: &'a Poller,
     writers: &'a AtomicUsize,
 }
 
-impl EventfdWrite<'_> {
+impl Drop for EventfdWrite<'_> {
     /// Writes the eventfd, then lets `close_io` close it.
-    pub(crate) fn send(self) {
+    fn drop(&mut self) {
         self.poller.wake();
         self.writers.fetch_sub(1, Ordering::Release);
     }
@@ -104,9 +105,10 @@ impl<T> LockedDeque<T> {
     // ANCHOR: wake_sleeper
     /// Takes down the `sleeping` mark, under the lock, and wakes the consumer
     /// that set it. A condition variable is signalled at once. An eventfd is
-    /// only promised: the returned [`EventfdWrite`] must be sent after the
-    /// lock is let go, so that the loop it wakes, often run at once on this
+    /// only promised: the returned [`EventfdWrite`] writes it when dropped,
+    /// after the lock is let go, so that the loop it wakes, often run at once on this
     /// thread's core, does not find the lock still held and sleep again.
+    #[must_use = "dropping the promise at once writes the eventfd under the lock"]
     fn wake_sleeper(&self, state: &mut Pending<T>) -> Option<EventfdWrite<'_>> {
         if !std::mem::replace(&mut state.sleeping, false) {
             return None;
@@ -136,9 +138,7 @@ impl<T> LockedDeque<T> {
     fn unlock_and_wake(&self, mut state: MutexGuard<'_, Pending<T>>) {
         let eventfd_write = self.wake_sleeper(&mut state);
         drop(state);
-        if let Some(write) = eventfd_write {
-            write.send();
-        }
+        drop(eventfd_write);
     }
     // ANCHOR_END: wake_sleeper
 
@@ -213,7 +213,8 @@ impl<T> LockedDeque<T> {
             .map_err(|Closed(item)| TryPushError::Closed(item))
     }
 
-    /// Marks a wake pending and signals a sleeping consumer, under `state`.
+    /// Marks a wake pending under `state`, then lets go of it, waking a
+    /// sleeping consumer.
     fn wake_locked(&self, mut state: MutexGuard<'_, Pending<T>>) {
         state.woken = true;
         self.unlock_and_wake(state);
@@ -247,8 +248,19 @@ impl<T> LockedDeque<T> {
             return;
         };
         self.lock().io_closed = true;
-        while self.eventfd_writers.load(Ordering::Acquire) != 0 {
-            crate::sync::yield_now();
+        let mut yields = 0u32;
+        // In a forked child the count can hold a parent's writer that the
+        // child does not have (only the forking thread is copied).
+        while self.eventfd_writers.load(Ordering::Acquire) != 0 && !poller.inherited() {
+            // The writer needs only a core: give it ours, and past a few
+            // turns sleep, in case a yield cannot make room for it (a loop
+            // thread of a real-time class, a capped CPU share).
+            if yields < 64 {
+                yields += 1;
+                crate::sync::yield_now();
+            } else {
+                crate::sync::sleep(std::time::Duration::from_micros(50));
+            }
         }
         poller.close();
     }
@@ -326,3 +338,28 @@ macro_rules! delegate_to_locked_deque {
     };
 }
 pub(crate) use delegate_to_locked_deque;
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::poller::finishes_in_a_forked_child;
+
+    /// A fork while another thread is between counting its eventfd write and
+    /// making it leaves the child's count raised, with no thread of the child
+    /// to lower it: the child's `close_io` must not wait for it.
+    #[test]
+    fn close_io_in_a_forked_child_does_not_wait_for_the_parents_writer() {
+        let deque = LockedDeque::<u32>::with_poller(1, Poller::new().unwrap()).unwrap();
+        // The state the fork copies: one writer part of the way through.
+        deque.eventfd_writers.fetch_add(1, Ordering::Relaxed);
+        let limit = Duration::from_secs(20);
+        assert!(finishes_in_a_forked_child(|| deque.close_io(), limit));
+        // The parent's writer then finishes, and the parent closes.
+        drop(EventfdWrite {
+            poller: deque.poller.as_ref().unwrap(),
+            writers: &deque.eventfd_writers,
+        });
+        deque.close_io();
+        assert!(!deque.poller.as_ref().unwrap().owns(0));
+    }
+}

@@ -45,6 +45,8 @@ mod real {
     pub struct Poller {
         epoll: AtomicI32,
         waker: AtomicI32,
+        /// The process that made it (see [`inherited`](Poller::inherited)).
+        made_in: libc::pid_t,
     }
 
     fn check(rc: libc::c_int) -> io::Result<libc::c_int> {
@@ -84,6 +86,8 @@ mod real {
             let poller = Poller {
                 epoll: AtomicI32::new(epoll),
                 waker: AtomicI32::new(waker),
+                // safety: getpid cannot fail.
+                made_in: unsafe { libc::getpid() },
             };
             // Edge-triggered: each write is reported once, so a wait that
             // finds the eventfd need not read it back (a system call on the
@@ -110,7 +114,8 @@ mod real {
         /// waiting: a thread part of the way through [`wake`](Self::wake), holding
         /// the eventfd's number, would write to whatever file gets that number
         /// next. The ready queue makes sure of it: its `close_io` waits until
-        /// every wake promised before it has been written.
+        /// every wake under way has been written (and no thread waits, since
+        /// the loop is closed only when it is not running).
         pub fn close(&self) {
             for fd in [
                 self.epoll.swap(-1, Ordering::AcqRel),
@@ -121,6 +126,15 @@ mod real {
                     unsafe { libc::close(fd) };
                 }
             }
+        }
+
+        /// True in a child forked after the poller was made. Only the
+        /// forking thread lives on in a child, so no other thread of the
+        /// child can be part of the way through a wake: `close_io` must not
+        /// wait for the wakes its parent had under way.
+        pub fn inherited(&self) -> bool {
+            // safety: getpid cannot fail.
+            unsafe { libc::getpid() != self.made_in }
         }
 
         /// True if `fd` is one of the poller's own two descriptors.
@@ -293,6 +307,40 @@ pub fn epoll_millis(timeout: Duration) -> i32 {
     millis.min(i32::MAX as u64) as i32
 }
 
+/// Test support: runs `f` in a forked child and reports whether the child
+/// got through it and exited within `limit` (a child still running then is
+/// killed). The child runs only `f` and `_exit`.
+#[cfg(all(test, not(loom)))]
+pub(crate) fn finishes_in_a_forked_child(f: impl FnOnce(), limit: Duration) -> bool {
+    // safety: the child runs `f`, which the callers keep to the queue's own
+    // atomics, lock and system calls, then leaves with `_exit` (no atexit
+    // handlers, no unwinding into the test harness).
+    let child = unsafe { libc::fork() };
+    assert!(child >= 0, "fork failed");
+    if child == 0 {
+        f();
+        unsafe { libc::_exit(0) };
+    }
+    let start = std::time::Instant::now();
+    let mut status = 0;
+    loop {
+        // safety: waits for our own child without blocking.
+        let done = unsafe { libc::waitpid(child, &mut status, libc::WNOHANG) };
+        if done == child {
+            return libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
+        }
+        if start.elapsed() > limit {
+            // safety: our own child, still running.
+            unsafe {
+                libc::kill(child, libc::SIGKILL);
+                libc::waitpid(child, &mut status, 0);
+            }
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
 #[cfg(not(loom))]
 impl Drop for real::Poller {
     fn drop(&mut self) {
@@ -326,6 +374,10 @@ mod model {
         }
         /// Not modelled: no descriptor is the model's.
         pub fn owns(&self, _fd: i32) -> bool {
+            false
+        }
+        /// Not modelled: loom does not fork.
+        pub fn inherited(&self) -> bool {
             false
         }
         /// Not modelled.

@@ -5,9 +5,10 @@
 //!
 //! These tests check the end state (after `close_io`, wakes and pushes reach
 //! no file). The race itself, a wake already under way when the loop closes,
-//! cannot be scheduled from a test; it is ruled out by construction: in 3.2.1
-//! every wake is made under the queue's lock and `close_io` closes under it;
-//! in 3.3.1 `close_io` waits for wakes under way (loom checks both).
+//! cannot be scheduled from a test; it is ruled out by construction: in both
+//! epoll phases `close_io` waits for the wakes under way (3.2.1 counts them
+//! under the queue's lock, 3.3.1 in one atomic word with the closed mark),
+//! and loom checks both (`loom_close_io_races_a_waking_push`).
 //!
 //! And the eventfd's wakes: each reported to one wait, none lost by a loop
 //! that the eventfd woke (it leaves its mark to the producer that wrote it).

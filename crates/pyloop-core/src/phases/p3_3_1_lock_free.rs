@@ -726,7 +726,9 @@ impl<T: Send + 'static> ReadyQueue<T> for LockFreeQueue<T> {
     fn close_io(&self) {
         self.wakers.fetch_or(IO_CLOSED, AcqRel);
         let mut retry = Retry(0);
-        while self.wakers.load(Acquire) & !IO_CLOSED != 0 {
+        // In a forked child the count can hold a parent's waker that the
+        // child does not have (only the forking thread is copied).
+        while self.wakers.load(Acquire) & !IO_CLOSED != 0 && !self.poller.inherited() {
             #[cfg(loom)]
             if self.sabotage == Sabotage::CloseIoWithoutWaiting {
                 break;
@@ -814,6 +816,21 @@ mod tests {
         assert_eq!(accepted(0), 0);
         assert_eq!(accepted(SLOTS * STEP), SLOTS as u64, "at the sentinel");
         assert_eq!(accepted((LAP * STEP) | CLOSED), SLOTS as u64);
+    }
+
+    /// As 3.2.1's `close_io_in_a_forked_child_does_not_wait_for_the_parents_writer`:
+    /// a waker counted when the process forked is not the child's to wait for.
+    #[test]
+    fn close_io_in_a_forked_child_does_not_wait_for_the_parents_waker() {
+        let queue = LockFreeQueue::<u32>::new();
+        queue.wakers.fetch_add(WAKER, Acquire);
+        let limit = std::time::Duration::from_secs(20);
+        assert!(crate::poller::finishes_in_a_forked_child(
+            || queue.close_io(),
+            limit
+        ));
+        queue.wakers.fetch_sub(WAKER, Release);
+        queue.close_io();
     }
 
     #[test]
