@@ -678,6 +678,49 @@ def test_slow_reader_of_a_large_write_gets_every_byte(loop):
     assert "pause_writing" in events
 
 
+@pytest.mark.parametrize("when", ["before_write", "before_flush"])
+def test_a_socket_made_blocking_under_the_transport_stalls_no_thread(loop, when):
+    """Someone makes the transport's socket blocking (``os.set_blocking`` on its descriptor:
+    the user's socket object, or another process holding the descriptor, shares the mode
+    with the transport's), before a write larger than the kernel takes, or after it, before
+    the loop flushes what it buffered. The peer reads in a thread of this process. asyncio's
+    send then blocks with the GIL released, and the peer drains it; a send made with the GIL
+    held would stop the peer too, for ever (found by an adversarial hunt)."""
+    total = 16 << 20
+    pattern = bytes(range(251)) * 4096
+
+    def read_all(peer):
+        got = bytearray()
+        while data := peer.recv(1 << 16):
+            got += data
+        return bytes(got)
+
+    async def main():
+        peer, transport, proto = await connect(loop, lambda: Recorder(loop))
+        fd = transport.get_extra_info("socket").fileno()
+        reader = loop.run_in_executor(None, read_all, peer)
+        try:
+            if when == "before_write":
+                os.set_blocking(fd, True)
+            sent = 0
+            while sent < total:
+                transport.write(pattern)
+                sent += len(pattern)
+            if when == "before_flush":
+                os.set_blocking(fd, True)
+            transport.close()
+            await proto.lost
+            got = await reader
+        finally:
+            peer.close()
+        return got, proto.events
+
+    got, events = run_bounded(loop, main(), timeout=60)
+    assert len(got) == (total // len(pattern) + (total % len(pattern) > 0)) * len(pattern)
+    assert got == pattern * (len(got) // len(pattern))
+    assert events[0] == "made" and events[-1] == ("lost", None)
+
+
 # --- what asyncio's code and libraries expect of a transport (defect 10) -------------------
 
 CREATOR = contextvars.ContextVar("creator", default="unset")

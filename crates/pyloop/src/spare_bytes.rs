@@ -231,9 +231,11 @@ fn is_unshared(bytes: &Bound<'_, PyBytes>) -> bool {
     count == 1 && exact
 }
 
-/// `readv(2)` into `first`, then `second`; `Ok(0)` is end of file.
+/// A scattered read into `first`, then `second`; `Ok(0)` is end of file.
+/// `recvmsg` with `MSG_DONTWAIT` rather than `readv`, so that it never blocks
+/// whatever mode the descriptor is in (see `transport::send_now`).
 fn readv(fd: &OwnedFd, first: &mut [u8], second: &mut [u8]) -> io::Result<usize> {
-    let parts = [
+    let mut parts = [
         libc::iovec {
             iov_base: first.as_mut_ptr().cast(),
             iov_len: first.len(),
@@ -243,8 +245,13 @@ fn readv(fd: &OwnedFd, first: &mut [u8], second: &mut [u8]) -> io::Result<usize>
             iov_len: second.len(),
         },
     ];
+    // safety: an all-zero msghdr is valid (no name, no control data).
+    let mut message: libc::msghdr = unsafe { std::mem::zeroed() };
+    message.msg_iov = parts.as_mut_ptr();
+    message.msg_iovlen = parts.len() as _;
     // safety: both slices are live and writable for the call, and the kernel
-    // writes at most `iov_len` bytes into each; `fd` is open.
-    let n = unsafe { libc::readv(fd.as_raw_fd(), parts.as_ptr(), 2) };
+    // writes at most `iov_len` bytes into each; `message` points only at
+    // `parts`, which outlives the call; `fd` is open.
+    let n = unsafe { libc::recvmsg(fd.as_raw_fd(), &mut message, libc::MSG_DONTWAIT) };
     usize::try_from(n).map_err(|_| io::Error::last_os_error())
 }

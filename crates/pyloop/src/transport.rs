@@ -176,7 +176,11 @@ fn would_block(e: &io::Error) -> bool {
     )
 }
 
-/// Sends as much of `data` as the kernel takes now.
+/// Sends as much of `data` as the kernel takes now. Non-blocking by its
+/// flag, not by the descriptor's mode: the duplicate shares that mode with the
+/// user's socket, which anyone (a `setblocking(True)`, another process holding
+/// the descriptor) can make blocking, and a blocking send here would wait with
+/// the GIL held, stopping every thread of the process, the peer's among them.
 fn send_now(fd: &OwnedFd, data: &[u8]) -> io::Result<usize> {
     // safety: `data` is a live slice for the call; `fd` is open (we own it).
     let n = unsafe {
@@ -184,7 +188,7 @@ fn send_now(fd: &OwnedFd, data: &[u8]) -> io::Result<usize> {
             fd.as_raw_fd(),
             data.as_ptr().cast(),
             data.len(),
-            libc::MSG_NOSIGNAL,
+            libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT,
         )
     };
     if n < 0 {
@@ -194,10 +198,18 @@ fn send_now(fd: &OwnedFd, data: &[u8]) -> io::Result<usize> {
     }
 }
 
-/// Reads into `buf`; `Ok(0)` is end of file.
+/// Reads into `buf`; `Ok(0)` is end of file. Non-blocking by its flag, as
+/// [`send_now`].
 pub(crate) fn recv_into(fd: &OwnedFd, buf: &mut [u8]) -> io::Result<usize> {
     // safety: `buf` is a live, writable slice for the call; `fd` is open.
-    let n = unsafe { libc::recv(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+    let n = unsafe {
+        libc::recv(
+            fd.as_raw_fd(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            libc::MSG_DONTWAIT,
+        )
+    };
     if n < 0 {
         Err(io::Error::last_os_error())
     } else {
