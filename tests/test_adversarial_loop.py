@@ -127,6 +127,38 @@ def test_cross_thread_call_while_a_queued_callback_releases_the_gil(loop_spec, o
     assert refused == (debug and op in ("call_later", "call_at")), result.describe()
 
 
+HANDLE_CHAIN = """
+import gc, warnings
+child_ready()
+how, end = {how!r}, {end!r}
+h = None
+for i in range(200_000):
+    h = loop.call_soon(id, h) if how == "soon" else loop.call_later(3600 + i, id, h)
+del h
+if end == "close":
+    loop.close()
+else:
+    # Dropped unclosed, with the warning an error, so that its finaliser cannot close it:
+    # the handles go when the loop's memory does.
+    warnings.simplefilter("error", ResourceWarning)
+    del loop
+    gc.collect()
+print("SURVIVED")
+"""
+
+
+@pytest.mark.parametrize("end", ["close", "drop"])
+@pytest.mark.parametrize("how", ["soon", "later"])
+def test_a_chain_of_handles_each_holding_the_last_is_freed_without_recursion(loop_spec, how, end):
+    """200,000 pending handles (or timers), each an argument of the next, freed when the
+    loop is closed or dropped: the last one's deallocation frees the one before, and so on.
+    Freed recursively, that overflowed the C stack (a segfault; found by an adversarial
+    hunt); asyncio's handles, Python objects, are freed through CPython's trashcan."""
+    result = child_scenario(loop_spec.id, HANDLE_CHAIN.format(how=how, end=end))
+    assert not result.hung and result.returncode == 0, result.describe()
+    assert "SURVIVED" in result.stdout, result.describe()
+
+
 INHERENT_DEADLOCK = """
 seen = []
 

@@ -113,6 +113,14 @@ impl<T> GilSlot<T> {
         self.0.replace(Some(value))
     }
 
+    /// True if the slot holds nothing.
+    #[inline]
+    pub(crate) fn is_empty(&self, _py: Python<'_>) -> bool {
+        // safety: the token: no other thread touches the slot, and no
+        // reference into it is held by the methods above between calls.
+        unsafe { (*self.0.as_ptr()).is_none() }
+    }
+
     /// Runs `f` on the value, if there is one, and puts it back.
     #[inline]
     pub(crate) fn peek<R>(&self, _py: Python<'_>, f: impl FnOnce(&T) -> R) -> Option<R> {

@@ -1146,47 +1146,121 @@ unsafe fn data_of<'a>(slf: *mut ffi::PyObject) -> &'a HandleData {
     unsafe { &(*slf.cast::<HandleObject>()).data }
 }
 
+// ANCHOR: dealloc_nesting
+/// How deep handle deallocations are nested, and the handles whose
+/// deallocation was put off for it. A handle holding the last reference to
+/// another handle (as an argument, say) frees it from inside its own
+/// deallocation; a chain of a hundred thousand would nest as deep and
+/// overflow the C stack. CPython guards its own containers the same way (its
+/// "trashcan"), but only for objects the collector tracks, which a `Handle`
+/// is not.
+struct DeallocNesting {
+    /// Deallocations under way, on any thread (the GIL can change hands
+    /// inside one, when a destructor it runs lets go of it).
+    depth: std::cell::UnsafeCell<u32>,
+    /// Handles whose count reached zero past [`MAX_NESTED_DEALLOCS`]: no
+    /// reference to them is left, and they are freed when the depth is back
+    /// to its last level.
+    deferred: std::cell::UnsafeCell<Vec<NonNull<ffi::PyObject>>>,
+}
+
+// safety: touched only in `handle_dealloc`, with the GIL held (free-threaded
+// builds are refused in gil_cell.rs), so never by two threads at once.
+unsafe impl Sync for DeallocNesting {}
+
+/// Deallocations nested deeper than this are put off (CPython's trashcan
+/// allows 50).
+const MAX_NESTED_DEALLOCS: u32 = 50;
+
+static NESTING: DeallocNesting = DeallocNesting {
+    depth: std::cell::UnsafeCell::new(0),
+    deferred: std::cell::UnsafeCell::new(Vec::new()),
+};
+
 unsafe extern "C" fn handle_dealloc(object: *mut ffi::PyObject) {
     // safety: CPython calls tp_dealloc attached, once, on an object of our
-    // type whose reference count reached zero.
+    // type whose reference count reached zero. `NESTING` is touched with the
+    // GIL held, and no reference into it is held across `free_handle_now`
+    // (which can run Python code, even let the GIL go).
     unsafe {
         boundary::enter_void(|py| {
-            let ty = ffi::Py_TYPE(object);
-            // A tracked handle leaves the collector's list first, before
-            // anything below can run Python code and start a collection that
-            // would traverse a half-destroyed object (untracking an untracked
-            // object does nothing).
-            ffi::PyObject_GC_UnTrack(object.cast());
-            let this = object.cast::<HandleObject>();
-            if !(*this).weakreflist.is_null() {
-                ffi::PyObject_ClearWeakRefs(object);
+            if (*object.cast::<HandleObject>()).data.call.is_empty(py) {
+                // Run or cancelled: the callback and its arguments are gone,
+                // and what is left (a context) is never a handle. The common
+                // case, at no cost.
+                free_handle_now(py, object);
+                return;
             }
-            // The state is dropped in place, while the memory is still this
-            // object's alone (no reference to it is left, and it is not yet on
-            // the free list): dropping may run any Python code (a destructor),
-            // which may make and free handles meanwhile.
-            let is_timer = (*this).data.is_timer;
-            ptr::drop_in_place(ptr::addr_of_mut!((*this).data));
-            if is_timer {
-                ptr::drop_in_place(ptr::addr_of_mut!(
-                    (*object.cast::<HandleObject<TimerPart>>()).tail
-                ));
-            }
-            let (kept, uncounted) = match TYPES.get(py) {
-                Some(t) if ty == t.handle.as_ptr().cast() => {
-                    (FREE.push(py, NonNull::new_unchecked(object)), t.uncounted)
+            let depth = NESTING.depth.get();
+            if *depth >= MAX_NESTED_DEALLOCS {
+                // Off the collector's list before it waits (a timer is on it).
+                ffi::PyObject_GC_UnTrack(object.cast());
+                let deferred = &mut *NESTING.deferred.get();
+                if deferred.try_reserve(1).is_ok() {
+                    deferred.push(NonNull::new_unchecked(object));
+                    return;
                 }
-                Some(t) if ty == t.timer.as_ptr().cast() => {
-                    (FREE_TIMERS.push(py, NonNull::new_unchecked(object)), false)
-                }
-                _ => (false, false),
-            };
-            if !kept {
-                free_handle_block(object, uncounted);
+                // No memory to put it off: free it now, deep as it is.
             }
-            // Every instance of a heap type holds a reference to its type.
-            ffi::Py_DECREF(ty.cast());
+            *depth += 1;
+            free_handle_now(py, object);
+            if *depth == 1 {
+                // The last deallocation under way frees what was put off; one
+                // it frees may put off more, which this loop then takes too.
+                while let Some(next) = (*NESTING.deferred.get()).pop() {
+                    free_handle_now(py, next.as_ptr());
+                }
+            }
+            *depth -= 1;
         })
+    }
+}
+// ANCHOR_END: dealloc_nesting
+
+/// The body of `tp_dealloc`, for `handle_dealloc` to run now or later.
+///
+/// # Safety
+/// Attached; `object` is a handle of ours whose reference count is zero and
+/// that nothing will reach again.
+#[inline(always)]
+unsafe fn free_handle_now(py: Python<'_>, object: *mut ffi::PyObject) {
+    // safety: the caller's contract.
+    unsafe {
+        let ty = ffi::Py_TYPE(object);
+        // A tracked handle leaves the collector's list first, before
+        // anything below can run Python code and start a collection that
+        // would traverse a half-destroyed object (untracking an untracked
+        // object does nothing).
+        ffi::PyObject_GC_UnTrack(object.cast());
+        let this = object.cast::<HandleObject>();
+        if !(*this).weakreflist.is_null() {
+            ffi::PyObject_ClearWeakRefs(object);
+        }
+        // The state is dropped in place, while the memory is still this
+        // object's alone (no reference to it is left, and it is not yet on
+        // the free list): dropping may run any Python code (a destructor),
+        // which may make and free handles meanwhile.
+        let is_timer = (*this).data.is_timer;
+        ptr::drop_in_place(ptr::addr_of_mut!((*this).data));
+        if is_timer {
+            ptr::drop_in_place(ptr::addr_of_mut!(
+                (*object.cast::<HandleObject<TimerPart>>()).tail
+            ));
+        }
+        let (kept, uncounted) = match TYPES.get(py) {
+            Some(t) if ty == t.handle.as_ptr().cast() => {
+                (FREE.push(py, NonNull::new_unchecked(object)), t.uncounted)
+            }
+            Some(t) if ty == t.timer.as_ptr().cast() => {
+                (FREE_TIMERS.push(py, NonNull::new_unchecked(object)), false)
+            }
+            _ => (false, false),
+        };
+        if !kept {
+            free_handle_block(object, uncounted);
+        }
+        // Every instance of a heap type holds a reference to its type.
+        ffi::Py_DECREF(ty.cast());
     }
 }
 
