@@ -748,3 +748,43 @@ def test_an_atexit_handler_registered_before_the_import_still_has_its_loop(loop_
     result = run_child(ATEXIT_BEFORE_IMPORT.format(loop_id=loop_spec.id), CHILD_TIMEOUT)
     assert not result.hung and result.returncode == 0, result.describe()
     assert "ANSWER bye" in result.stdout and "JOINED True" in result.stdout, result.describe()
+
+
+ATEXIT_LOOP_AWAITS_A_DAEMON = """
+import atexit, asyncio, queue, threading, time
+handoff = queue.Queue()
+
+def worker():
+    loop, fut = handoff.get()
+    time.sleep(0.05)
+    loop.call_soon_threadsafe(fut.set_result, 42)
+
+def at_exit():
+    # Registered before the loops' module is imported, so it runs after pyloop's own exit
+    # hook: a loop on the exiting thread waits for a daemon thread's call_soon_threadsafe.
+    loop = spec.new_loop()
+    fut = loop.create_future()
+    handoff.put((loop, fut))
+    try:
+        print("GOT", loop.run_until_complete(asyncio.wait_for(fut, 5)), flush=True)
+    finally:
+        loop.close()
+
+atexit.register(at_exit)
+from tests.loops import ALL_LOOPS
+spec = {{s.id: s for s in ALL_LOOPS}}[{loop_id!r}]
+threading.Thread(target=worker, daemon=True).start()
+child_ready()
+print("MAIN EXITS", flush=True)
+"""
+
+
+def test_an_atexit_loop_gets_a_daemon_threads_callback(loop_spec):
+    """An atexit handler (registered before the import, so after PyLoop's exit hook) runs a
+    loop on the exiting thread and waits for a future that a daemon thread completes with
+    call_soon_threadsafe. The daemon's call is delivered, as on asyncio: the exit hook parks
+    a producer only when the loop it sends to runs on another thread than the exit's. (Found
+    by the hunt of stop 27: the producer was parked for good, and the handler timed out.)"""
+    result = run_child(ATEXIT_LOOP_AWAITS_A_DAEMON.format(loop_id=loop_spec.id), CHILD_TIMEOUT)
+    assert not result.hung and result.returncode == 0, result.describe()
+    assert "GOT 42" in result.stdout, result.describe()

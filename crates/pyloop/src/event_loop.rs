@@ -441,12 +441,15 @@ impl<Q: ReadyQueue<HandleRef>> LoopCore<Q> {
             "call_soon"
         };
         if threadsafe && exit_park::exiting() {
-            exit_park::park_producer(py);
+            exit_park::park_producer(py, self.running_thread.load(Relaxed));
         }
         let debug = self.debug.load(Relaxed);
         // In debug mode Python code runs below (the checks, the creation
         // stack): a producer is counted meanwhile, for the interpreter's exit.
-        let _counted = debug.then(|| exit_park::ProducerCall::enter(py));
+        let _counted = debug.then(|| {
+            let served = exit_park::serves_exit(self.running_thread.load(Relaxed));
+            exit_park::ProducerCall::enter(py, served)
+        });
         if debug {
             self.debug_checks(py, callback, method, threadsafe)?;
         }

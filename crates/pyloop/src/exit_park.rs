@@ -26,7 +26,9 @@
 //! for good and the process exits as it would with asyncio. If work comes
 //! first from the exiting thread (an atexit handler registered before `import
 //! pyloop` asks the loop to stop, or to run a coroutine; a daemon producer's
-//! work does not count), the loop takes the GIL back and runs as
+//! work does not count: such a producer parks for good, unless the loop it
+//! sends to runs on the exiting thread itself, an atexit handler's loop
+//! waiting for its answer), the loop takes the GIL back and runs as
 //! usual from then on, only looking whether the interpreter finalizes each
 //! time it comes back from a wait (and parking for good if so); such a handler
 //! sees its loop answer, as with asyncio. A loop started during the exit runs
@@ -58,7 +60,7 @@
 //! (registered with `os.register_at_fork`) counts that thread's loops alone.
 
 use std::cell::Cell;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
 use std::time::{Duration, Instant};
 
 use pyo3::ffi;
@@ -73,6 +75,10 @@ static EXITING: AtomicBool = AtomicBool::new(false);
 
 /// Loops running attached to the interpreter, on every thread.
 static ATTACHED: AtomicUsize = AtomicUsize::new(0);
+
+/// The thread state of the thread running the exit (`clock::thread_token`),
+/// once it has begun; 0 before.
+static EXIT_THREAD: AtomicU64 = AtomicU64::new(0);
 
 thread_local! {
     /// Loops running attached on this thread: this thread's part of `ATTACHED`.
@@ -197,11 +203,12 @@ impl Drop for Registered {
 pub(crate) struct ProducerCall(());
 
 impl ProducerCall {
-    /// Counts the call, or parks the thread if the exit has begun.
-    pub(crate) fn enter(py: Python<'_>) -> ProducerCall {
+    /// Counts the call, or parks the thread if the exit has begun (unless
+    /// `served`: see [`park_producer`]).
+    pub(crate) fn enter(py: Python<'_>, served: bool) -> ProducerCall {
         let producer = ATTACHED_HERE.with(Cell::get) == 0;
         note_attached_anyway();
-        if producer && exiting_elsewhere() {
+        if producer && !served && exiting_elsewhere() {
             leave();
             py.detach(|| park_forever());
         }
@@ -217,12 +224,21 @@ impl Drop for ProducerCall {
 
 /// Once the exit has begun on another thread: a thread that runs no loop and
 /// calls into one (a producer) parks for good, detached (see
-/// [`ProducerCall`]).
+/// [`ProducerCall`]); unless the loop it sends to runs on the exiting thread
+/// (`running_thread`, that loop's `clock::thread_token`, is the exit's): an
+/// atexit handler running a loop and waiting for a daemon thread's answer
+/// gets it, as with asyncio.
 #[cold]
-pub(crate) fn park_producer(py: Python<'_>) {
-    if exiting_elsewhere() && ATTACHED_HERE.with(Cell::get) == 0 {
+pub(crate) fn park_producer(py: Python<'_>, running_thread: u64) {
+    if exiting_elsewhere() && ATTACHED_HERE.with(Cell::get) == 0 && !serves_exit(running_thread) {
         py.detach(|| park_forever());
     }
+}
+
+/// True if `running_thread` (a loop's running thread, `clock::thread_token`)
+/// is the thread running the exit.
+pub(crate) fn serves_exit(running_thread: u64) -> bool {
+    running_thread != 0 && running_thread == EXIT_THREAD.load(SeqCst)
 }
 
 // ANCHOR: park_loop_threads_at_exit
@@ -233,6 +249,7 @@ pub(crate) fn park_producer(py: Python<'_>) {
 #[pyfunction]
 pub(crate) fn park_loop_threads_at_exit(py: Python<'_>) -> usize {
     EXITING_HERE.with(|here| here.set(true));
+    EXIT_THREAD.store(crate::clock::thread_token(py), SeqCst);
     EXITING.store(true, SeqCst);
     let mine = ATTACHED_HERE.with(Cell::get);
     py.detach(|| {
@@ -255,6 +272,7 @@ pub(crate) fn park_loop_threads_at_exit(py: Python<'_>) -> usize {
 pub(crate) fn after_fork_in_child() {
     ATTACHED.store(ATTACHED_HERE.with(Cell::get), SeqCst);
     EXITING.store(false, SeqCst);
+    EXIT_THREAD.store(0, SeqCst);
     EXITING_HERE.with(|here| here.set(false));
 }
 
