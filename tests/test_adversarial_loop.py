@@ -554,7 +554,7 @@ def test_destructors_run_by_loop_close(loop_factory):
 
 
 DAEMON_LOOP_AT_EXIT = """
-import atexit, os
+import atexit, gc, os
 work = {work!r}
 started = threading.Event()
 
@@ -596,6 +596,9 @@ class SpinsWhenDropped:
 def fails():
     raise ValueError("for the handler")
 
+def fails_with(argument):
+    raise ValueError("for the handler")
+
 async def makes_a_task():
     loop.create_task(asyncio.sleep(0))
 
@@ -610,6 +613,10 @@ def arm(work):
         loop.call_soon(fails)
     elif work == "slow_destructor_of_arguments":
         loop.call_soon(len, [SpinsWhenDropped()])
+    elif work == "slow_destructor_of_arguments_of_a_raise":
+        loop.set_exception_handler(lambda loop, context: None)
+        loop.call_soon(fails_with, SpinsWhenDropped())
+        loop.call_later(0.01, gc.collect)  # asyncio's traceback holds it in a cycle
     elif work == "slow_destructor_of_a_returned_value":
         loop.call_soon(SpinsWhenDropped)
     elif work == "slow_task_factory":
@@ -683,6 +690,7 @@ print("MAIN EXITS", flush=True)
         "long_data_received",
         "slow_exception_handler",
         "slow_destructor_of_arguments",
+        "slow_destructor_of_arguments_of_a_raise",
         "slow_destructor_of_a_returned_value",
         "slow_task_factory",
     ],
@@ -699,7 +707,8 @@ def test_exit_with_a_loop_running_in_a_daemon_thread(loop_spec, work):
     loop's Rust frames; exit_park.rs. Review 34: the same inside a callback longer than the
     exit's wait, every phase, SIGABRT on 3.11, SIGSEGV on 3.12 and 3.13. Review 35: the same
     in the other Python code the loop runs, an exception handler, the destructor of a
-    callback's argument, a task factory.)"""
+    callback's argument, a task factory. The hunt of stop 27: the same in the destructor of
+    the argument of a callback that raised, SIGABRT on 3.2.1 and 3.3.1.)"""
     if work == "long_data_received" and not loop_spec.has_io:
         pytest.skip(f"{loop_spec.id} has no transports")
     result = child_scenario(loop_spec.id, DAEMON_LOOP_AT_EXIT.format(work=work))

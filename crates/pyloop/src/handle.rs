@@ -806,6 +806,11 @@ impl HandleRef {
         }
         let reported = self.report_error(py, event_loop, &callback, &args, err);
         self.release(py);
+        // The copies made for the report may hold the last references now:
+        // their destructors go through `release_last`, as after a call that
+        // returned (the interpreter may end the thread in one at exit).
+        release_args(args);
+        release_bound(callback);
         reported
     }
 
