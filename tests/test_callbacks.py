@@ -218,6 +218,25 @@ def test_call_at_int_deadline(loop):
     handle.cancel()
 
 
+def test_call_at_int_subclass_deadline_counts_by_its_value(loop):
+    """An int subclass whose __float__ says 0.0: asyncio keeps the int and compares it by
+    value, so a deadline an hour away is an hour away, not already due (found by the hunt
+    of stop 27: PyLoop converted it through __float__ and ran the callback at once)."""
+
+    class FloatsToZero(int):
+        def __float__(self):
+            return 0.0
+
+    ran = []
+    when = FloatsToZero(int(loop.time()) + 3600)
+    handle = loop.call_at(when, ran.append, "early")
+    assert handle.when() == int(when)
+    loop.call_later(0.01, loop.stop)
+    loop.run_forever()
+    assert ran == []
+    handle.cancel()
+
+
 def test_handle_cancel(loop):
     out = []
     handle = loop.call_soon(out.append, "cancelled")

@@ -296,7 +296,8 @@ unsafe fn core_of<'a, C: LoopClass>(
 }
 
 /// A number argument (`delay`, `when`) as `f64`, with asyncio's errors: a
-/// `TypeError` for `None` or a non-number, `ValueError` for NaN; any other
+/// `TypeError` for `None` or a non-number, `ValueError` for NaN; an `int`
+/// (of any subclass) by its value, as asyncio compares it; any other
 /// error of the conversion (`OverflowError`, or whatever a `__float__`
 /// raises, `KeyboardInterrupt` included) as it is.
 fn number(
@@ -309,6 +310,18 @@ fn number(
     let value: Bound<'_, PyAny> = unsafe { Bound::from_borrowed_ptr(py, value) };
     if value.is_none() {
         return Err(PyTypeError::new_err(none_message.to_string()));
+    }
+    if value.is_instance_of::<PyInt>() {
+        // By value, as asyncio compares an `int` deadline, not through a
+        // subclass's `__float__`; `OverflowError` past a float's range.
+        // safety: attached (the token), `value` a live int.
+        let number = unsafe { ffi::PyLong_AsDouble(value.as_ptr()) };
+        if number == -1.0 {
+            if let Some(err) = PyErr::take(py) {
+                return Err(err);
+            }
+        }
+        return Ok(number);
     }
     let number: f64 = value.extract().map_err(|err: PyErr| {
         if !err.is_instance_of::<PyTypeError>(py) {
