@@ -436,8 +436,8 @@ pub fn lost_wake_up() -> String {
         (
             1,
             &[
-                "finds `sleeping`: clears it, unlocks,",
-                "then `notify_one()`",
+                "finds `sleeping`: clears it,",
+                "`notify_one()`, then unlocks",
             ],
             "good",
         ),
