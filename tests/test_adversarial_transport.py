@@ -641,6 +641,14 @@ def test_half_close_then_answer(loop, exc_handler):
     assert got == expected
 
 
+def assert_every_pattern_arrived(got: bytes, total: int, pattern: bytes, events: list) -> None:
+    """The peer got ``pattern`` written whole until ``total`` bytes were sent, in order, and
+    the protocol saw its connection made and then lost cleanly."""
+    assert len(got) == (total // len(pattern) + (total % len(pattern) > 0)) * len(pattern)
+    assert got == pattern * (len(got) // len(pattern))
+    assert events[0] == "made" and events[-1] == ("lost", None)
+
+
 def test_slow_reader_of_a_large_write_gets_every_byte(loop):
     total = 16 << 20
     pattern = bytes(range(251)) * 4096
@@ -672,9 +680,7 @@ def test_slow_reader_of_a_large_write_gets_every_byte(loop):
         return got, proto.events
 
     got, events = run_bounded(loop, main(), timeout=60)
-    assert len(got) == (total // len(pattern) + (total % len(pattern) > 0)) * len(pattern)
-    assert got == pattern * (len(got) // len(pattern))
-    assert events[0] == "made" and events[-1] == ("lost", None)
+    assert_every_pattern_arrived(got, total, pattern, events)
     assert "pause_writing" in events
 
 
@@ -716,9 +722,7 @@ def test_a_socket_made_blocking_under_the_transport_stalls_no_thread(loop, when)
         return got, proto.events
 
     got, events = run_bounded(loop, main(), timeout=60)
-    assert len(got) == (total // len(pattern) + (total % len(pattern) > 0)) * len(pattern)
-    assert got == pattern * (len(got) // len(pattern))
-    assert events[0] == "made" and events[-1] == ("lost", None)
+    assert_every_pattern_arrived(got, total, pattern, events)
 
 
 # --- what asyncio's code and libraries expect of a transport (defect 10) -------------------
