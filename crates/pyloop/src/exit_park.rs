@@ -47,7 +47,8 @@
 //! destructor of ours runs.
 //! (pyo3-ffi's `PyEval_RestoreThread`, with which PyO3 takes the GIL back
 //! after `detach`, parks the same way; so do the copies of a raising
-//! callback and its arguments made for the exception handler.) Python code
+//! callback and its arguments made for the exception handler, except in
+//! debug mode, where the same case still aborts by a path not yet traced.) Python code
 //! run in other ways can still meet the unwind: what `cancel()` lets go of,
 //! the context and the handle the loop drops (a context whose variable's
 //! value has a slow destructor aborts the process on 3.2.1 and 3.3.1, found
